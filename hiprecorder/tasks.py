@@ -1,0 +1,17 @@
+"""Sending Celery tasks: always after the surrounding transaction commits.
+
+A task sent inside a transaction can run before the rows it needs are visible (or after they were
+rolled back). ``enqueue`` waits for the commit; outside a transaction it sends at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+from django.db import transaction
+
+
+def enqueue(task: Task, /, *args: Any, **kwargs: Any) -> None:
+    """Send ``task`` with ``args``/``kwargs`` (ids and plain values only) once the data is committed."""
+    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))

@@ -1,0 +1,195 @@
+"""Calls handed to us by the phone system, and the recordings made from them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import RecordingMode, Role
+from tenants.scoping import TenantManager, TenantOwned, TenantQuerySet
+
+if TYPE_CHECKING:
+    from tenants.models import User
+
+
+class Kind(models.TextChoices):
+    STANDARD = "standard", _("Standard recording")
+    PLAYBACK = "playback", _("Playback")
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class Leg(models.TextChoices):
+    FIXED = "fixed", _("Fixed line")
+    MOBILE = "mobile", _("Mobile")
+
+
+class Call(TenantOwned):
+    """One call as the phone system reported it (``POST /rpi/v1/calls`` and what follows)."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", _("In progress")
+        PROCESSING = "processing", _("Processing")
+        RECORDED = "recorded", _("Recorded")
+        DISCARDED = "discarded", _("Discarded")
+        DELETED = "deleted", _("Deleted")
+        NOT_RECORDED = "not_recorded", _("Not recorded")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pbx_call_id = models.CharField(max_length=128)
+    user = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="calls")
+    direction = models.CharField(max_length=8, choices=Direction)
+    leg = models.CharField(max_length=6, choices=Leg)
+    local_number = models.CharField(max_length=20)
+    remote_number = models.CharField(max_length=20, help_text="E.164, or 'anonymous'")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # What was decided at call start (the answer to the phone system).
+    kind = models.CharField(max_length=10, choices=Kind, null=True, blank=True)
+    mode = models.CharField(max_length=24, choices=RecordingMode, null=True, blank=True)
+    record = models.BooleanField()
+    announce = models.BooleanField()
+    state = models.CharField(max_length=12, choices=State, default=State.IN_PROGRESS)
+    error_code = models.CharField(max_length=64, blank=True)
+    # The raw upload, until the rendition is stored.
+    upload_key = models.CharField(max_length=300, blank=True)
+    upload_sha256 = models.CharField(max_length=64, blank=True)
+    upload_size = models.BigIntegerField(null=True, blank=True)
+    upload_content_type = models.CharField(max_length=40, blank=True)
+    upload_offset_ms = models.IntegerField(default=0)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+    processing_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "pbx_call_id"], name="call_id_unique_per_tenant"),
+        ]
+        indexes = [models.Index(fields=["tenant", "state"], name="call_tenant_state")]
+
+    def __str__(self) -> str:
+        return self.pbx_call_id
+
+
+class CallEvent(TenantOwned):
+    """An accepted event during the call (keep, start, pause, resume), as an offset in the call."""
+
+    class Type(models.TextChoices):
+        KEEP = "keep", _("Keep")
+        START = "start", _("Start")
+        PAUSE = "pause", _("Pause")
+        RESUME = "resume", _("Resume")
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=6, choices=Type)
+    at = models.DateTimeField()
+    offset_ms = models.BigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["offset_ms", "id"]
+        constraints = [models.UniqueConstraint(fields=["call", "type", "at"], name="call_event_unique")]
+
+
+class RecordingQuerySet(TenantQuerySet):
+    def live(self) -> RecordingQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+    def visible_to(self, user: User) -> RecordingQuerySet:
+        """What ``user`` may hear: their own recordings, and for listeners the standard
+        recordings of the members of the teams they listen to. Playback recordings are their
+        owner's only; playback users never see standard recordings of others."""
+        own = Q(owner=user)
+        if user.role == Role.LISTENER:
+            team_members = Q(kind=Kind.STANDARD, owner__teams__listeners=user)
+            return self.live().filter(own | team_members).distinct()
+        return self.live().filter(own)
+
+
+RecordingManager = TenantManager.from_queryset(RecordingQuerySet)
+
+
+class Recording(TenantOwned):
+    """A kept (or, for Playback, not yet decided) recording with one playback rendition.
+
+    When deleted, the audio and everything derived go, and the row stays as a tombstone without
+    personal content (numbers, peaks, owner cleared): ``deleted_at`` and ``deletion_reason`` prove
+    what happened and when.
+    """
+
+    class Colour(models.TextChoices):
+        UNSAVED_PLAYBACK = "light_blue", _("Unsaved playback")
+        SAVED_PLAYBACK = "dark_blue", _("Saved playback")
+        STANDARD = "teal", _("Standard recording")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.OneToOneField(Call, on_delete=models.SET_NULL, null=True, related_name="recording")
+    owner = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="recordings")
+    kind = models.CharField(max_length=10, choices=Kind)
+    direction = models.CharField(max_length=8, choices=Direction)
+    leg = models.CharField(max_length=6, choices=Leg)
+    local_number = models.CharField(max_length=20, blank=True)
+    remote_number = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    storage_key = models.CharField(max_length=300, blank=True)
+    mime = models.CharField(max_length=40, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    peaks = models.JSONField(default=list, blank=True)
+    paused_spans = models.JSONField(
+        default=list, blank=True, help_text="[[start_ms, end_ms], …] in call time"
+    )
+    segments = models.JSONField(
+        default=list, blank=True, help_text="[[call_start_ms, call_end_ms, rendition_start_ms], …]"
+    )
+    talk_ratio = models.FloatField(null=True, blank=True)
+    saved = models.BooleanField(default=False, help_text="Playback: the user chose to keep it")
+    saved_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deletion_reason = models.CharField(max_length=32, blank=True)
+
+    objects = RecordingManager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # The home list: newest first per owner, keyset on (started_at, id).
+            models.Index(
+                fields=["tenant", "owner", "-started_at", "-id"],
+                name="rec_owner_started",
+                condition=Q(deleted_at__isnull=True),
+            ),
+            # The expiry sweep: only live rows with an expiry, in due order.
+            models.Index(
+                fields=["expires_at"],
+                name="rec_live_expiry",
+                condition=Q(deleted_at__isnull=True, expires_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def colour(self) -> str:
+        if self.kind == Kind.STANDARD:
+            return self.Colour.STANDARD
+        return self.Colour.SAVED_PLAYBACK if self.saved else self.Colour.UNSAVED_PLAYBACK

@@ -1,0 +1,178 @@
+"""The Django admin for support staff: metadata across tenants, never audio.
+
+Support staff have no tenant scope, so every ModelAdmin of a tenant-owned model reads through
+``UnscopedAdminMixin`` — the one place the admin crosses tenants, deliberately.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from tenants import services
+from tenants.models import Licence, PbxKey, PlaybackSubscription, Team, Tenant, User
+from tenants.scoping import tenant_scope
+
+
+class UnscopedAdminMixin:
+    model: Any
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return self.model.objects.unscoped().select_related("tenant")  # support staff: all tenants
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        with tenant_scope(obj.tenant_id):
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+
+
+class TenantOwnedForm(forms.ModelForm):
+    """The tenant is chosen once, when the row is made; the row's user must be of that tenant."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding and "tenant" in self.fields:
+            self.fields["tenant"].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant = data.get("tenant")
+        user = data.get("user")
+        if tenant is not None and user is not None and user.tenant_id != tenant.pk:
+            raise ValidationError("The user belongs to another tenant.")
+        return data
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "country", "language", "retention_days", "announce_recording"]
+    list_filter = ["status", "language", "country"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["status", "created_at", "ended_at"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class HipUserCreationForm(forms.ModelForm):
+    password = forms.CharField(
+        widget=forms.PasswordInput, required=False, help_text="Empty: no password yet."
+    )
+
+    class Meta:
+        model = User
+        fields = ["username", "tenant", "role", "pbx_id", "email", "first_name", "last_name"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("tenant") is None:
+            raise ValidationError(
+                "Customer users belong to a tenant; support staff are made on the command line."
+            )
+        return data
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=False)
+        password = self.cleaned_data.get("password")
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    add_form = HipUserCreationForm
+    add_fieldsets = ((None, {"fields": ["username", "tenant", "role", "pbx_id", "email", "password"]}),)
+    list_display = ["username", "tenant", "role", "pbx_id", "is_active", "is_staff"]
+    list_filter = ["tenant", "role", "is_active", "is_staff"]
+    search_fields = ["username", "pbx_id", "email", "first_name", "last_name"]
+    ordering = ["tenant__name", "username"]
+    fieldsets = (
+        (None, {"fields": ["username", "password"]}),
+        ("Tenant", {"fields": ["tenant", "role", "pbx_id", "language"]}),
+        ("Personal", {"fields": ["first_name", "last_name", "email"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    )
+
+
+@admin.register(Team)
+class TeamAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    form = TenantOwnedForm
+    list_display = ["name", "tenant"]
+    list_filter = ["tenant"]
+    search_fields = ["name"]
+    filter_horizontal = ["members", "listeners"]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs["queryset"] = User.objects.filter(tenant__isnull=False).select_related("tenant")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(Licence)
+class LicenceAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    form = TenantOwnedForm
+    list_display = ["user", "mode", "tenant"]
+    list_filter = ["tenant", "mode"]
+    search_fields = ["user__username"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(PlaybackSubscription)
+class PlaybackSubscriptionAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    form = TenantOwnedForm
+    list_display = ["user", "tier", "tenant"]
+    list_filter = ["tenant", "tier"]
+    search_fields = ["user__username"]
+    raw_id_fields = ["user"]
+
+
+class PbxKeyForm(forms.ModelForm):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.filter(status=Tenant.Status.ACTIVE))
+
+    class Meta:
+        model = PbxKey
+        fields = ["name"]
+
+
+@admin.register(PbxKey)
+class PbxKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "prefix", "tenant", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["tenant"]
+    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            return PbxKeyForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["tenant", "name"] if obj is None else ["name", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = services.create_pbx_key(
+            tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"], acting_user=request.user
+        )
+        # The admin goes on with `obj` (log entry, redirect): make it the saved key.
+        vars(obj).update(vars(issued.key))
+        messages.warning(
+            request,
+            f"The new key, shown only this once — copy it into the phone system now: {issued.secret}",
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[PbxKey]) -> None:
+        for key in queryset:
+            services.revoke_pbx_key(key=key, acting_user=request.user)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")

@@ -1,0 +1,264 @@
+"""Customers (tenants), their people, teams, products and phone-system keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tenants.scoping import TenantOwned
+
+
+class Tenant(models.Model):
+    """One customer environment. All calls, recordings and people hang off exactly one."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ENDED = "ended", _("Service ended")
+
+    class Language(models.TextChoices):
+        DUTCH = "nl", "Nederlands"
+        ENGLISH = "en", "English"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        default="NL",
+        help_text=_("ISO 3166 code used to read phone numbers entered in national form."),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.ACTIVE)
+    retention_days = models.PositiveIntegerField(
+        _("retention of standard recordings (days)"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
+    announce_recording = models.BooleanField(
+        _("announce recording to callers"),
+        default=True,
+        help_text=_("The phone system plays the recording announcement before connecting."),
+    )
+    language = models.CharField(_("language"), max_length=5, choices=Language, default=Language.DUTCH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(retention_days__gte=1, retention_days__lte=3650), name="tenant_retention_range"
+            ),
+            models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}$"), name="tenant_country_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def clean(self) -> None:
+        self.country = (self.country or "").upper()
+        import phonenumbers
+
+        if self.country not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValidationError({"country": _("Unknown country code %(code)s.") % {"code": self.country}})
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Customer admin")
+    LISTENER = "listener", _("Listener")
+    USER = "user", _("User")
+
+
+class User(AbstractUser):
+    """A person who signs in: a customer's user (one tenant) or support staff (no tenant).
+
+    The user table is the one tenant-owned table without the scoped default manager: log-in,
+    sessions and password reset must find a user before any tenant is known. Views reach users
+    only through ``tenants.access.users_of(request)``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("tenant"),
+    )
+    pbx_id = models.CharField(
+        _("phone-system id"),
+        max_length=32,
+        blank=True,
+        help_text=_("The user's id (extension) in the phone system; unique within the tenant."),
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role, default=Role.USER)
+    language = models.CharField(
+        _("language"), max_length=5, choices=Tenant.Language, blank=True, help_text=_("Empty: the tenant's.")
+    )
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "pbx_id"], condition=~Q(pbx_id=""), name="user_pbx_id_unique_per_tenant"
+            ),
+            # Support staff belong to no tenant; everybody else to exactly one.
+            models.CheckConstraint(
+                condition=Q(tenant__isnull=True, is_staff=True) | Q(tenant__isnull=False, is_staff=False),
+                name="user_tenant_xor_staff",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def is_support_staff(self) -> bool:
+        return self.tenant_id is None and self.is_staff
+
+    @property
+    def is_customer_admin(self) -> bool:
+        return self.tenant_id is not None and self.role == Role.ADMIN
+
+    @property
+    def is_listener(self) -> bool:
+        return self.tenant_id is not None and self.role == Role.LISTENER
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pbx_id and self.tenant_id:
+            clash = User.objects.filter(tenant_id=self.tenant_id, pbx_id=self.pbx_id).exclude(pk=self.pk)
+            if clash.exists():
+                raise ValidationError(
+                    {
+                        "pbx_id": _("Phone-system id %(id)s is already used in this tenant.")
+                        % {"id": self.pbx_id}
+                    }
+                )
+        if self.tenant_id is None and not self.is_staff:
+            raise ValidationError(
+                {"tenant": _("A user must belong to a tenant (only support staff have none).")}
+            )
+        if self.tenant_id is not None and self.is_staff:
+            raise ValidationError({"is_staff": _("Support staff cannot belong to a tenant.")})
+
+
+class Team(TenantOwned):
+    """A group of users whose standard recordings the team's listeners may hear."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=120)
+    members = models.ManyToManyField(User, related_name="teams", blank=True, verbose_name=_("members"))
+    listeners = models.ManyToManyField(
+        User, related_name="listened_teams", blank=True, verbose_name=_("listeners")
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="team_name_unique_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecordingMode(models.TextChoices):
+    ALWAYS = "always", _("Always")
+    ALWAYS_PAUSE = "always_pause", _("Always, with pause/resume")
+    ON_DEMAND = "on_demand", _("On demand")
+    ON_DEMAND_USER_START = "on_demand_user_start", _("On demand, user starts")
+    NEVER = "never", _("Never")
+
+
+class PlaybackTier(models.TextChoices):
+    DAYS_30 = "days_30", _("30 days")
+    DAYS_90 = "days_90", _("90 days")
+    MINUTES_100K = "minutes_100k", _("100,000 minutes")
+
+
+class Licence(TenantOwned):
+    """A Call Recording licence: standard recordings, kept by the tenant's retention rule."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="licence")
+    mode = models.CharField(_("recording mode"), max_length=24, choices=RecordingMode)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(mode__in=RecordingMode.values), name="licence_mode_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.get_mode_display()}"
+
+    def clean(self) -> None:
+        if self.user_id and PlaybackSubscription.objects.unscoped().filter(user_id=self.user_id).exists():
+            raise ValidationError(
+                _("This user has a Playback subscription; a user has a licence or a subscription, not both.")
+            )
+
+
+class PlaybackSubscription(TenantOwned):
+    """A Playback subscription: the user decides per call whether to keep it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="playback_subscription")
+    tier = models.CharField(_("retention tier"), max_length=16, choices=PlaybackTier)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(tier__in=PlaybackTier.values), name="playback_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.get_tier_display()}"
+
+    def clean(self) -> None:
+        if self.user_id and Licence.objects.unscoped().filter(user_id=self.user_id).exists():
+            raise ValidationError(
+                _("This user has a Call Recording licence; a user has a licence or a subscription, not both.")
+            )
+
+
+class PbxKey(TenantOwned):
+    """A phone-system API key. Only its SHA-256 is stored; the key itself is shown once.
+
+    Keys are 32 random bytes, so a fast hash is safe (there is nothing to brute-force), and the
+    short public prefix lets us find the row without scanning.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("phone-system key")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

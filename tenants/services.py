@@ -1,0 +1,260 @@
+"""Every state change of tenants, people, teams, products and phone-system keys.
+
+Plain functions with keyword-only arguments; each runs in one transaction and raises
+``django.core.exceptions.ValidationError`` (with a message a person can act on) on bad input, so
+that nothing is half-applied. ``acting_user`` is whoever asked for the change (``None`` for the
+system itself: the demo command, migrations, tasks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tenants.models import (
+    Licence,
+    PbxKey,
+    PlaybackSubscription,
+    PlaybackTier,
+    RecordingMode,
+    Role,
+    Team,
+    Tenant,
+    User,
+)
+from tenants.scoping import tenant_scope
+
+PBX_KEY_PREFIX = "hip"
+
+
+def create_tenant(
+    *,
+    name: str,
+    slug: str,
+    country: str = "NL",
+    language: str = Tenant.Language.DUTCH,
+    retention_days: int = 90,
+    announce_recording: bool = True,
+    acting_user: User | None = None,
+) -> Tenant:
+    """Create a customer environment. The slug is its permanent, unique handle."""
+    tenant = Tenant(
+        name=name,
+        slug=slug,
+        country=country.upper(),
+        language=language,
+        retention_days=retention_days,
+        announce_recording=announce_recording,
+    )
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def update_tenant_settings(*, tenant: Tenant, acting_user: User | None = None, **changes: object) -> Tenant:
+    """Change the customer's own settings: retention, announcement, language, country, name."""
+    allowed = {"name", "retention_days", "announce_recording", "language", "country"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(_("These settings cannot be changed here: %s") % ", ".join(sorted(unknown)))
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        for field, value in changes.items():
+            setattr(tenant, field, value)
+        tenant.full_clean()
+        tenant.save()
+    return tenant
+
+
+def create_user(
+    *,
+    tenant: Tenant,
+    username: str,
+    password: str | None,
+    role: str = Role.USER,
+    pbx_id: str = "",
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    acting_user: User | None = None,
+) -> User:
+    """Add a person to a tenant. Admins create users; there is no sign-up."""
+    if role not in Role.values:
+        raise ValidationError({"role": _("Unknown role %(role)s.") % {"role": role}})
+    user = User(
+        tenant=tenant,
+        username=username,
+        role=role,
+        pbx_id=pbx_id.strip(),
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # lost a race against the same pbx_id or username
+        raise ValidationError(_("A user with this username or phone-system id already exists.")) from exc
+    return user
+
+
+def create_support_staff(*, username: str, password: str, superuser: bool = False) -> User:
+    user = User(username=username, is_staff=True, is_superuser=superuser, tenant=None)
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    return user
+
+
+def set_licence(*, user: User, mode: str, acting_user: User | None = None) -> Licence:
+    """Give the user a Call Recording licence in ``mode`` (or change its mode).
+
+    A user has a licence or a Playback subscription, never both: asking for a licence while the
+    user has a subscription is refused, not silently converted.
+    """
+    if mode not in RecordingMode.values:
+        raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": mode}})
+    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+        User.objects.select_for_update().get(pk=user.pk)  # serialise product changes per user
+        if PlaybackSubscription.objects.filter(user=user).exists():
+            raise ValidationError(
+                _("%(user)s has a Playback subscription; remove it before giving a licence.") % {"user": user}
+            )
+        licence, _created = Licence.objects.update_or_create(user=user, defaults={"mode": mode})
+    return licence
+
+
+def set_playback_subscription(
+    *, user: User, tier: str, acting_user: User | None = None
+) -> PlaybackSubscription:
+    """Give the user a Playback subscription in ``tier`` (or change its tier).
+
+    Refused while the user has a Call Recording licence (one product per user).
+    """
+    if tier not in PlaybackTier.values:
+        raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": tier}})
+    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+        User.objects.select_for_update().get(pk=user.pk)
+        if Licence.objects.filter(user=user).exists():
+            raise ValidationError(
+                _("%(user)s has a Call Recording licence; remove it before subscribing.") % {"user": user}
+            )
+        subscription, _created = PlaybackSubscription.objects.update_or_create(
+            user=user, defaults={"tier": tier}
+        )
+    return subscription
+
+
+def remove_products(*, user: User, acting_user: User | None = None) -> None:
+    """Take away the user's licence or subscription (existing recordings keep their own expiry)."""
+    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+        Licence.objects.filter(user=user).delete()
+        PlaybackSubscription.objects.filter(user=user).delete()
+
+
+def create_team(
+    *,
+    tenant: Tenant,
+    name: str,
+    members: list[User] | tuple[User, ...] = (),
+    listeners: list[User] | tuple[User, ...] = (),
+    acting_user: User | None = None,
+) -> Team:
+    with transaction.atomic(), tenant_scope(tenant):
+        team = Team(tenant=tenant, name=name)
+        team.full_clean(exclude=["tenant"])
+        if Team.objects.filter(name=name).exists():
+            raise ValidationError({"name": _("A team named %(name)s already exists.") % {"name": name}})
+        team.save()
+        set_team_people(team=team, members=members, listeners=listeners)
+    return team
+
+
+def set_team_people(
+    *,
+    team: Team,
+    members: list[User] | tuple[User, ...],
+    listeners: list[User] | tuple[User, ...],
+    acting_user: User | None = None,
+) -> Team:
+    """Replace the team's members and listeners. Everyone must be of the team's tenant."""
+    for person in (*members, *listeners):
+        if person.tenant_id != team.tenant_id:
+            raise ValidationError(_("%(user)s is not in this team's tenant.") % {"user": person})
+    with transaction.atomic():
+        team.members.set(members)
+        team.listeners.set(listeners)
+    return team
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly created key: ``secret`` is the only time the full key exists outside the caller."""
+
+    key: PbxKey
+    secret: str
+
+
+def _hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_pbx_key(*, tenant: Tenant, name: str, acting_user: User | None = None) -> IssuedKey:
+    """Issue a phone-system key. Store only its hash; hand the key back once."""
+    if not name.strip():
+        raise ValidationError({"name": _("Give the key a name, e.g. the phone system it is for.")})
+    prefix = secrets.token_hex(4)
+    secret = f"{PBX_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    with tenant_scope(tenant):
+        key = PbxKey.objects.create(
+            tenant=tenant,
+            name=name.strip(),
+            prefix=prefix,
+            key_hash=_hash_key(secret),
+            created_by=acting_user,
+        )
+    return IssuedKey(key=key, secret=secret)
+
+
+def revoke_pbx_key(*, key: PbxKey, acting_user: User | None = None) -> PbxKey:
+    PbxKey.objects.unscoped().filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+def authenticate_pbx_key(raw: str) -> PbxKey | None:
+    """The active key of an active tenant that ``raw`` is, or None. Constant-time comparison."""
+    parts = raw.split("_")
+    if len(parts) < 3 or parts[0] != PBX_KEY_PREFIX:
+        return None
+    # The one cross-tenant read of the telephony interface: the key *is* what tells the tenant.
+    key = (
+        PbxKey.objects.unscoped()
+        .select_related("tenant")
+        .filter(prefix=parts[1], revoked_at__isnull=True, tenant__status=Tenant.Status.ACTIVE)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, _hash_key(raw)):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        PbxKey.objects.unscoped().filter(pk=key.pk).update(last_used_at=now)
+    return key
+
+
+def _tenant_of(user: User) -> Tenant:
+    if user.tenant_id is None:
+        raise ValidationError(_("Support staff have no products."))
+    return user.tenant  # type: ignore[return-value]

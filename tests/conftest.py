@@ -1,0 +1,63 @@
+"""Fixtures for every test; the personas themselves live in tests/base.py."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+from tests.base import REAL_SERVICES, Personas, make_personas
+
+
+@pytest.fixture(autouse=True)
+def _isolated_recordings_storage(tmp_path: Path, settings: object) -> Iterator[None]:
+    """On the embedded default each test gets its own recordings folder."""
+    if settings.STORAGES["recordings"]["BACKEND"].endswith("FileSystemStorage"):  # type: ignore[attr-defined]
+        folder = tmp_path / "recordings"
+        storages = dict(settings.STORAGES)  # type: ignore[attr-defined]
+        storages["recordings"] = {
+            **storages["recordings"],
+            "OPTIONS": {**storages["recordings"]["OPTIONS"], "location": str(folder)},
+        }
+        settings.STORAGES = storages  # type: ignore[attr-defined]
+        yield
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: object) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery() -> Iterator[None]:
+    """Tasks run in-process in tests (services are tested directly; tasks are called with ids)."""
+    from hiprecorder.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture
+def personas(db: None) -> Personas:
+    return make_personas()
+
+
+@pytest.fixture
+def scope_a(personas: Personas) -> Iterator[Tenant]:
+    with tenant_scope(personas.tenant_a):
+        yield personas.tenant_a
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_real = pytest.mark.skip(reason="needs the real services (HIPRECORDER_REAL_SERVICES=1)")
+    for item in items:
+        if "real_services" in item.keywords and not REAL_SERVICES:
+            item.add_marker(skip_real)

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from tenants.models import PbxKey
+from tests.base import PASSWORD, Personas
+
+
+def login(client: Client, username: str, password: str = PASSWORD) -> object:
+    return client.post(reverse("account_login"), {"login": username, "password": password})
+
+
+def test_login_page_is_served(client: Client, db: None) -> None:
+    response = client.get(reverse("account_login"))
+    assert response.status_code == 200
+    assert b'name="password"' in response.content
+    assert "Content-Security-Policy" in response.headers
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+
+
+def test_username_and_password_get_in(client: Client, personas: Personas) -> None:
+    response = login(client, "alice")
+    assert response.status_code == 302
+    home = client.get("/")
+    assert home.status_code == 200
+    assert b"alice" in home.content
+
+
+def test_wrong_password_stays_out(client: Client, personas: Personas) -> None:
+    response = login(client, "alice", "wrong password")
+    assert response.status_code == 200
+    assert client.get("/").status_code == 302
+
+
+def test_there_is_no_signup(client: Client, db: None) -> None:
+    response = client.post(reverse("account_signup"), {"username": "mallory", "password1": "x" * 20})
+    assert response.status_code in {200, 302}
+    from tenants.models import User
+
+    assert not User.objects.filter(username="mallory").exists()
+
+
+def test_users_of_an_ended_tenant_cannot_sign_in_and_lose_their_session(
+    client: Client, personas: Personas
+) -> None:
+    login(client, "charlie")
+    assert client.get("/").status_code == 200
+    personas.tenant_b.status = "ended"
+    personas.tenant_b.save()
+    assert client.get("/").status_code == 302  # session no longer accepted
+    fresh = Client()
+    login(fresh, "charlie")
+    assert fresh.get("/").status_code == 302
+
+
+def test_logout_needs_post(client: Client, personas: Personas) -> None:
+    login(client, "alice")
+    client.post(reverse("account_logout"))
+    assert client.get("/").status_code == 302
+
+
+def test_password_reset_sends_an_email(client: Client, personas: Personas) -> None:
+    personas.admin.email = "alice@acme.example"
+    personas.admin.save()
+    response = client.post(reverse("account_reset_password"), {"email": "alice@acme.example"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "alice@acme.example" in mail.outbox[0].to
+
+
+def test_support_staff_get_the_admin_and_not_the_portal(client: Client, personas: Personas) -> None:
+    client.force_login(personas.support)
+    assert client.get("/").status_code == 403
+    personas.support.is_superuser = True
+    personas.support.save()
+    for name in ["tenant", "user", "team", "licence", "playbacksubscription", "pbxkey"]:
+        assert client.get(reverse(f"admin:tenants_{name}_changelist")).status_code == 200, name
+
+
+def test_customer_users_do_not_get_the_admin(client: Client, personas: Personas) -> None:
+    client.force_login(personas.admin)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+
+
+def test_admin_creates_a_key_and_shows_it_once(client: Client, personas: Personas) -> None:
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    response = client.post(
+        reverse("admin:tenants_pbxkey_add"), {"tenant": personas.tenant_a.pk, "name": "PBX 1"}, follow=True
+    )
+    assert response.status_code == 200
+    key = PbxKey.objects.unscoped().get(name="PBX 1")
+    shown = [str(m) for m in response.context["messages"]]
+    secret = next(m.split(": ")[-1] for m in shown if "shown only this once" in m)
+    assert secret.startswith(f"hip_{key.prefix}_")
+    again = client.get(reverse("admin:tenants_pbxkey_change", args=[key.pk]))
+    assert secret.encode() not in again.content
+
+
+def test_admin_refuses_a_second_product(client: Client, personas: Personas) -> None:
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    response = client.post(
+        reverse("admin:tenants_licence_add"),
+        {"tenant": personas.tenant_a.pk, "user": personas.playback["days_30"].pk, "mode": "always"},
+    )
+    assert response.status_code == 200
+    assert b"Playback subscription" in response.content
+
+
+@pytest.mark.parametrize("mode", ["sometimes", ""])
+def test_admin_refuses_an_unknown_mode(client: Client, personas: Personas, mode: str) -> None:
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    response = client.post(
+        reverse("admin:tenants_licence_add"),
+        {"tenant": personas.tenant_a.pk, "user": personas.no_product.pk, "mode": mode},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+
+
+def test_admin_refuses_a_duplicate_pbx_id(client: Client, personas: Personas) -> None:
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    response = client.post(
+        reverse("admin:tenants_user_add"),
+        {
+            "username": "newbie",
+            "tenant": personas.tenant_a.pk,
+            "role": "user",
+            "pbx_id": "100",
+            "password": "",
+        },
+    )
+    assert response.status_code == 200
+    assert b"already used" in response.content

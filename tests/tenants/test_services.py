@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from tenants import services
+from tenants.models import Licence, PbxKey, PlaybackSubscription, Role, User
+from tenants.scoping import tenant_scope
+from tests.base import Personas
+
+
+def test_a_user_with_a_licence_cannot_get_a_playback_subscription(personas: Personas) -> None:
+    user = personas.users["always"]
+    with pytest.raises(ValidationError, match="Call Recording licence"):
+        services.set_playback_subscription(user=user, tier="days_30")
+    with tenant_scope(personas.tenant_a):
+        assert Licence.objects.get(user=user).mode == "always"
+        assert not PlaybackSubscription.objects.filter(user=user).exists()
+
+
+def test_a_playback_user_cannot_get_a_licence(personas: Personas) -> None:
+    user = personas.playback["days_90"]
+    with pytest.raises(ValidationError, match="Playback subscription"):
+        services.set_licence(user=user, mode="always")
+    with tenant_scope(personas.tenant_a):
+        assert not Licence.objects.filter(user=user).exists()
+
+
+def test_model_validation_refuses_a_second_product_too(personas: Personas) -> None:
+    user = personas.playback["days_30"]
+    licence = Licence(tenant=personas.tenant_a, user=user, mode="always")
+    with pytest.raises(ValidationError, match="Playback subscription"):
+        licence.full_clean()
+
+
+def test_changing_the_mode_keeps_one_licence(personas: Personas) -> None:
+    user = personas.users["never"]
+    services.set_licence(user=user, mode="on_demand")
+    with tenant_scope(personas.tenant_a):
+        assert list(Licence.objects.filter(user=user).values_list("mode", flat=True)) == ["on_demand"]
+
+
+def test_unknown_mode_and_tier_are_refused(personas: Personas) -> None:
+    with pytest.raises(ValidationError, match="Unknown recording mode"):
+        services.set_licence(user=personas.no_product, mode="sometimes")
+    with pytest.raises(ValidationError, match="Unknown retention tier"):
+        services.set_playback_subscription(user=personas.no_product, tier="forever")
+    with tenant_scope(personas.tenant_a):
+        assert not Licence.objects.filter(user=personas.no_product).exists()
+        assert not PlaybackSubscription.objects.filter(user=personas.no_product).exists()
+
+
+def test_pbx_id_is_unique_per_tenant_but_not_across_tenants(personas: Personas) -> None:
+    with pytest.raises(ValidationError, match="already used"):
+        services.create_user(tenant=personas.tenant_a, username="dup", password="x" * 12, pbx_id="100")
+    assert not User.objects.filter(username="dup").exists()
+    # Tenant B's Charlie also has 100; another id in B is fine.
+    services.create_user(tenant=personas.tenant_b, username="bob-b", password="x" * 12, pbx_id="101")
+
+
+def test_unknown_role_is_refused(personas: Personas) -> None:
+    with pytest.raises(ValidationError, match="Unknown role"):
+        services.create_user(tenant=personas.tenant_a, username="x", password=None, role="boss")
+
+
+def test_team_people_must_be_of_the_same_tenant(personas: Personas) -> None:
+    with pytest.raises(ValidationError, match="not in this team's tenant"):
+        services.set_team_people(team=personas.sales, members=[personas.charlie], listeners=[])
+    assert personas.charlie not in personas.sales.members.all()
+
+
+def test_pbx_key_is_stored_only_as_a_hash_and_authenticates(personas: Personas) -> None:
+    issued = services.create_pbx_key(tenant=personas.tenant_a, name="Main PBX", acting_user=personas.admin)
+    row = PbxKey.objects.unscoped().get(pk=issued.key.pk)
+    stored = " ".join(str(getattr(row, f.attname)) for f in PbxKey._meta.concrete_fields)
+    assert issued.secret not in stored
+    assert issued.secret.split("_")[2] not in stored
+    assert services.authenticate_pbx_key(issued.secret) == row
+    assert services.authenticate_pbx_key(issued.secret + "x") is None
+    assert services.authenticate_pbx_key(issued.secret[:-1]) is None
+    assert services.authenticate_pbx_key("nonsense") is None
+
+
+def test_revoked_keys_and_ended_tenants_do_not_authenticate(personas: Personas) -> None:
+    issued = services.create_pbx_key(tenant=personas.tenant_a, name="Main PBX")
+    services.revoke_pbx_key(key=issued.key)
+    assert services.authenticate_pbx_key(issued.secret) is None
+    other = services.create_pbx_key(tenant=personas.tenant_b, name="B")
+    personas.tenant_b.status = "ended"
+    personas.tenant_b.save()
+    assert services.authenticate_pbx_key(other.secret) is None
+
+
+def test_tenant_settings_are_validated(personas: Personas) -> None:
+    with pytest.raises(ValidationError):
+        services.update_tenant_settings(tenant=personas.tenant_a, retention_days=0)
+    with pytest.raises(ValidationError, match="cannot be changed"):
+        services.update_tenant_settings(tenant=personas.tenant_a, slug="hijack")
+    personas.tenant_a.refresh_from_db()
+    assert personas.tenant_a.retention_days == 90
+    services.update_tenant_settings(tenant=personas.tenant_a, retention_days=30, announce_recording=False)
+    personas.tenant_a.refresh_from_db()
+    assert (personas.tenant_a.retention_days, personas.tenant_a.announce_recording) == (30, False)
+
+
+def test_country_must_be_a_known_region(db: None) -> None:
+    with pytest.raises(ValidationError, match="Unknown country"):
+        services.create_tenant(name="X", slug="x", country="ZZ")
+
+
+def test_support_staff_have_no_tenant(personas: Personas) -> None:
+    assert personas.support.is_support_staff
+    assert personas.support.tenant_id is None
+    assert personas.admin.role == Role.ADMIN and not personas.admin.is_staff

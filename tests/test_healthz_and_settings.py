@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+
+from hiprecorder import health
+from hiprecorder.settings import database_from_url, env_bool, env_int
+
+
+def test_healthz_reports_every_part(client: Client, db: None) -> None:
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert set(body["checks"]) == {"database", "storage", "broker"}
+    assert all(check["ok"] for check in body["checks"].values())
+
+
+def test_healthz_names_what_is_down(client: Client, db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise ConnectionError("storage unreachable")
+
+    monkeypatch.setitem(health.CHECKS, "storage", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["storage"]
+    assert "storage unreachable" in response.json()["checks"]["storage"]["error"]
+
+
+def test_healthz_takes_only_get(client: Client, db: None) -> None:
+    assert client.post("/healthz").status_code == 405
+
+
+def test_database_url_parsing() -> None:
+    pg = database_from_url("postgres://app:s%40cret@db.internal:6543/rec?sslmode=require")
+    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "rec",
+        "app",
+        "s@cret",
+        "db.internal",
+        "6543",
+    )
+    assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert database_from_url("sqlite:////tmp/x.db")["NAME"] == "/tmp/x.db"
+
+
+@pytest.mark.parametrize("url", ["mysql://x/y", "postgres://host:notaport/db", "postgres://host:5432/"])
+def test_malformed_database_url_names_the_setting(url: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        database_from_url(url)
+
+
+def test_malformed_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBUG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        env_bool("DEBUG")
+    monkeypatch.setenv("RPI_MAX_AUDIO_BYTES", "lots")
+    with pytest.raises(ImproperlyConfigured, match="RPI_MAX_AUDIO_BYTES"):
+        env_int("RPI_MAX_AUDIO_BYTES", 1)
+
+
+def test_settings_fail_loudly_at_startup_on_a_bad_value(tmp_path: object) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DEBUG": "sure", "DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "DEBUG='sure' is not a boolean" in result.stderr
+
+
+def test_production_needs_a_secret_key(tmp_path: object) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HIPRECORDER_PRODUCTION": "1", "DATA_DIR": str(tmp_path), "ALLOWED_HOSTS": "x.nl"}
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_demo_command_json(db: None) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tenants.models import Licence, PlaybackSubscription, Team, User
+    from tenants.scoping import tenant_scope
+
+    out = StringIO()
+    call_command("demo", "--json", stdout=out)
+    first = json.loads(out.getvalue())
+    out = StringIO()
+    call_command("demo", "--json", stdout=out)
+    second = json.loads(out.getvalue())
+    expected = {
+        "admin",
+        "listener",
+        "always",
+        "always_pause",
+        "on_demand",
+        "on_demand_user_start",
+        "never",
+        "playback_days_30",
+        "playback_days_90",
+        "playback_minutes_100k",
+        "no_product",
+    }
+    assert set(second["users"]) == expected
+    assert second["tenant"] == "demo"
+    assert second["rules"] == {"blacklist": "+31201111111", "whitelist": "+31202222222"}
+    assert first["pbx_key"] != second["pbx_key"]
+    assert first["users"]["always"]["password"] != second["users"]["always"]["password"]
+    assert User.objects.filter(tenant__slug="demo").count() == len(expected)  # idempotent
+    client = Client()
+    response = client.post(
+        "/accounts/login/",
+        {"login": second["users"]["always"]["username"], "password": second["users"]["always"]["password"]},
+    )
+    assert response.status_code == 302
+    with tenant_scope(User.objects.get(username="always").tenant):
+        assert Licence.objects.get(user__username="on_demand").mode == "on_demand"
+        assert PlaybackSubscription.objects.get(user__username="playback_minutes_100k").tier == "minutes_100k"
+        sales = Team.objects.get(name="Sales")
+        assert sales.listeners.get().username == "listener"
+        assert sales.members.count() == 5
+    from tenants.services import authenticate_pbx_key
+
+    assert authenticate_pbx_key(second["pbx_key"]) is not None
+    assert authenticate_pbx_key(first["pbx_key"]) is not None
+
+
+def test_demo_command_other_tenant(db: None) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("demo", "--tenant", "acme2", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["tenant"] == "acme2"
+    assert data["users"]["admin"]["username"] == "acme2.admin"
