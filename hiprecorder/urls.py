@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import include, path
 
 from hiprecorder.health import healthz
-from recordings import views as recording_views
 
 admin.site.site_header = "HIP Recorder support"
 admin.site.site_title = "HIP Recorder support"
@@ -14,5 +13,10 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", recording_views.home, name="home"),
+    # The telephony interface (the phone system's contract; paths fixed by the spec).
+    path("rpi/v1/", include("recordings.rpi_urls")),
+    # The mobile app's API and its OpenAPI contract.
+    path("api/", include("hiprecorder.api_urls")),
+    # The portal.
+    path("", include("recordings.urls")),
 ]
