@@ -16,11 +16,42 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tenants import services
+from tenants.audit import AuditEntry, log_event
 from tenants.models import Licence, PbxKey, PlaybackSubscription, Team, Tenant, User
 from tenants.scoping import tenant_scope
 
 
-class UnscopedAdminMixin:
+class AuditedAdminMixin:
+    """Support staff's changes go into the audit log too (the tenant's chain when the object
+    has a tenant), besides Django's own admin history."""
+
+    def _audit(self, request: HttpRequest, obj: Any, verb: str, detail: dict[str, Any]) -> None:
+        tenant = obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
+        log_event(
+            tenant=tenant,
+            actor=request.user,  # type: ignore[arg-type]
+            action=f"support.{obj._meta.model_name}.{verb}",
+            target=obj,
+            detail=detail,
+            request=request,
+        )
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        self._audit(request, obj, "create", {})
+        return super().log_addition(request, obj, message)  # type: ignore[misc]
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        changed = sorted({f for item in message or [] for f in item.get("changed", {}).get("fields", [])})
+        self._audit(request, obj, "change", {"fields": changed})
+        return super().log_change(request, obj, message)  # type: ignore[misc]
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        for obj in queryset:
+            self._audit(request, obj, "delete", {})
+        return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+
+class UnscopedAdminMixin(AuditedAdminMixin):
     model: Any
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -49,7 +80,7 @@ class TenantOwnedForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "status", "country", "language", "retention_days", "announce_recording"]
     list_filter = ["status", "language", "country"]
     search_fields = ["name", "slug"]
@@ -87,7 +118,7 @@ class HipUserCreationForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     add_form = HipUserCreationForm
     add_fieldsets = ((None, {"fields": ["username", "tenant", "role", "pbx_id", "email", "password"]}),)
     list_display = ["username", "tenant", "role", "pbx_id", "is_active", "is_staff"]
@@ -176,3 +207,25 @@ class PbxKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         for key in queryset:
             services.revoke_pbx_key(key=key, acting_user=request.user)
         messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only, for support staff too."""
+
+    list_display = ["created_at", "tenant", "actor_label", "action", "target_type", "target_id", "ip"]
+    list_filter = ["action", "tenant"]
+    search_fields = ["actor_label", "action", "target_id"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
+        return AuditEntry.objects.unscoped().select_related("tenant")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -262,3 +262,6 @@ class PbxKey(TenantOwned):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+from tenants.audit import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)
