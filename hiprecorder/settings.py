@@ -342,14 +342,31 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # Fail closed: a view that forgets to choose gets token auth and customers' users only.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.authentication.IsCustomerUser"],
+    "EXCEPTION_HANDLER": "hiprecorder.api.exception_handler",
+    # Sign-in attempts, counted in the cache (Redis in production): per address and per username.
+    "DEFAULT_THROTTLE_RATES": {
+        "api_login": env_str("API_LOGIN_RATE", "20/min"),
+        "api_login_username": env_str("API_LOGIN_USERNAME_RATE", "10/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HIP Recorder API",
     "VERSION": "1.0.0",
+    "DESCRIPTION": (BASE_DIR / "hiprecorder" / "api.md").read_text(),
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_SETTINGS": {
+        "persistAuthorization": True,
+        "displayOperationId": False,
+        "tryItOutEnabled": False,
+    },
 }
 
 # --- the recorder ----------------------------------------------------------------------------

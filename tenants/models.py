@@ -264,4 +264,34 @@ class PbxKey(TenantOwned):
         return self.revoked_at is None
 
 
+class ApiToken(TenantOwned):
+    """A mobile-app sign-in: one per device, listed and revocable by its user.
+
+    Issued by ``POST /api/v1/auth/login`` for a username, password (and TOTP code when the user
+    has one). Like :class:`PbxKey` only the SHA-256 of the token is stored: tokens are 32 random
+    bytes, so a fast hash is safe, and the short public prefix finds the row without scanning.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("device"), max_length=100, help_text=_("The device it was issued to."))
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("app token")
+        indexes = [models.Index(fields=["user", "revoked_at"], name="apitoken_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
 from tenants.audit import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)

@@ -1,0 +1,297 @@
+"""The mobile app's API, written once: token authentication, the tenant scope, one error shape,
+keyset pagination and the schema helpers every endpoint under ``/api/v1/`` uses.
+
+Authentication (``tenants.api.authentication``): ``Authorization: Bearer <token>`` with a token
+from ``POST /api/v1/auth/login`` (:class:`tenants.models.ApiToken`, one per device, revocable).
+Every view derives from :class:`TenantAPIView`, which refuses anyone but a customer's user and
+runs the handler inside that user's tenant scope, so tenant-owned tables stay closed to everything
+else (fail-closed).
+
+Errors, everywhere: ``{"error": {"code": "<snake_case>", "message": "<human text>",
+"fields": {"<field>": ["<message>", …]}}}`` — the telephony interface's shape, with ``fields``
+present only for validation errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from contextlib import ExitStack
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.http import Http404
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from tenants.api.authentication import ApiTokenAuthentication, IsCustomerUser
+from tenants.scoping import tenant_scope
+
+# --- authentication: the classes are in tenants.api.authentication (settings import them) --
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.api.authentication.ApiTokenAuthentication"
+    name = "token"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A device token from `POST /api/v1/auth/login`, sent as `Authorization: Bearer <token>`. "
+                "Tokens do not expire by time; they end when revoked (`DELETE /api/v1/auth/tokens/{id}` or "
+                "`POST /api/v1/auth/logout`), when the user is deactivated or when the customer's "
+                "service ends."
+            ),
+        }
+
+
+# --- the base view: tenant scope, fail-closed ------------------------------------------------
+
+
+class TenantAPIView(APIView):
+    """Base of every API view: authenticated customer user, handler run in the user's tenant scope.
+
+    DRF authenticates inside the view, after the middleware, so the scope is entered here: in
+    ``initial()`` once authentication and permissions have passed, and left when ``dispatch``
+    returns (also on errors). A view that forgets to narrow a queryset still cannot see another
+    tenant's rows; one that is reached without a tenant gets no scope and fails.
+    """
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes: list[type[BasePermission]] = [IsCustomerUser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        tenant = request.user.tenant
+        if tenant is None:  # pragma: no cover - IsCustomerUser refuses them first
+            raise exceptions.PermissionDenied(IsCustomerUser.message)
+        self._scope.enter_context(tenant_scope(tenant))
+        request.tenant = tenant  # type: ignore[attr-defined]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self._scope = ExitStack()
+        with self._scope:
+            return super().dispatch(request, *args, **kwargs)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class ApiError(exceptions.APIException):
+    """An error with its own code, e.g. ``ApiError(409, "already_decided", "…")``."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        self.status_code = status_code
+        self.error_code = code
+        super().__init__(detail=message, code=code)
+
+
+_CODES = {
+    exceptions.ParseError: "malformed_json",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _messages(detail: Any) -> list[str]:
+    if isinstance(detail, dict):
+        return [m for value in detail.values() for m in _messages(value)]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _messages(value)]
+    return [str(detail)]
+
+
+def _fields(detail: Any) -> dict[str, list[str]]:
+    """DRF's nested validation detail, flattened to ``{"field" | "field.sub": [messages]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "non_field_errors" if key == api_settings.NON_FIELD_ERRORS_KEY else str(key)
+            if isinstance(value, dict):
+                for sub, messages in _fields(value).items():
+                    out[f"{name}.{sub}"] = messages
+            else:
+                out[name] = _messages(value)
+    else:
+        out["non_field_errors"] = _messages(detail)
+    return out
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error of the API in one shape (see the module docstring)."""
+    if isinstance(exc, DjangoValidationError):
+        # A service refused: its messages are meant for people.
+        if hasattr(exc, "error_dict"):
+            exc = exceptions.ValidationError(exc.message_dict)
+        else:
+            exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or "You may not do this.")
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a server error: Django's 500 handling and logging
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(int(exc.wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _fields(exc.detail)
+        first = next(iter(fields.values()))[0] if fields else "Invalid input."
+        body = error_body("invalid", first, fields)
+        return Response(body, status=status.HTTP_400_BAD_REQUEST, headers=headers)
+
+    if isinstance(exc, ApiError):
+        code = exc.error_code
+    else:
+        code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), str(exc.default_code))
+    message = " ".join(_messages(exc.detail))
+    if isinstance(exc, exceptions.Throttled):
+        message = "Too many requests; try again later."
+    return Response(error_body(code, message), status=exc.status_code, headers=headers)
+
+
+# --- keyset pagination over (started_at, id), newest first -----------------------------------
+
+
+class Cursor:
+    """An opaque position after a row: base64url of ``{"t": started_at, "i": id}``."""
+
+    @staticmethod
+    def encode(started_at: datetime, pk: uuid.UUID) -> str:
+        raw = json.dumps({"t": started_at.isoformat(), "i": str(pk)}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @staticmethod
+    def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+        invalid = exceptions.ValidationError({"cursor": ["This cursor is not one the API handed out."]})
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            started_at = parse_datetime(data["t"])
+            pk = uuid.UUID(data["i"])
+        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, json.JSONDecodeError):
+            raise invalid from None
+        if started_at is None or started_at.tzinfo is None:
+            raise invalid
+        return started_at, pk
+
+
+def keyset_page(queryset: QuerySet[Any], *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """One page of ``queryset`` newest first, after ``cursor``; and the cursor of the next page.
+
+    The position is a row comparison ``(started_at, id) < (t, i)``, which PostgreSQL answers from
+    the ``(tenant, owner, -started_at, -id)`` index however deep the page is.
+    """
+    queryset = queryset.order_by("-started_at", "-id")
+    if cursor:
+        started_at, pk = Cursor.decode(cursor)
+        queryset = queryset.filter(
+            TupleLessThan(Tuple(F("started_at"), F("id")), (started_at, pk))  # type: ignore[arg-type]
+        )
+    rows = list(queryset[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = Cursor.encode(last.started_at, last.pk)
+    return rows, next_cursor
+
+
+# --- schema helpers --------------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, snake_case: what to branch on in the app.")
+    message = serializers.CharField(help_text="Human text (English) to show or log.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors only: messages per request field (`non_field_errors` for the whole).",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_ERROR_EXAMPLES: dict[int, tuple[str, str, dict[str, list[str]] | None]] = {
+    400: ("invalid", "This field is required.", {"name": ["This field is required."]}),
+    401: ("not_authenticated", "Sign in: send 'Authorization: Bearer <token>'.", None),
+    403: ("permission_denied", "Your role does not allow this.", None),
+    404: ("not_found", "Not found.", None),
+    409: ("conflict", "The request conflicts with the current state.", None),
+    429: ("throttled", "Too many requests; try again later.", None),
+}
+
+
+def error_response(status_code: int, description: str = "", *, examples: list[Any] | None = None) -> Any:
+    code, message, fields = _ERROR_EXAMPLES.get(status_code, ("error", "Something went wrong.", None))
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description
+        or {400: "Invalid input", 401: "Not signed in", 403: "Forbidden"}.get(status_code, ""),
+        examples=examples or [OpenApiExample(code, value=error_body(code, message, fields))],
+    )
+
+
+def errors(*status_codes: int) -> dict[int, Any]:
+    """The documented error responses of an endpoint (always 401 and 429 for signed-in ones)."""
+    return {code: error_response(code) for code in status_codes}
+
+
+def page_serializer(name: str, item: type[serializers.Serializer]) -> Any:
+    return inline_serializer(
+        name=name,
+        fields={
+            "results": item(many=True),
+            "next_cursor": serializers.CharField(
+                allow_null=True, help_text="Pass as `cursor` for the next page; null on the last page."
+            ),
+        },
+    )
+
+
+# --- the docs page ---------------------------------------------------------------------------
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI from drf-spectacular-sidecar (no CDN), its set-up script served as a file.
+
+    The Content-Security-Policy forbids inline scripts and styles, so the split view (which loads
+    the initialising script from ``?script``) with a template without the inline ``<style>``.
+    """
+
+    template_name = "api/swagger_ui.html"

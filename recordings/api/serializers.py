@@ -1,0 +1,110 @@
+"""Serializers of recordings for the app: list rows, detail, and the list's filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from recordings.models import Direction, Kind, Leg, Recording
+from tenants.models import User
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    display_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name"]
+        read_only_fields = fields
+
+    def get_display_name(self, user: User) -> str:
+        return str(user)
+
+
+class RecordingSerializer(serializers.ModelSerializer):
+    """A row of the home list."""
+
+    colour = serializers.ChoiceField(
+        choices=Recording.Colour.choices,
+        read_only=True,
+        help_text="teal: standard recording; light_blue: Playback, not yet kept; dark_blue: Playback, kept.",
+    )
+    kind = serializers.ChoiceField(choices=Kind.choices, read_only=True)
+    direction = serializers.ChoiceField(choices=Direction.choices, read_only=True)
+    leg = serializers.ChoiceField(choices=Leg.choices, read_only=True)
+    owner = PersonSerializer(read_only=True, allow_null=True)
+    decision_pending = serializers.SerializerMethodField(
+        help_text="True for a Playback recording still waiting for keep-or-delete."
+    )
+
+    class Meta:
+        model = Recording
+        fields = [
+            "id",
+            "kind",
+            "colour",
+            "direction",
+            "leg",
+            "local_number",
+            "remote_number",
+            "started_at",
+            "ended_at",
+            "duration_ms",
+            "saved",
+            "decision_pending",
+            "expires_at",
+            "owner",
+        ]
+        read_only_fields = fields
+
+    def get_decision_pending(self, recording: Recording) -> bool:
+        return recording.kind == Kind.PLAYBACK and not recording.saved
+
+
+class RecordingDetailSerializer(RecordingSerializer):
+    paused_spans = serializers.SerializerMethodField(
+        help_text="Where the recording was paused: `[[start_ms, end_ms], …]`, offsets in the call."
+    )
+    peaks = serializers.SerializerMethodField(
+        help_text="The waveform: peak amplitudes 0–1, evenly spaced over the recording."
+    )
+
+    class Meta(RecordingSerializer.Meta):
+        fields = [*RecordingSerializer.Meta.fields, "saved_at", "talk_ratio", "paused_spans", "peaks"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.ListField(child=serializers.IntegerField())))
+    def get_paused_spans(self, recording: Recording) -> list[Any]:
+        return list(recording.paused_spans or [])
+
+    @extend_schema_field(serializers.ListField(child=serializers.FloatField()))
+    def get_peaks(self, recording: Recording) -> list[Any]:
+        return list(recording.peaks or [])
+
+
+class RecordingFilterSerializer(serializers.Serializer):
+    """The query of the home list (the portal's filters)."""
+
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    saved = serializers.BooleanField(required=False, allow_null=True, default=None)
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False)
+    person = serializers.UUIDField(
+        required=False, help_text="Listeners: only this team member's recordings (a user id)."
+    )
+    started_from = serializers.DateTimeField(required=False, help_text="Calls that started at or after this.")
+    started_to = serializers.DateTimeField(required=False, help_text="Calls that started before this.")
+    q = serializers.CharField(
+        required=False, max_length=40, help_text="Part of the other party's or own phone number."
+    )
+    cursor = serializers.CharField(
+        required=False, max_length=200, help_text="`next_cursor` of the previous page."
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("started_from"), attrs.get("started_to")
+        if start and end and start >= end:
+            raise serializers.ValidationError({"started_to": ["Must be later than started_from."]})
+        return attrs

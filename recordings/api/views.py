@@ -1,0 +1,188 @@
+"""Recordings for the app: the home list (keyset-paginated, filtered), detail, the team view."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hiprecorder.api import TenantAPIView, errors, keyset_page, page_serializer
+from recordings.api.serializers import (
+    PersonSerializer,
+    RecordingDetailSerializer,
+    RecordingFilterSerializer,
+    RecordingSerializer,
+)
+from recordings.models import Recording
+from tenants.api.authentication import ListenerOnly
+from tenants.models import Team
+
+TAG = "Recordings"
+
+_EXAMPLE_ROW = {
+    "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "kind": "playback",
+    "colour": "light_blue",
+    "direction": "inbound",
+    "leg": "mobile",
+    "local_number": "+31201234567",
+    "remote_number": "+31612345678",
+    "started_at": "2026-11-29T09:12:03+01:00",
+    "ended_at": "2026-11-29T09:15:41+01:00",
+    "duration_ms": 218000,
+    "saved": False,
+    "decision_pending": True,
+    "expires_at": "2026-12-02T09:15:41+01:00",
+    "owner": {
+        "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "username": "anna",
+        "display_name": "Anna de Vries",
+    },
+}
+
+
+def get_recording_for_user(user: Any, recording_id: uuid.UUID) -> Recording:
+    # TODO(api): replace with recordings.access.get_recording_for_user once the portal lands it.
+    from django.http import Http404
+
+    recording = Recording.objects.visible_to(user).select_related("owner").filter(pk=recording_id).first()
+    if recording is None:
+        raise Http404
+    return recording
+
+
+def filter_recordings(queryset: QuerySet[Recording], query: dict[str, Any]) -> QuerySet[Recording]:
+    """Narrow what the user may hear by the list's filters."""
+    if query.get("kind"):
+        queryset = queryset.filter(kind=query["kind"])
+    if query.get("saved") is not None:
+        queryset = queryset.filter(saved=query["saved"])
+    if query.get("direction"):
+        queryset = queryset.filter(direction=query["direction"])
+    if query.get("person"):
+        queryset = queryset.filter(owner_id=query["person"])
+    if query.get("started_from"):
+        queryset = queryset.filter(started_at__gte=query["started_from"])
+    if query.get("started_to"):
+        queryset = queryset.filter(started_at__lt=query["started_to"])
+    if query.get("q"):
+        q = query["q"].strip()
+        queryset = queryset.filter(Q(remote_number__contains=q) | Q(local_number__contains=q))
+    return queryset
+
+
+class RecordingListView(TenantAPIView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="recordings_list",
+        summary="The home list: recordings the user may hear, newest first",
+        description=(
+            "The user's own recordings and, for listeners, the standard recordings of the members of "
+            "the teams they listen to. Deleted and expired recordings never appear.\n\n"
+            "Paginated by cursor: the first request has no `cursor`; pass the answer's `next_cursor` to "
+            "get the next page (null: that was the last page). A cursor stays valid however the list "
+            "changes meanwhile: new calls appear only on a fresh first page."
+        ),
+        parameters=[RecordingFilterSerializer],
+        responses={
+            200: OpenApiResponse(
+                page_serializer("RecordingPage", RecordingSerializer),
+                examples=[
+                    OpenApiExample(
+                        "A page",
+                        value={"results": [_EXAMPLE_ROW], "next_cursor": "eyJ0IjoiMjAyNi0xMS0yOVQw…"},
+                    )
+                ],
+            ),
+            **errors(400, 401, 403),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = RecordingFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        recordings = filter_recordings(
+            Recording.objects.visible_to(request.user).select_related("owner"), query.validated_data
+        )
+        rows, next_cursor = keyset_page(
+            recordings, cursor=query.validated_data.get("cursor"), limit=query.validated_data["limit"]
+        )
+        return Response({"results": RecordingSerializer(rows, many=True).data, "next_cursor": next_cursor})
+
+
+class RecordingDetailView(TenantAPIView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="recordings_detail",
+        summary="One recording: colour, expiry, paused spans and waveform peaks",
+        description="404 for a recording that is deleted, of another customer, or not the user's to hear.",
+        responses={
+            200: OpenApiResponse(
+                RecordingDetailSerializer,
+                examples=[
+                    OpenApiExample(
+                        "Detail",
+                        value={
+                            **_EXAMPLE_ROW,
+                            "saved_at": None,
+                            "talk_ratio": 0.54,
+                            "paused_spans": [[60000, 75000]],
+                            "peaks": [0.02, 0.4, 0.61, 0.35],
+                        },
+                    )
+                ],
+            ),
+            **errors(401, 403, 404),
+        },
+    )
+    def get(self, request: Request, recording_id: uuid.UUID) -> Response:
+        recording = get_recording_for_user(request.user, recording_id)
+        return Response(RecordingDetailSerializer(recording).data)
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    members = PersonSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "members"]
+        read_only_fields = fields
+
+
+class TeamView(TenantAPIView):
+    permission_classes = [*TenantAPIView.permission_classes, ListenerOnly]
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="team",
+        summary="Listeners: the teams they listen to and their members",
+        description=(
+            "For a listener's team screen. List a member's recordings with "
+            "`GET /api/v1/recordings?person=<member id>`. Other roles get 403."
+        ),
+        responses={
+            200: OpenApiResponse(
+                TeamSerializer(many=True),
+                examples=[
+                    OpenApiExample(
+                        "Teams",
+                        value=[
+                            {
+                                "id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+                                "name": "Sales",
+                                "members": [_EXAMPLE_ROW["owner"]],
+                            }
+                        ],
+                    )
+                ],
+            ),
+            **errors(401, 403),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        teams = Team.objects.filter(listeners=request.user).prefetch_related("members")
+        return Response(TeamSerializer(teams, many=True).data)
