@@ -193,3 +193,116 @@ class Recording(TenantOwned):
         if self.kind == Kind.STANDARD:
             return self.Colour.STANDARD
         return self.Colour.SAVED_PLAYBACK if self.saved else self.Colour.UNSAVED_PLAYBACK
+
+
+# --- the portal: labels, comments, share links, the access log ---------------------------------
+
+
+class Label(TenantOwned):
+    """A free-text tag on a recording, visible to everybody who may hear the recording."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(_("label"), max_length=40)
+    created_by = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                models.F("recording"), models.functions.Lower("name"), name="label_unique_per_recording"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "name"], name="label_tenant_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Comment(TenantOwned):
+    """A remark on a recording, optionally at a position in it (milliseconds in the rendition)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    text = models.TextField(_("comment"), max_length=2000)
+    position_ms = models.PositiveIntegerField(_("position"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class ShareLink(TenantOwned):
+    """A revocable, expiring public link to one recording. Only the token's SHA-256 is stored.
+
+    The ``show_*`` flags are what the sharer chose to reveal on the public page; the audio is
+    always streamed (never a download).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="share_links")
+    created_by = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    pin_hash = models.CharField(max_length=128, blank=True)
+    show_party = models.BooleanField(_("show the other party"), default=False)
+    show_details = models.BooleanField(_("show date and duration"), default=True)
+    show_labels = models.BooleanField(_("show labels"), default=False)
+    show_comments = models.BooleanField(_("show comments"), default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"share {self.pk}"
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self.pin_hash)
+
+    def is_active(self, now: object = None) -> bool:
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > now  # type: ignore[operator]
+
+
+class ShareOpen(TenantOwned):
+    """One opening of a share link's public page."""
+
+    share = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="opens")
+    at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class PlaybackAccess(TenantOwned):
+    """The access log: who streamed which recording, when, from where (one row per playback)."""
+
+    class Via(models.TextChoices):
+        PORTAL = "portal", _("Portal")
+        APP = "app", _("App")
+        SHARE = "share", _("Share link")
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="accesses")
+    user = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    share = models.ForeignKey(ShareLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    via = models.CharField(max_length=8, choices=Via)
+    at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["tenant", "recording", "-at"], name="access_recording_at")]

@@ -8,4 +8,17 @@ from recordings import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("r/<uuid:recording_id>/", views.player, name="player"),
+    path("r/<uuid:recording_id>/audio", views.recording_audio, name="recording_audio"),
+    path("r/<uuid:recording_id>/labels", views.label_add, name="label_add"),
+    path("r/<uuid:recording_id>/labels/<uuid:label_id>/remove", views.label_remove, name="label_remove"),
+    path("r/<uuid:recording_id>/comments", views.comment_add, name="comment_add"),
+    path("r/<uuid:recording_id>/comments/<uuid:comment_id>/edit", views.comment_edit, name="comment_edit"),
+    path(
+        "r/<uuid:recording_id>/comments/<uuid:comment_id>/delete", views.comment_delete, name="comment_delete"
+    ),
+    path("r/<uuid:recording_id>/shares", views.share_create, name="share_create"),
+    path("r/<uuid:recording_id>/shares/<uuid:share_id>/revoke", views.share_revoke, name="share_revoke"),
+    path("s/<str:token>", views.share_page, name="share_page"),
+    path("s/<str:token>/audio", views.share_audio, name="share_audio"),
 ]

@@ -1,16 +1,350 @@
+"""The portal: home list, player, streaming, labels, comments, share links (thin views).
+
+Every page works as plain links and forms; with htmx the same URLs answer with template
+partials (``request.htmx``).
+"""
+
 from __future__ import annotations
 
-from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import uuid
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
-from recordings.models import Recording
+from recordings import listing, social, streaming
+from recordings.access import get_recording_for_user, may_manage
+from recordings.models import Comment, Label, Recording, ShareLink
 from tenants.access import tenant_required
+from tenants.scoping import tenant_scope
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+# --- home -------------------------------------------------------------------------------------
 
 
 @require_GET
 @tenant_required
 def home(request: TenantRequest) -> HttpResponse:
-    recordings = Recording.objects.visible_to(request.user).select_related("owner")[:50]
-    return render(request, "recordings/home.html", {"recordings": recordings})
+    user = request.user
+    member_ids = listing.team_member_ids(user)
+    filters = listing.parse_filters(request.GET, allowed_people=member_ids)
+    qs = listing.apply_filters(listing.visible_queryset(user, member_ids), filters, user)
+    rows, next_cursor = listing.page(qs, request.GET.get("after", ""))
+    names = listing.contact_names(rows)
+    for row in rows:
+        row.party_name = names.get((row.owner_id, row.remote_number), "")  # type: ignore[attr-defined]
+        row.is_mine = row.owner_id == user.pk  # type: ignore[attr-defined]
+        row.is_unsaved = row.colour == Recording.Colour.UNSAVED_PLAYBACK  # type: ignore[attr-defined]
+    params = filters.as_params()
+    context = {
+        "recordings": rows,
+        "filters": filters,
+        "next_url": f"?{urlencode({**params, 'after': next_cursor})}" if next_cursor else "",
+        "members": listing.team_members(user) if member_ids else [],
+        "is_listener": bool(member_ids),
+        "is_playback_user": hasattr(user, "playback_subscription"),
+        "suggestions": social.label_suggestions(user=user, limit=50),
+        "kinds": Recording._meta.get_field("kind").choices,
+    }
+    if request.htmx and request.GET.get("after"):
+        return render(request, "recordings/home.html#rows", context)
+    if request.htmx and request.htmx.target == "results":
+        return render(request, "recordings/home.html#results", context)
+    return render(request, "recordings/home.html", context)
+
+
+# --- the player -------------------------------------------------------------------------------
+
+
+def _player_context(request: TenantRequest, recording: Recording) -> dict[str, object]:
+    names = listing.contact_names([recording])
+    recording.party_name = names.get((recording.owner_id, recording.remote_number), "")  # type: ignore[attr-defined]
+    duration = recording.duration_ms or 1
+    markers = [
+        {"at_ms": seg[2], "percent": round(100 * seg[2] / duration, 3)}
+        for seg in (recording.segments or [])[1:]
+        if isinstance(seg, (list, tuple)) and len(seg) >= 3
+    ]
+    peaks = list(recording.peaks or [])
+    bar = 100 / len(peaks) if peaks else 0
+    bars = [
+        {"x": round(i * bar, 4), "h": max(1, round(p * 100 / 255, 2)), "y": round(50 - p * 50 / 255, 2)}
+        for i, p in enumerate(peaks)
+    ]
+    owner = may_manage(request.user, recording)
+    return {
+        "recording": recording,
+        "audio_url": streaming.stream_url(user=request.user, recording=recording),
+        "bars": bars,
+        "bar_width": round(bar * 0.8, 4) if bar else 0,
+        "markers": markers,
+        "labels": list(recording.labels.all()),
+        "comments": list(recording.comments.select_related("author")),
+        "suggestions": social.label_suggestions(user=request.user, limit=50),
+        "is_owner": owner,
+        "shares": list(recording.share_links.prefetch_related("opens")) if owner else [],
+        "expiry_choices": [(k, label) for k, (_d, label) in social.SHARE_EXPIRY_CHOICES.items()],
+        "expiry_default": social.SHARE_EXPIRY_DEFAULT,
+    }
+
+
+@require_GET
+@tenant_required
+def player(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+    recording = get_recording_for_user(request.user, recording_id)
+    return render(request, "recordings/player.html", _player_context(request, recording))
+
+
+@require_GET
+@tenant_required
+def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+    """The audio of the player: a valid token for this user and recording, plus the session."""
+    try:
+        grant = streaming.verify_stream_token(request.GET.get("t", ""), recording_id=recording_id)
+    except streaming.StreamTokenError as exc:
+        raise PermissionDenied(str(exc)) from None
+    if grant.subject != str(request.user.pk):
+        raise PermissionDenied("This playback link belongs to someone else.")
+    recording = get_recording_for_user(request.user, recording_id)
+    streaming.log_playback(request=request, recording=recording, grant=grant, via="portal", user=request.user)
+    return streaming.range_response(request, recording)
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+
+def _labels_response(request: TenantRequest, recording: Recording, error: str = "") -> HttpResponse:
+    if request.htmx:
+        context = {
+            "recording": recording,
+            "labels": list(recording.labels.all()),
+            "suggestions": social.label_suggestions(user=request.user, limit=50),
+            "label_error": error,
+        }
+        return render(request, "recordings/player.html#labels", context)
+    if error:
+        messages.error(request, error)
+    return redirect("player", recording.pk)
+
+
+@require_POST
+@tenant_required
+def label_add(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+    recording = get_recording_for_user(request.user, recording_id)
+    try:
+        social.add_label(recording=recording, name=request.POST.get("name", ""), acting_user=request.user)
+    except ValidationError as exc:
+        return _labels_response(request, recording, _errors(exc))
+    return _labels_response(request, recording)
+
+
+@require_POST
+@tenant_required
+def label_remove(request: TenantRequest, recording_id: uuid.UUID, label_id: uuid.UUID) -> HttpResponse:
+    recording = get_recording_for_user(request.user, recording_id)
+    label = _get_or_404(recording.labels.all(), label_id)
+    social.remove_label(label=label, acting_user=request.user)
+    return _labels_response(request, recording)
+
+
+def _get_or_404(qs: object, pk: uuid.UUID) -> object:
+    try:
+        return qs.get(pk=pk)  # type: ignore[attr-defined]
+    except (Label.DoesNotExist, Comment.DoesNotExist, ShareLink.DoesNotExist):
+        raise Http404 from None
+
+
+# --- comments ---------------------------------------------------------------------------------
+
+
+def _comments_response(
+    request: TenantRequest, recording: Recording, error: str = "", editing: object = None
+) -> HttpResponse:
+    if request.htmx:
+        context = {
+            "recording": recording,
+            "comments": list(recording.comments.select_related("author")),
+            "comment_error": error,
+            "editing": editing,
+        }
+        return render(request, "recordings/player.html#comments", context)
+    if error:
+        messages.error(request, error)
+    return redirect(reverse("player", args=[recording.pk]) + "#comments")
+
+
+@require_POST
+@tenant_required
+def comment_add(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+    recording = get_recording_for_user(request.user, recording_id)
+    try:
+        position = social.parse_position(request.POST.get("position", ""))
+        social.add_comment(
+            recording=recording,
+            text=request.POST.get("text", ""),
+            position_ms=position,
+            acting_user=request.user,
+        )
+    except ValidationError as exc:
+        return _comments_response(request, recording, _errors(exc))
+    return _comments_response(request, recording)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_required
+def comment_edit(request: TenantRequest, recording_id: uuid.UUID, comment_id: uuid.UUID) -> HttpResponse:
+    recording = get_recording_for_user(request.user, recording_id)
+    comment = _get_or_404(recording.comments.select_related("author"), comment_id)
+    assert isinstance(comment, Comment)
+    if comment.author_id != request.user.pk:
+        raise PermissionDenied("Only its author can change a comment.")
+    if request.method == "GET":
+        if request.htmx:
+            return _comments_response(request, recording, editing=comment)
+        return render(request, "recordings/comment_edit.html", {"recording": recording, "comment": comment})
+    try:
+        social.edit_comment(comment=comment, text=request.POST.get("text", ""), acting_user=request.user)
+    except ValidationError as exc:
+        return _comments_response(request, recording, _errors(exc), editing=comment)
+    return _comments_response(request, recording)
+
+
+@require_POST
+@tenant_required
+def comment_delete(request: TenantRequest, recording_id: uuid.UUID, comment_id: uuid.UUID) -> HttpResponse:
+    recording = get_recording_for_user(request.user, recording_id)
+    comment = _get_or_404(recording.comments.all(), comment_id)
+    assert isinstance(comment, Comment)
+    social.delete_comment(comment=comment, acting_user=request.user)
+    return _comments_response(request, recording)
+
+
+# --- share links (owner) ----------------------------------------------------------------------
+
+
+def _owned_recording(request: TenantRequest, recording_id: uuid.UUID) -> Recording:
+    recording = get_recording_for_user(request.user, recording_id)
+    if not may_manage(request.user, recording):
+        raise PermissionDenied("Only the recording's owner can share it.")
+    return recording
+
+
+@require_POST
+@tenant_required
+def share_create(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+    recording = _owned_recording(request, recording_id)
+    try:
+        issued = social.create_share(
+            recording=recording,
+            acting_user=request.user,
+            expires_in=request.POST.get("expires_in", social.SHARE_EXPIRY_DEFAULT),
+            pin=request.POST.get("pin", ""),
+            show_party=request.POST.get("show_party") == "on",
+            show_details=request.POST.get("show_details") == "on",
+            show_labels=request.POST.get("show_labels") == "on",
+            show_comments=request.POST.get("show_comments") == "on",
+        )
+    except ValidationError as exc:
+        context = {**_player_context(request, recording), "share_error": _errors(exc)}
+        if request.htmx:
+            return render(request, "recordings/player.html#shares", context)
+        return render(request, "recordings/player.html", context, status=400)
+    url = request.build_absolute_uri(reverse("share_page", args=[issued.token]))
+    context = {**_player_context(request, recording), "new_share_url": url, "new_share": issued.share}
+    if request.htmx:
+        return render(request, "recordings/player.html#shares", context)
+    return render(request, "recordings/player.html", context)
+
+
+@require_POST
+@tenant_required
+def share_revoke(request: TenantRequest, recording_id: uuid.UUID, share_id: uuid.UUID) -> HttpResponse:
+    recording = _owned_recording(request, recording_id)
+    share = _get_or_404(recording.share_links.all(), share_id)
+    assert isinstance(share, ShareLink)
+    social.revoke_share(share=share, acting_user=request.user)
+    if request.htmx:
+        return render(request, "recordings/player.html#shares", _player_context(request, recording))
+    messages.success(request, _("The share link no longer works."))
+    return redirect(reverse("player", args=[recording.pk]) + "#share")
+
+
+# --- the public share page --------------------------------------------------------------------
+
+
+def _share_session_key(share: ShareLink) -> str:
+    return f"share-pin-ok:{share.pk}"
+
+
+@require_http_methods(["GET", "POST"])
+def share_page(request: HttpRequest, token: str) -> HttpResponse:
+    """What the recipient of a share link sees: only what the sharer chose, and the player."""
+    share = social.find_share(token)
+    if share is None:
+        return render(request, "recordings/share_gone.html", status=404)
+    with tenant_scope(share.tenant_id):
+        if share.has_pin and not request.session.get(_share_session_key(share)):
+            error = ""
+            if request.method == "POST":
+                from django.core.cache import cache
+
+                attempts_key = f"share-pin-attempts:{share.pk}"
+                attempts = cache.get(attempts_key, 0)
+                if attempts >= 10:
+                    error = _("Too many wrong PINs. Try again later.")
+                elif social.check_share_pin(share, request.POST.get("pin", "")):
+                    request.session[_share_session_key(share)] = True
+                    return redirect("share_page", token)
+                else:
+                    cache.set(attempts_key, attempts + 1, timeout=15 * 60)
+                    error = _("That PIN is not right.")
+            return render(
+                request, "recordings/share_pin.html", {"error": error}, status=403 if error else 200
+            )
+        if request.method == "POST":
+            return redirect("share_page", token)
+        social.record_share_open(share=share, request=request)
+        recording = share.recording
+        context = {
+            "share": share,
+            "recording": recording,
+            "audio_url": reverse("share_audio", args=[token])
+            + "?t="
+            + streaming.issue_share_stream_token(share=share),
+            "labels": list(recording.labels.all()) if share.show_labels else [],
+            "comments": list(recording.comments.select_related("author")) if share.show_comments else [],
+        }
+        response = render(request, "recordings/share_page.html", context)
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@require_GET
+def share_audio(request: HttpRequest, token: str) -> HttpResponse:
+    share = social.find_share(token)
+    if share is None:
+        raise Http404("No such share link")
+    try:
+        grant = streaming.verify_share_stream_token(request.GET.get("t", ""), recording_id=share.recording_id)
+    except streaming.StreamTokenError as exc:
+        raise PermissionDenied(str(exc)) from None
+    if grant.subject != str(share.pk):
+        raise PermissionDenied("This playback link belongs to another share.")
+    if share.has_pin and not request.session.get(_share_session_key(share)):
+        raise PermissionDenied("PIN required")
+    with tenant_scope(share.tenant_id):
+        streaming.log_playback(
+            request=request, recording=share.recording, grant=grant, via="share", share=share
+        )
+        return streaming.range_response(request, share.recording)

@@ -1,0 +1,49 @@
+"""Small display filters of the portal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+register = template.Library()
+
+
+@register.filter
+def duration(ms: int | None) -> str:
+    """Milliseconds as ``m:ss`` (or ``h:mm:ss``)."""
+    seconds = int(round((ms or 0) / 1000))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter
+def deleted_in(expires_at: dt.datetime | None) -> str:
+    """ "deleted in 2 days" / "deleted in 5 hours" for an unsaved playback."""
+    if expires_at is None:
+        return ""
+    left = expires_at - timezone.now()
+    hours = int(left.total_seconds() // 3600)
+    if left.total_seconds() <= 0:
+        return _("deleted soon")
+    if hours >= 48:
+        days = hours // 24
+        return ngettext("deleted in %(n)d day", "deleted in %(n)d days", days) % {"n": days}
+    hours = max(hours, 1)
+    return ngettext("deleted in %(n)d hour", "deleted in %(n)d hours", hours) % {"n": hours}
+
+
+@register.filter
+def party(recording: object) -> str:
+    """The other party: the contact-rule name when there is one, else the number."""
+    name = getattr(recording, "party_name", "")
+    number = getattr(recording, "remote_number", "")
+    if name:
+        return name
+    if number == "anonymous" or not number:
+        return _("Anonymous")
+    return number
