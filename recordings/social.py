@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from recordings.models import Comment, Label, Recording, ShareLink, ShareOpen
+from tenants.audit import log_event
 from tenants.models import User
 from tenants.scoping import tenant_scope
 
@@ -41,15 +42,7 @@ _PIN_RE = re.compile(r"^\d{4,8}$")
 
 
 def audit_event(**kwargs: Any) -> Any:
-    """Write to the tenant's audit log (``tenants.audit.log_event``, landing from the lead).
-
-    Until that module is on main this records nothing; the access log of plays
-    (PlaybackAccess) and of share opens (ShareOpen) is written regardless.
-    """
-    try:
-        from tenants.audit import log_event  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+    """Write to the tenant's audit log (``tenants.audit.log_event``)."""
     return log_event(**kwargs)
 
 
@@ -163,7 +156,7 @@ def parse_position(raw: str) -> int | None:
         raise ValidationError(_("Write the position as minutes:seconds, e.g. 1:05.")) from None
     if seconds < 0 or seconds != seconds:
         raise ValidationError(_("Write the position as minutes:seconds, e.g. 1:05."))
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 
 def add_comment(

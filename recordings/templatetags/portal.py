@@ -15,7 +15,7 @@ register = template.Library()
 @register.filter
 def duration(ms: int | None) -> str:
     """Milliseconds as ``m:ss`` (or ``h:mm:ss``)."""
-    seconds = int(round((ms or 0) / 1000))
+    seconds = round((ms or 0) / 1000)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

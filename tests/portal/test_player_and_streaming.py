@@ -41,7 +41,7 @@ def test_player_page_shows_details_waveform_markers_and_no_download(
     assert 'controlslist="nodownload' in html
     assert "download" not in html.replace("nodownload", "")
     assert html.count('class="pause-marker"') == 1
-    assert 'data-waveform' in html
+    assert "data-waveform" in html
     assert rec.remote_number in html
 
 

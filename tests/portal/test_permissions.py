@@ -1,0 +1,175 @@
+"""Every portal URL x persona: another tenant gets 404, a wrong role 403, a wrong method 405.
+
+The completeness check fails when a portal URL has no row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from recordings import social
+from recordings.models import Recording
+from tenants.scoping import tenant_scope
+from tests.base import Personas
+from tests.factories import make_recording
+
+
+@dataclass
+class World:
+    p: Personas
+    rec: Recording  # a standard recording of users["always"] (team Sales, listened by lisa)
+    ids: dict[str, Any]
+
+
+@pytest.fixture
+def world(personas: Personas) -> World:
+    owner = personas.users["always"]
+    rec = make_recording(owner)
+    label = social.add_label(recording=rec, name="x", acting_user=owner)
+    comment = social.add_comment(recording=rec, text="x", acting_user=owner)
+    issued = social.create_share(recording=rec, acting_user=owner)
+    return World(
+        personas,
+        rec,
+        {
+            "recording_id": rec.pk,
+            "label_id": label.pk,
+            "comment_id": comment.pk,
+            "share_id": issued.share.pk,
+            "token": issued.token,
+        },
+    )
+
+
+@dataclass
+class Row:
+    methods: tuple[str, ...]  # the allowed methods
+    owner: str  # the persona key that may use it
+    wrong_role: str | None  # a persona of the same tenant whose role is refused (403)
+    public: bool = False
+    data: dict[str, str] | None = None
+
+
+def persona(p: Personas, key: str) -> Any:
+    return {
+        "owner": p.users["always"],
+        "listener": p.listener,
+        "admin": p.admin,
+        "support": p.support,
+        "charlie": p.charlie,
+        "user": p.users["always"],
+    }[key]
+
+
+ROWS: dict[str, Row] = {
+    "home": Row(("GET",), "owner", "support"),
+    "player": Row(("GET",), "owner", "support"),
+    "recording_audio": Row(("GET",), "owner", "support"),
+    "label_add": Row(("POST",), "owner", "support", data={"name": "y"}),
+    "label_remove": Row(("POST",), "owner", "support"),
+    "comment_add": Row(("POST",), "owner", "support", data={"text": "y"}),
+    "comment_edit": Row(("GET", "POST"), "owner", "listener", data={"text": "y"}),
+    "comment_delete": Row(("POST",), "owner", "support"),
+    "share_create": Row(("POST",), "owner", "listener"),
+    "share_revoke": Row(("POST",), "owner", "listener"),
+    "share_page": Row(("GET", "POST"), "owner", None, public=True),
+    "share_audio": Row(("GET",), "owner", None, public=True),
+}
+
+
+def _portal_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], inside_portal: bool) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                module = getattr(p.urlconf_module, "__name__", "")
+                walk(p.url_patterns, inside_portal or module in {"recordings.urls", "tenants.urls"})
+            elif isinstance(p, URLPattern) and inside_portal and p.name:
+                names.add(p.name)
+
+    walk(get_resolver().url_patterns, False)
+    return names
+
+
+def test_every_portal_url_has_a_row() -> None:
+    missing = _portal_names() - set(ROWS)
+    assert not missing, f"add these portal URLs to ROWS: {sorted(missing)}"
+
+
+def _url(name: str, world: World) -> str:
+    from django.urls import get_resolver as resolver
+
+    pattern = next(p for p in resolver().reverse_dict.getlist(name))
+    params = pattern[0][0][1]
+    return reverse(name, kwargs={k: world.ids[k] for k in params})
+
+
+def _call(client: Client, method: str, url: str, data: dict[str, str] | None) -> Any:
+    fn: Callable[..., Any] = getattr(client, method.lower())
+    return fn(url, data or {}) if method == "POST" else fn(url)
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_wrong_method_is_405(name: str, world: World) -> None:
+    row = ROWS[name]
+    client = Client()
+    client.force_login(persona(world.p, row.owner))
+    url = _url(name, world)
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        if method not in row.methods:
+            assert _call(client, method, url, row.data).status_code == 405, method
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in ROWS.items() if not r.public))
+def test_other_tenant_is_404(name: str, world: World) -> None:
+    row = ROWS[name]
+    client = Client()
+    client.force_login(world.p.charlie)
+    url = _url(name, world)
+    if name == "home":
+        response = client.get(url)
+        assert response.status_code == 200 and not response.context["recordings"]
+        return
+    if name == "recording_audio":
+        owner = Client()
+        owner.force_login(persona(world.p, row.owner))
+        url = owner.get(_url("player", world)).content.decode().split('src="/r/')[1].split('"')[0]
+        url = "/r/" + url.replace("&amp;", "&")
+        assert client.get(url).status_code in {403, 404}  # the token is someone else's: never 200
+        return
+    assert _call(client, row.methods[-1], url, row.data).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in ROWS.items() if r.wrong_role))
+def test_wrong_role_is_403(name: str, world: World) -> None:
+    row = ROWS[name]
+    client = Client()
+    client.force_login(persona(world.p, row.wrong_role or ""))
+    assert _call(client, row.methods[-1], _url(name, world), row.data).status_code == 403
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in ROWS.items() if not r.public))
+def test_anonymous_goes_to_log_in(name: str, world: World) -> None:
+    row = ROWS[name]
+    response = _call(Client(), row.methods[0], _url(name, world), row.data)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, r in ROWS.items() if not r.public and n != "recording_audio")
+)
+def test_the_allowed_persona_gets_through(name: str, world: World) -> None:
+    row = ROWS[name]
+    client = Client()
+    client.force_login(persona(world.p, row.owner))
+    response = _call(client, row.methods[-1], _url(name, world), row.data)
+    assert response.status_code in {200, 302}, response.status_code
+    with tenant_scope(world.rec.tenant_id):
+        assert Recording.objects.filter(pk=world.rec.pk).exists()
