@@ -69,6 +69,13 @@ class Call(TenantOwned):
     processing_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Why the call ended up as it did (a recordings.policy.Reason, or "blacklisted").
+    outcome = models.CharField(max_length=32, blank=True)
+    # The rendition object a processing attempt is writing, until its Recording row commits: a
+    # retried attempt deletes it first, so a worker that died halfway leaves no orphan behind.
+    pending_rendition_key = models.CharField(max_length=300, blank=True)
+    # The blacklist decision at call start (record false, state discarded at the end).
+    blacklisted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
