@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recordings', '0002_initial'),
+        ("recordings", "0002_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='blacklisted',
+            model_name="call",
+            name="blacklisted",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='call',
-            name='outcome',
+            model_name="call",
+            name="outcome",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='call',
-            name='pending_rendition_key',
+            model_name="call",
+            name="pending_rendition_key",
             field=models.CharField(blank=True, max_length=300),
         ),
     ]
