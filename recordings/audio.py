@@ -1,8 +1,8 @@
 """Audio pipeline: validate an upload, cut it to the retained spans, encode the playback rendition.
 
 Pure module: PyAV (FFmpeg bindings, ``av`` on PyPI) and the standard library; no Django, no
-system ffmpeg. numpy is used for the level meter when it is importable (see "Speed" below);
-without it the same figures are computed, bit for bit, by a slower standard-library path.
+system ffmpeg. numpy is used for the level meter when it is importable (see "Speed and memory"
+below); without it the same figures are computed, bit for bit, by a slower stdlib path.
 
 Public API
 ==========
@@ -22,8 +22,10 @@ Public API
 
 Exceptions: ``AudioError(code, message)`` is the base; ``UnsupportedAudio`` (HTTP 415 material:
 the bytes are not a supported upload, or fail to decode part-way) and ``NothingRetained`` (code
-``nothing_retained``: no sample of the upload lies inside a retained span; the caller should treat
-the call as having no recording, e.g. state ``discarded``). ``process`` never leaves a partial
+``nothing_retained``: no sample of the upload lies inside a retained span, or less than
+``MIN_RENDITION_MS`` = 20 ms does, which is no recording (and FFmpeg's resampler would drop a
+few-sample input); no rendition is written, and the caller should treat the call as having no
+recording, e.g. state ``discarded``). ``process`` never leaves a partial
 ``dst_path`` behind when it raises. Programming errors in the arguments (unsorted or overlapping
 spans, negative span bounds) raise ``ValueError``.
 
@@ -59,19 +61,24 @@ MP3 (LAME), 16 kHz, CBR 32 kbit/s                649x RT  240.01 KB (at the limi
 =============================================  ========  ============
 
 FFmpeg's native AAC encoder does not hold low bit rates at 16 kHz (it overshoots the requested
-rate by 7-90 %), so it breaks the size limit, and it is 2-4x slower than LAME, below the
-300x real-time target on its own. There is no HE-AAC/fdk-aac in the PyAV wheels. MP3 is played
-and seeked by every current browser including Safari on iOS (it predates AAC support
-everywhere), and constant bit rate makes byte offset proportional to time, so HTTP Range seeking
-is exact even without the Xing table of contents. 16 kHz is MPEG-2 Layer III (576 samples per
-frame), supported by all browser MP3 decoders; it keeps wideband (HD voice) calls' band up to
-the encoder's low-pass, and 8 kHz narrowband calls lose nothing. 24 kbit/s gives
-180,000 bytes per minute of audio plus a ~200-byte Xing/LAME header (no ID3 tag is written):
-25 % under the limit whichever way "KB" is read; 32 kbit/s would be 240,000 bytes per minute
-plus the header, just over a 240,000-byte limit, so it is not used. The LAME header carries the
-encoder delay and padding, so FFmpeg-based players (Chrome, Firefox) trim them and the decoded
-length equals ``duration_ms``; a player that ignores the header plays up to ~70 ms of extra
-silence at the ends.
+rate by 40-150 %), so it breaks the size limit, and it is 2-4x slower than LAME, below the 300x
+real-time target on its own (at 8 kHz it holds the rate but runs at 43x). There is no
+HE-AAC/fdk-aac in the PyAV wheels. MP3 is played and seeked by every current browser, Safari on
+iOS included, and constant bit rate makes byte offset proportional to time, so HTTP Range
+seeking is exact even without the Xing table of contents. 16 kHz is MPEG-2 Layer III (576
+samples per frame), supported by all browser MP3 decoders; 8 kHz narrowband calls lose nothing,
+wideband (HD voice) calls keep their band up to LAME's low-pass at this rate, about 5.5 kHz. 24
+kbit/s gives 180,000 bytes per minute of audio plus ~420-470 bytes in all (the Xing/LAME header
+frame and the encoder's delay/padding; no ID3 tag is written): 180.4 KB per minute for 60 s,
+182.5 for 10 s, 205 for 1 s, 25 % under the limit whichever way "KB" is read; only renditions
+shorter than ~0.45 s pass 240 KB per minute, by that fixed overhead (under 1.4 KB in all). 32
+kbit/s would be 240,000 bytes per minute plus that overhead, over a 240,000-byte limit, so it is
+not used; on espeak-ng speech it gains little (SNR after decoding 17.8 vs 16.1 dB for a 16 kHz
+source, 21.5 vs 17.7 dB for 8 kHz). The LAME header carries the encoder delay and padding: PyAV
+decodes exactly ``duration_ms`` of samples, and Chromium reports that duration and seeks by HTTP
+Range (checked by the browser test); a player that ignores the header plays ~70 ms of extra
+silence at the start. Safari could not be tried on this machine; MP3 in ``<audio>`` is long
+supported there.
 
 Timeline, cutting and segments
 ==============================
@@ -100,24 +107,33 @@ Measurements (same pass as the encoding, on the kept samples at P)
   two hours), nothing else grows with the call.
 * ``talk_ratio``: the fraction of those 20 ms frames whose RMS exceeds ``TALK_RMS_THRESHOLD``
   (328, i.e. -40 dBFS), compared exactly in integers as ``sum(x*x) > n * 328**2``.
-  Digital silence gives 0.0, a steady tone 1.0, conversational speech roughly 0.5-0.8.
+  Digital silence gives 0.0, a steady tone 1.0; espeak-ng sentences (short pauses) give
+  about 0.8, the synthetic "speech-like" signal of ``make_wav`` about 0.4.
 * ``sha256``: of the finished rendition file, read once after the muxer closed it (the MP3
   muxer rewrites its header at the end, so the bytes are only final then).
 
-Speed (bench/bench_processing.py; figures in bench/README.md)
-=============================================================
+Speed and memory (bench/bench_processing.py; command and output in bench/README.md)
+===================================================================================
 
-Everything is streamed: PCM frames of up to 64 KB from the demuxer, the resampler re-chunked
-to 2-second frames, whole frames handed to the encoder unchanged when they lie inside a span.
-The only per-sample Python-visible work is the level meter. With numpy it costs a few
-nanoseconds per sample; the standard-library fallback (memoryview ``max``/``min`` and
-``math.sumprod`` per 20 ms frame; ``audioop`` is gone in Python 3.13) costs about 100 ns per
-sample, which alone would add ~50 % to the bare decode + encode time of an 8 kHz call.
+Everything is streamed: PCM packets of up to 64 KB from the demuxer, the resampler re-chunked
+to 2-second frames, whole frames handed to the encoder unchanged when they lie inside a span,
+decoding stopped once the last span is passed (a broken tail after it goes unnoticed, which
+is harmless). Peak RSS stays at ~70 MB for a 2-hour call.
+Measured on one core of this machine, 60 minutes of 8 kHz mono speech-like WAV, best of 3:
+bare decode + encode about 6 s CPU (~590-620x real time); ``process()`` with the numpy meter
+about the same (overhead 0.9-1.06x, 580-620x real time); with the standard-library meter
+8.3-8.5 s (overhead 1.38-1.49x, 415-428x). Ogg/Opus uploads cost more to decode: ~340x.
+The only per-sample work outside FFmpeg is the level meter: with numpy a few nanoseconds per
+sample; the standard-library fallback (memoryview ``max``/``min`` and ``math.sumprod`` per
+20 ms frame; ``audioop`` is gone in Python 3.13) about 80 ns per sample, which misses the
+1.2x overhead target. So numpy is a (soft) requirement of the worker that runs ``process``:
+list ``numpy`` in requirements.txt; without it results are identical, only slower.
 """
 
 from __future__ import annotations
 
 import array
+import contextlib
 import hashlib
 import math
 import os
@@ -128,7 +144,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import av
 
@@ -139,6 +155,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = [
     "MAX_PEAKS",
+    "MIN_RENDITION_MS",
     "OUTPUT_BIT_RATE",
     "OUTPUT_CODEC",
     "OUTPUT_EXTENSION",
@@ -177,10 +194,11 @@ TALK_RMS_THRESHOLD = 328  # -40 dBFS for 16-bit samples (32768 * 10**(-40/20) = 
 _TALK_ENERGY_PER_SAMPLE = TALK_RMS_THRESHOLD * TALK_RMS_THRESHOLD
 MAX_PEAKS = 1000
 PEAK_BUCKET_MS = 100  # bucket length while under MAX_PEAKS buckets
+MIN_RENDITION_MS = 20  # shorter is NothingRetained (FFmpeg's resampler drops a few-sample input)
 
 _WAV_DEMUX_PACKET_BYTES = 65536  # FFmpeg's default of 4096 means 14k Python iterations per hour
 _CHUNK_SECONDS = 2  # resampler output frame length
-_PROBE_MAX_PACKETS = 200  # decode-check at most this many packets in probe()
+_PROBE_MAX_FRAMES = 200  # probe() gives up looking for samples after this many frames
 
 _CONTENT_TYPES = {
     "audio/wav": "wav",
@@ -196,7 +214,7 @@ _ACCEPTED = (
     "or Ogg/Opus (mono or stereo)"
 )
 
-PathOrFile = Union[str, os.PathLike, BinaryIO]
+PathOrFile = str | os.PathLike | BinaryIO
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,18 +309,19 @@ class _Source:
     def __init__(self, src: PathOrFile) -> None:
         self._owned = None
         if isinstance(src, (str, os.PathLike)):
-            fh = open(src, "rb")
+            fh = open(src, "rb")  # noqa: SIM115 - closed in close()
             self._owned = fh
         else:
             fh = src
             if not (hasattr(fh, "read") and hasattr(fh, "seek")):
                 raise TypeError("probe()/process() need a path or a seekable binary file object")
         self.fh = fh
-        self.start = fh.tell()
+        self.start = fh.tell()  # restored by close()
         self.container = None
         try:
+            fh.seek(0)  # the whole file is the upload, wherever the caller left it
             head = fh.read(12)
-            fh.seek(self.start)
+            fh.seek(0)
             kind = _sniff(head if isinstance(head, bytes) else bytes(head))
             if kind not in ("wav", "ogg"):
                 raise UnsupportedAudio(message=f"The audio is {kind}; {_ACCEPTED}.")
@@ -344,7 +363,7 @@ class _Source:
                     message=f"Ogg with {codec or 'an unknown'} audio is not supported; {_ACCEPTED}."
                 )
         if not 1 <= channels <= MAX_CHANNELS:
-            raise UnsupportedAudio(message=f"{channels} audio channels are not supported; {_ACCEPTED}.")
+            raise UnsupportedAudio(message=f"Audio with {channels} channels is not supported; {_ACCEPTED}.")
         self.codec = codec
         self.rate = rate
         self.channels = channels
@@ -353,9 +372,9 @@ class _Source:
     def duration_ms(self) -> int | None:
         st = self.stream
         if st.duration is not None and st.time_base is not None and st.duration > 0:
-            return int(round(st.duration * st.time_base * 1000))
+            return round(st.duration * st.time_base * 1000)
         if self.container.duration is not None and self.container.duration > 0:
-            return int(round(self.container.duration / 1000))  # AV_TIME_BASE is microseconds
+            return round(self.container.duration / 1000)  # AV_TIME_BASE is microseconds
         return None
 
     def frames(self) -> Iterator[av.AudioFrame]:
@@ -374,19 +393,15 @@ class _Source:
 
     def close(self) -> None:
         if self.container is not None:
-            try:
+            with contextlib.suppress(av.FFmpegError, OSError):
                 self.container.close()
-            except Exception:  # pragma: no cover - closing a broken demuxer
-                pass
             self.container = None
         if self._owned is not None:
             self._owned.close()
             self._owned = None
         else:
-            try:
+            with contextlib.suppress(OSError, ValueError):  # the caller may have closed it
                 self.fh.seek(self.start)
-            except (OSError, ValueError):  # pragma: no cover - closed by the caller
-                pass
 
     def __enter__(self) -> _Source:
         return self
@@ -419,7 +434,8 @@ def _describe_pcm(codec: str) -> str:
 def probe(path_or_file: PathOrFile) -> AudioInfo:
     """Detect a supported upload by opening and decoding it; raise UnsupportedAudio otherwise.
 
-    ``path_or_file`` is a path or a seekable binary file object (left at the position it had).
+    ``path_or_file`` is a path or a seekable binary file object; the whole file is read from
+    its beginning and the object is left at the position it had.
     Only the beginning is decoded (up to a few seconds); ``process`` decodes the rest and
     raises ``UnsupportedAudio`` as well if the file breaks later on.
     """
@@ -429,7 +445,7 @@ def probe(path_or_file: PathOrFile) -> AudioInfo:
             if frame.samples > 0:
                 got = True
                 break
-            if n >= _PROBE_MAX_PACKETS:  # pragma: no cover - pathological stream
+            if n >= _PROBE_MAX_FRAMES:  # pragma: no cover - pathological stream
                 break
         if not got:
             raise UnsupportedAudio(message="The file contains no audio samples.")
@@ -608,10 +624,8 @@ def process(
     try:
         return _process(src_path, dst, int(offset_ms), spans)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(dst)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -681,8 +695,15 @@ def _process(src_path, dst: str, offset_ms: int, spans) -> ProcessResult:
                         ri += 1
                     if ri == len(ranges):
                         break  # past the last span: the rest of the upload is not needed
+                if pos == 0:
+                    raise UnsupportedAudio(message="The file contains no audio samples.")
                 if kept == 0:
                     raise NothingRetained(message="The uploaded audio lies outside every retained span.")
+                if kept * 1000 < MIN_RENDITION_MS * rate:
+                    raise NothingRetained(
+                        message=f"Only {kept * 1000 / rate:g} ms of the upload lies inside the "
+                        f"retained spans; a recording needs at least {MIN_RENDITION_MS} ms."
+                    )
                 for packet in encode(None):
                     mux(packet)
             finally:
@@ -727,7 +748,7 @@ def _tone_block(rate: int, seconds: int = 1, freq: int = 440, amp: int = 10000) 
 
 def _speech_block(rate: int, seed: int, voice: int) -> array.array:
     """10 s of syllable-like bursts (harmonics of a gliding pitch plus noise) and pauses."""
-    rnd = random.Random(seed * 7919 + voice)
+    rnd = random.Random(seed * 7919 + voice)  # noqa: S311 - test signal, not a secret
     n = rate * _BLOCK_SECONDS
     out = array.array("h", bytes(2 * n))
     t = int(rnd.uniform(0.05, 0.3) * rate)
@@ -791,7 +812,7 @@ def _pcm_blocks(kind: str, rate: int, channels: int, seconds: float, seed: int) 
     if seconds < 0:
         raise ValueError("seconds must not be negative")
     block = _synth(kind, rate, channels, seed)
-    remaining = int(round(seconds * rate)) * 2 * channels
+    remaining = round(seconds * rate) * 2 * channels
     while remaining > 0:
         piece = block[:remaining]
         remaining -= len(piece)
