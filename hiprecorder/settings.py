@@ -286,7 +286,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_IMPORTS = ["recordings.lifecycle_tasks"]
 
 # --- people and log-in -----------------------------------------------------------------------
 
@@ -377,8 +377,14 @@ RPI_MAX_AUDIO_BYTES = env_int("RPI_MAX_AUDIO_BYTES", 600 * 1024 * 1024, minimum=
 STREAM_URL_TTL = timedelta(seconds=env_int("STREAM_URL_TTL_SECONDS", 300, minimum=10))
 # How often the expiry sweep runs; "nothing kept past due + one sweep interval".
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 300, minimum=10)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "expiry-sweep": {"task": "recordings.sweep_expired", "schedule": float(EXPIRY_SWEEP_SECONDS)},
+}
 # Push notifications: a path to a Firebase service-account JSON; without it, the outbox backend.
 FIREBASE_CREDENTIALS_FILE = env_str("FIREBASE_CREDENTIALS_FILE")
+# Only for a loopback FCM server (tests, benchmarks, trying FCM offline): the v1 send URL with
+# "{0}" for the project id, e.g. http://127.0.0.1:9099/v1/projects/{0}/messages:send.
+FCM_SEND_URL = env_str("FCM_SEND_URL")
 
 # --- security --------------------------------------------------------------------------------
 

@@ -621,6 +621,10 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
         locked.save()
     logger.info("call %s recorded as %s", call.pk, recording.pk)
     _finish_cleanup(locked)
+    # The lifecycle takes over: expiry rule, and for a playback the contact rules and the prompt.
+    from recordings.lifecycle import on_recording_ready
+
+    on_recording_ready(recording)
     return locked.state
 
 

@@ -164,6 +164,8 @@ class Recording(TenantOwned):
     saved = models.BooleanField(default=False, help_text="Playback: the user chose to keep it")
     saved_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Which rule set ``expires_at`` (recordings.lifecycle.ExpiryRule); kept on the tombstone.
+    expiry_rule = models.CharField(max_length=16, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -313,3 +315,40 @@ class PlaybackAccess(TenantOwned):
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["tenant", "recording", "-at"], name="access_recording_at")]
+
+
+# --- Playback contact rules ------------------------------------------------------------------
+
+
+class ContactRule(TenantOwned):
+    """A Playback user's blacklist or whitelist entry for one remote number (E.164).
+
+    Blacklisted: the call is not recorded and no prompt is sent. Whitelisted: the recording is kept
+    at once, without a prompt. A number is on at most one of the user's two lists.
+    Change rules through ``recordings.rules`` (it normalises the number with the tenant's country).
+    """
+
+    class List(models.TextChoices):
+        BLACKLIST = "blacklist", _("Blacklist")
+        WHITELIST = "whitelist", _("Whitelist")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey("tenants.User", on_delete=models.CASCADE, related_name="contact_rules")
+    list_type = models.CharField(_("list"), max_length=9, choices=List)
+    number = models.CharField(_("number"), max_length=20, help_text=_("E.164, e.g. +31612345678"))
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["list_type", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "number"], name="contact_rule_number_unique_per_user"),
+            models.CheckConstraint(
+                condition=Q(list_type__in=["blacklist", "whitelist"]), name="contact_rule_list"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_list_type_display()}: {self.number}"

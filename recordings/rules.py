@@ -1,23 +1,148 @@
-"""Contact rules seen from the capture path: is a remote number on the user's blacklist/whitelist?
+"""A Playback user's contact rules: blacklist and whitelist entries, and the checks on them.
 
-A placeholder with the final signatures: the Playback lifecycle work (contact rules,
-``recordings.ContactRule``) replaces this module. Until then no number is on any list, so every
-Playback call is recorded whole and left unsaved for the user's decision.
+Numbers are stored and compared in E.164 (``+31612345678``). Input may be E.164 or national
+(``06 12345678``); national input is read with the tenant's country. Anonymous callers match no
+rule. The telephony interface asks :func:`is_blacklisted` at call start (record: false, no prompt)
+and the lifecycle asks :func:`is_whitelisted` when a recording is ready (kept at once, no prompt).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from recordings.models import ContactRule
+from tenants.scoping import tenant_scope
+
 if TYPE_CHECKING:
     from tenants.models import User
 
+ANONYMOUS = "anonymous"
+
+
+def normalise_number(raw: str, *, country: str) -> str:
+    """``raw`` (E.164 or national in ``country``) in E.164, or ValidationError saying why not."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationError({"number": _("Enter a phone number.")})
+    if text.lower() == ANONYMOUS:
+        raise ValidationError({"number": _("Anonymous callers cannot be put on a list.")})
+    try:
+        parsed = phonenumbers.parse(text, country.upper())
+    except phonenumbers.NumberParseException:
+        raise ValidationError({"number": _("%(number)s is not a phone number.") % {"number": text}}) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError({"number": _("%(number)s is not a valid phone number.") % {"number": text}})
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _rule_for(user: User, remote_number: str) -> ContactRule | None:
+    if not remote_number or remote_number.lower() == ANONYMOUS or user.tenant_id is None:
+        return None
+    with tenant_scope(user.tenant_id):
+        return ContactRule.objects.filter(user=user, number=remote_number).first()
+
 
 def is_blacklisted(user: User, remote_number: str) -> bool:
-    """True when ``remote_number`` (E.164 or ``"anonymous"``) is on ``user``'s blacklist."""
-    return False
+    """Whether ``remote_number`` (E.164 as the phone system sends it) is on the user's blacklist."""
+    rule = _rule_for(user, remote_number)
+    return rule is not None and rule.list_type == ContactRule.List.BLACKLIST
 
 
 def is_whitelisted(user: User, remote_number: str) -> bool:
-    """True when ``remote_number`` (E.164 or ``"anonymous"``) is on ``user``'s whitelist."""
-    return False
+    """Whether ``remote_number`` (E.164) is on the user's whitelist."""
+    rule = _rule_for(user, remote_number)
+    return rule is not None and rule.list_type == ContactRule.List.WHITELIST
+
+
+def _check_list(list_type: str) -> None:
+    if list_type not in ContactRule.List.values:
+        raise ValidationError({"list_type": _("Choose blacklist or whitelist.")})
+
+
+def _save(rule: ContactRule) -> ContactRule:
+    rule.full_clean()
+    try:
+        with transaction.atomic():
+            rule.save()
+    except IntegrityError:  # lost a race against the same number
+        raise ValidationError(
+            _("%(number)s is already on one of your lists.") % {"number": rule.number}
+        ) from None
+    return rule
+
+
+def add_rule(
+    *,
+    user: User,
+    list_type: str,
+    number: str,
+    name: str = "",
+    note: str = "",
+    acting_user: User | None = None,
+) -> ContactRule:
+    """Put ``number`` on the user's blacklist or whitelist.
+
+    A number is on at most one list: adding it again (to either list) is refused with a message
+    naming the list it is on, rather than silently moved.
+    """
+    _check_list(list_type)
+    if user.tenant_id is None:
+        raise ValidationError(_("Support staff have no contact rules."))
+    tenant = user.tenant
+    assert tenant is not None
+    e164 = normalise_number(number, country=tenant.country)
+    with tenant_scope(tenant):
+        existing = ContactRule.objects.filter(user=user, number=e164).first()
+        if existing is not None:
+            raise ValidationError(
+                {
+                    "number": _("%(number)s is already on your %(list)s.")
+                    % {"number": e164, "list": existing.get_list_type_display().lower()}
+                }
+            )
+        rule = ContactRule(
+            tenant=tenant, user=user, list_type=list_type, number=e164, name=name.strip(), note=note.strip()
+        )
+        return _save(rule)
+
+
+def update_rule(
+    *,
+    rule: ContactRule,
+    acting_user: User | None = None,
+    list_type: str | None = None,
+    number: str | None = None,
+    name: str | None = None,
+    note: str | None = None,
+) -> ContactRule:
+    """Change a rule's list, number, name or note (only what is given)."""
+    tenant = rule.user.tenant
+    assert tenant is not None
+    with tenant_scope(tenant):
+        rule = ContactRule.objects.get(pk=rule.pk)
+        if list_type is not None:
+            _check_list(list_type)
+            rule.list_type = list_type
+        if number is not None:
+            e164 = normalise_number(number, country=tenant.country)
+            if ContactRule.objects.filter(user_id=rule.user_id, number=e164).exclude(pk=rule.pk).exists():
+                raise ValidationError(
+                    {"number": _("%(number)s is already on one of your lists.") % {"number": e164}}
+                )
+            rule.number = e164
+        if name is not None:
+            rule.name = name.strip()
+        if note is not None:
+            rule.note = note.strip()
+        return _save(rule)
+
+
+def remove_rule(*, rule: ContactRule, acting_user: User | None = None) -> None:
+    """Take the number off the list (recordings already made are not affected)."""
+    with tenant_scope(rule.tenant_id):
+        ContactRule.objects.filter(pk=rule.pk).delete()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from recordings import views
+from recordings import decision_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,4 +21,7 @@ urlpatterns = [
     path("r/<uuid:recording_id>/shares/<uuid:share_id>/revoke", views.share_revoke, name="share_revoke"),
     path("s/<str:token>", views.share_page, name="share_page"),
     path("s/<str:token>/audio", views.share_audio, name="share_audio"),
+    path("recordings/<uuid:recording_id>/keep", decision_views.keep, name="recording_keep"),
+    path("recordings/<uuid:recording_id>/delete", decision_views.delete, name="recording_delete"),
+    path("notifications/", include("notifications.urls")),
 ]

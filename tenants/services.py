@@ -66,10 +66,15 @@ def update_tenant_settings(*, tenant: Tenant, acting_user: User | None = None, *
         raise ValidationError(_("These settings cannot be changed here: %s") % ", ".join(sorted(unknown)))
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        retention_before = tenant.retention_days
         for field, value in changes.items():
             setattr(tenant, field, value)
         tenant.full_clean()
         tenant.save()
+        if tenant.retention_days != retention_before:  # re-compute the standard recordings' expiry
+            from recordings.lifecycle import on_retention_changed
+
+            on_retention_changed(tenant=tenant)
     return tenant
 
 
@@ -141,6 +146,7 @@ def set_playback_subscription(
 ) -> PlaybackSubscription:
     """Give the user a Playback subscription in ``tier`` (or change its tier).
 
+    A changed tier re-computes the expiry of the user's saved playbacks (recordings.lifecycle).
     Refused while the user has a Call Recording licence (one product per user).
     """
     if tier not in PlaybackTier.values:
@@ -151,9 +157,14 @@ def set_playback_subscription(
             raise ValidationError(
                 _("%(user)s has a Call Recording licence; remove it before subscribing.") % {"user": user}
             )
+        previous = PlaybackSubscription.objects.filter(user=user).values_list("tier", flat=True).first()
         subscription, _created = PlaybackSubscription.objects.update_or_create(
             user=user, defaults={"tier": tier}
         )
+        if previous != tier:
+            from recordings.lifecycle import on_tier_changed
+
+            on_tier_changed(user=user, previous=previous, tier=tier)
     return subscription
 
 

@@ -55,6 +55,22 @@ class Command(BaseCommand):
             self.stdout.write(f"  {key:24} {person['username']:28} {person['password']}")
         self.stdout.write(f"Phone-system key: {result['pbx_key']}")
 
+    @staticmethod
+    def give_rules_and_phone(user: User) -> None:
+        """The demo's contact rules, and a phone whose prompts land in the portal's outbox."""
+        from notifications.services import register_device
+        from recordings import rules
+        from recordings.models import ContactRule
+
+        wanted = {BLACKLIST: ContactRule.List.BLACKLIST, WHITELIST: ContactRule.List.WHITELIST}
+        for number, list_type in wanted.items():
+            rule = ContactRule.objects.filter(user=user, number=number).first()
+            if rule is None:
+                rules.add_rule(user=user, list_type=list_type, number=number, name="Demo")
+            elif rule.list_type != list_type:
+                rules.update_rule(rule=rule, list_type=list_type)
+        register_device(user=user, token=f"demo-outbox-{user.pk}", platform="web", app_version="demo")
+
     def build(self, slug: str) -> dict[str, Any]:
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
@@ -89,6 +105,9 @@ class Command(BaseCommand):
             )
             members = [people[k] for k, _r, product, _s, _p in PEOPLE if product == "licence"]
             services.set_team_people(team=sales, members=members, listeners=[people["listener"]])
+            for key, _r, product, _s, _p in PEOPLE:
+                if product == "playback":
+                    self.give_rules_and_phone(people[key])
         issued = services.create_pbx_key(tenant=tenant, name="Demo phone system")
         return {
             "tenant": slug,

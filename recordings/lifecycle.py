@@ -1,0 +1,550 @@
+"""What happens to a recording after it is made: keep or delete, retention tiers, expiry.
+
+Rules (``../shared/spec/recording-modes.md``, "Playback lifecycle"):
+
+- A playback recording whose remote number is whitelisted is *saved* at once; one that is
+  blacklisted is deleted at once; any other is *unsaved*, due 3 days after the call ended, and
+  the user is asked on their phone (a :class:`notifications.models.PushPrompt`).
+- Keep: saved; the subscription's tier decides its expiry (``days_30``/``days_90`` after the call,
+  or, for ``minutes_100k``, none: the oldest saved ones are deleted when a new one would pass the
+  quota, and the user is warned once per crossing of 90 %).
+- Delete: audio and everything derived go at once.
+- Standard recordings are due ``tenant.retention_days`` after the call ended.
+
+Every live recording that can expire has ``expires_at`` (and ``expiry_rule`` saying which rule
+set it); :func:`sweep_expired` deletes what is due through the partial index ``rec_live_expiry``.
+
+Deleting (:func:`delete_recording_objects`, used by everyone): the storage objects go first (the
+rendition, a leftover raw upload, and the objects of derived artefacts registered with
+:func:`register_derived_objects`); then, in one transaction, every row of another model that points
+at the recording (labels, comments, shares, prompts, … — found through the model relations, so a
+new artefact model is covered without registering) is deleted, and the recording row is kept as a
+tombstone without personal data: tenant, kind, saved, rule (``deletion_reason``), due time
+(``expires_at``) and deletion time (``deleted_at``) remain; owner, numbers, peaks, spans,
+segments, storage key and checksum are cleared. The call row loses its numbers and is marked
+``deleted``. A model that must outlive the recording sets ``keep_when_recording_deleted = True``.
+If the storage delete succeeds and the row update fails, the row stays due and the next sweep
+finishes it (deleting a missing object is a no-op); a failed storage delete leaves the row live.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import Storage, storages
+from django.db import models, transaction
+from django.db.models import Case, F, Q, Sum, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from hiprecorder.tasks import enqueue
+from recordings import rules
+from recordings.models import Call, Kind, Recording
+from tenants.models import PlaybackSubscription, PlaybackTier
+from tenants.scoping import TenantOwned, tenant_scope
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant, User
+
+log = logging.getLogger(__name__)
+
+UNSAVED_GRACE = timedelta(days=3)
+TIER_DAYS = {PlaybackTier.DAYS_30: 30, PlaybackTier.DAYS_90: 90}
+QUOTA_MINUTES = 100_000
+QUOTA_MS = QUOTA_MINUTES * 60_000
+QUOTA_WARNING_FRACTION = 0.9
+SWEEP_BATCH = 1000
+S3_DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+
+
+class ExpiryRule(models.TextChoices):
+    """Why a live recording has its ``expires_at`` (and, once deleted, why it went)."""
+
+    UNANSWERED = "unanswered", gettext_lazy("Playback not kept within 3 days")
+    DAYS_30 = "days_30", gettext_lazy("Saved playback, 30 days")
+    DAYS_90 = "days_90", gettext_lazy("Saved playback, 90 days")
+    QUOTA = "quota", gettext_lazy("Oldest saved playback over the 100,000-minute quota")
+    RETENTION = "retention", gettext_lazy("Customer's retention period")
+
+
+class DeletionReason(models.TextChoices):
+    """``Recording.deletion_reason``: an expiry rule, or one of these."""
+
+    USER_DELETED = "user_deleted", gettext_lazy("Deleted by the user")
+    BLACKLISTED = "blacklisted", gettext_lazy("Blacklisted number")
+    SERVICE_ENDED = "service_ended", gettext_lazy("Customer's service ended")
+    NOT_KEPT = "not_kept", gettext_lazy("On-demand call not kept")
+
+
+class RecordingGone(Exception):
+    """The recording was already deleted (or is past its due time): no decision can change it."""
+
+    def __init__(self, recording: Recording, message: str) -> None:
+        super().__init__(message)
+        self.recording = recording
+        self.message = message
+
+
+# --- derived artefacts ------------------------------------------------------------------------
+
+_derived_object_providers: list[Callable[[list[uuid.UUID]], Iterable[str]]] = []
+
+
+def register_derived_objects(provider: Callable[[list[uuid.UUID]], Iterable[str]]) -> None:
+    """Register ``provider(recording_ids) -> storage keys`` of derived objects (waveform images,
+    transcript files, …) in the recordings storage; they are deleted with the recording.
+    Rows pointing at the recording need no registration (see the module docstring)."""
+    if provider not in _derived_object_providers:
+        _derived_object_providers.append(provider)
+
+
+def _dependent_relations() -> list[Any]:
+    """Reverse relations of Recording whose rows are derived data (deleted with it)."""
+    return [
+        rel
+        for rel in Recording._meta.related_objects
+        if (rel.one_to_many or rel.one_to_one)
+        and not getattr(rel.related_model, "keep_when_recording_deleted", False)
+    ]
+
+
+def _all_rows(model: type[models.Model]) -> models.QuerySet[Any]:
+    # Deleting derived rows of recordings whose ids we hold: the ids already pin the tenant(s).
+    if issubclass(model, TenantOwned):
+        return model.objects.unscoped()  # type: ignore[attr-defined]
+    return model._base_manager.all()
+
+
+# --- deleting ---------------------------------------------------------------------------------
+
+
+def _recordings_storage() -> Storage:
+    return storages["recordings"]
+
+
+def delete_storage_objects(keys: Sequence[str], *, storage: Storage | None = None) -> set[str]:
+    """Delete ``keys`` from the recordings storage; return the keys that could not be deleted.
+
+    S3: DeleteObjects in batches of 1000 (one request per batch, not per object); files: one unlink
+    each. A key that does not exist counts as deleted.
+    """
+    storage = storage or _recordings_storage()
+    keys = [k for k in dict.fromkeys(keys) if k]
+    failed: set[str] = set()
+    if not keys:
+        return failed
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None and hasattr(storage, "_normalize_name"):
+        for start in range(0, len(keys), S3_DELETE_BATCH):
+            chunk = keys[start : start + S3_DELETE_BATCH]
+            names = {storage._normalize_name(k): k for k in chunk}  # type: ignore[attr-defined]
+            try:
+                answer = bucket.delete_objects(Delete={"Objects": [{"Key": n} for n in names], "Quiet": True})
+            except Exception:  # the whole request failed: every key of the batch stays
+                log.exception("storage: DeleteObjects failed for %d keys", len(chunk))
+                failed.update(chunk)
+                continue
+            for error in answer.get("Errors", []):
+                if error.get("Code") != "NoSuchKey":
+                    log.error("storage: could not delete %s: %s", error.get("Key"), error.get("Code"))
+                    failed.add(names.get(error.get("Key"), error.get("Key")))
+        return failed
+    for key in keys:
+        try:
+            storage.delete(key)
+        except FileNotFoundError:
+            pass
+        except Exception:
+            log.exception("storage: could not delete %s", key)
+            failed.add(key)
+    return failed
+
+
+@dataclass
+class DeletionResult:
+    rows: int = 0
+    objects: int = 0
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+
+_TOMBSTONE = {
+    "owner": None,
+    "local_number": "",
+    "remote_number": "",
+    "peaks": [],
+    "paused_spans": [],
+    "segments": [],
+    "talk_ratio": None,
+    "storage_key": "",
+    "sha256": "",
+    "mime": "",
+}
+
+
+def _reason_of_rule() -> Case:
+    """The row's own expiry rule; for a row whose expiry was set without one, the rule it follows."""
+    return Case(
+        When(~Q(expiry_rule=""), then=F("expiry_rule")),
+        When(kind=Kind.STANDARD, then=Value(ExpiryRule.RETENTION.value)),
+        When(saved=False, then=Value(ExpiryRule.UNANSWERED.value)),
+        default=Value("expired"),
+    )
+
+
+def _delete_rows(
+    rows: list[tuple[uuid.UUID, str, uuid.UUID | None]],
+    *,
+    reason: str | None,
+    now: datetime,
+    storage: Storage | None = None,
+) -> DeletionResult:
+    """Delete the objects, then tombstone the rows. ``rows``: (id, storage_key, call_id), live and
+    locked by the caller's transaction. ``reason`` None: each row's own ``expiry_rule``."""
+    result = DeletionResult()
+    ids = [r[0] for r in rows]
+    call_ids = [r[2] for r in rows if r[2] is not None]
+    keys_by_id: dict[uuid.UUID, list[str]] = {r[0]: [r[1]] if r[1] else [] for r in rows}
+    if call_ids:
+        for rec_id, upload_key in (
+            Call.objects.unscoped()
+            .filter(id__in=call_ids)
+            .exclude(upload_key="")
+            .values_list("recording__id", "upload_key")
+        ):
+            keys_by_id.setdefault(rec_id, []).append(upload_key)
+    extra = [key for provider in _derived_object_providers for key in provider(ids)]
+    all_keys = [k for keys in keys_by_id.values() for k in keys] + extra
+    failed_keys = delete_storage_objects(all_keys, storage=storage)
+    result.objects = len(set(all_keys) - failed_keys)
+    if failed_keys:
+        result.failed = [rid for rid, keys in keys_by_id.items() if failed_keys.intersection(keys)]
+        ids = [i for i in ids if i not in set(result.failed)]
+        call_ids = [r[2] for r in rows if r[2] is not None and r[0] in set(ids)]
+    if not ids:
+        return result
+    for rel in _dependent_relations():
+        _all_rows(rel.related_model).filter(**{f"{rel.field.name}__in": ids}).delete()
+    update: dict[str, Any] = {**_TOMBSTONE, "deleted_at": now}
+    update["deletion_reason"] = _reason_of_rule() if reason is None else reason
+    result.rows = Recording.objects.unscoped().filter(id__in=ids, deleted_at__isnull=True).update(**update)
+    if call_ids:
+        Call.objects.unscoped().filter(id__in=call_ids).update(
+            state=Call.State.DELETED, local_number="", remote_number="", upload_key="", updated_at=now
+        )
+    return result
+
+
+def delete_recording_objects(
+    *, recordings: Iterable[Recording | uuid.UUID], reason: str, now: datetime | None = None
+) -> DeletionResult:
+    """Delete these recordings now (audio, derived artefacts), keeping tombstones. For every part
+    of the system that deletes: the capture (blacklisted, not kept), a user's delete, service end.
+
+    Already-deleted ones are skipped. Call it outside a transaction: the storage objects are
+    deleted before the rows are committed, and a rolled-back outer transaction would leave rows
+    whose audio is gone (``manage.py reconcile_recordings`` reports those).
+    """
+    now = now or timezone.now()
+    ids = [r.pk if isinstance(r, Recording) else r for r in recordings]
+    total = DeletionResult()
+    for start in range(0, len(ids), SWEEP_BATCH):
+        with transaction.atomic():
+            rows = list(
+                Recording.objects.unscoped()
+                .select_for_update()
+                .filter(id__in=ids[start : start + SWEEP_BATCH], deleted_at__isnull=True)
+                .values_list("id", "storage_key", "call_id")
+            )
+            part = _delete_rows(rows, reason=reason, now=now)
+        total.rows += part.rows
+        total.objects += part.objects
+        total.failed += part.failed
+    return total
+
+
+@dataclass
+class SweepResult:
+    rows: int = 0
+    objects: int = 0
+    batches: int = 0
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+
+def sweep_expired(
+    *, now: datetime | None = None, batch_size: int = SWEEP_BATCH, max_batches: int | None = None
+) -> SweepResult:
+    """Delete every live recording whose ``expires_at`` has passed, across tenants, in batches.
+
+    Each batch claims its rows with ``SELECT … FOR UPDATE SKIP LOCKED`` in due order (the partial
+    index ``rec_live_expiry``), deletes their objects, then tombstones them and commits: two sweeps
+    at once take disjoint batches, and a sweep that dies loses at most its open batch, which the
+    next one redoes. A recording whose object could not be deleted stays live for the next run.
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    while max_batches is None or result.batches < max_batches:
+        with transaction.atomic():
+            due = (
+                # Cross-tenant maintenance: the sweep deletes what is due for every customer.
+                Recording.objects.unscoped()
+                .select_for_update(skip_locked=True)
+                .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
+                .order_by("expires_at")
+            )
+            if result.failed:
+                due = due.exclude(id__in=result.failed)
+            rows = list(due.values_list("id", "storage_key", "call_id")[:batch_size])
+            if not rows:
+                break
+            part = _delete_rows(rows, reason=None, now=now)
+        result.batches += 1
+        result.rows += part.rows
+        result.objects += part.objects
+        result.failed += part.failed
+    if result.rows:
+        log.info("expiry sweep: %d recordings, %d objects deleted", result.rows, result.objects)
+    return result
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+def _check_decider(recording: Recording, acting_user: User) -> None:
+    if recording.kind != Kind.PLAYBACK:
+        raise ValidationError(_("Only Playback recordings are kept or deleted by their user."))
+    if recording.owner_id is not None and recording.owner_id != acting_user.pk:
+        raise PermissionDenied(_("Only the person who made this call can keep or delete it."))
+
+
+def _gone_message(recording: Recording) -> str:
+    when = timezone.localtime(recording.deleted_at).strftime("%Y-%m-%d %H:%M") if recording.deleted_at else ""
+    return _("This recording was already deleted (%(when)s).") % {"when": when}
+
+
+def _lock_live(recording: Recording, now: datetime) -> Recording:
+    rec = Recording.objects.select_for_update().get(pk=recording.pk)
+    if rec.deleted_at is not None:
+        raise RecordingGone(rec, _gone_message(rec))
+    return rec
+
+
+def _answer_prompts(recording: Recording, answer: str, now: datetime) -> None:
+    from notifications.models import PushPrompt
+
+    PushPrompt.objects.filter(recording=recording, kind=PushPrompt.Kind.KEEP_OR_DELETE).exclude(
+        status=PushPrompt.Status.ANSWERED
+    ).update(status=PushPrompt.Status.ANSWERED, answer=answer, answered_at=now)
+
+
+def _saved_usage_ms(user_id: uuid.UUID, *, exclude: uuid.UUID | None = None) -> int:
+    qs = Recording.objects.filter(
+        owner_id=user_id, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True
+    )
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude)
+    return int(qs.aggregate(total=Sum("duration_ms"))["total"] or 0)
+
+
+@dataclass
+class _QuotaOutcome:
+    evicted: list[uuid.UUID] = field(default_factory=list)
+    warn: bool = False
+    used_ms: int = 0
+
+
+def _enforce_quota(
+    user_id: uuid.UUID, *, now: datetime, before_ms: int, protect: uuid.UUID | None
+) -> _QuotaOutcome:
+    """Mark the oldest saved playbacks due now until the user's saved total fits the quota.
+    ``before_ms``: the total before this change, for the 90 % warning (once per crossing)."""
+    outcome = _QuotaOutcome(used_ms=_saved_usage_ms(user_id))
+    if outcome.used_ms > QUOTA_MS:
+        oldest = (
+            Recording.objects.filter(
+                owner_id=user_id,
+                kind=Kind.PLAYBACK,
+                saved=True,
+                deleted_at__isnull=True,
+                expires_at__isnull=True,
+            )
+            .exclude(pk=protect)
+            .order_by("started_at", "id")
+            .values_list("id", "duration_ms")
+        )
+        for rec_id, duration in oldest.iterator(chunk_size=500):
+            if outcome.used_ms <= QUOTA_MS:
+                break
+            outcome.evicted.append(rec_id)
+            outcome.used_ms -= duration
+        Recording.objects.filter(id__in=outcome.evicted).update(expires_at=now, expiry_rule=ExpiryRule.QUOTA)
+    threshold = QUOTA_MS * QUOTA_WARNING_FRACTION
+    outcome.warn = before_ms < threshold <= outcome.used_ms
+    return outcome
+
+
+def _tier_of(user_id: uuid.UUID | None, *, lock: bool = False) -> str | None:
+    qs = PlaybackSubscription.objects.filter(user_id=user_id)
+    if lock:
+        qs = qs.select_for_update()
+    return qs.values_list("tier", flat=True).first()
+
+
+def _save(rec: Recording, *, tier: str, now: datetime) -> _QuotaOutcome:
+    """Make ``rec`` (locked, live, unsaved playback) saved under ``tier``."""
+    before = _saved_usage_ms(rec.owner_id) if tier == PlaybackTier.MINUTES_100K else 0  # type: ignore[arg-type]
+    rec.saved = True
+    rec.saved_at = now
+    if tier == PlaybackTier.MINUTES_100K:
+        if rec.duration_ms > QUOTA_MS:
+            raise ValidationError(_("This recording alone is longer than the 100,000-minute quota."))
+        rec.expires_at, rec.expiry_rule = None, ""
+    else:
+        rec.expires_at = rec.ended_at + timedelta(days=TIER_DAYS[tier])  # type: ignore[index]
+        rec.expiry_rule = tier
+    rec.save(update_fields=["saved", "saved_at", "expires_at", "expiry_rule"])
+    if tier != PlaybackTier.MINUTES_100K:
+        return _QuotaOutcome()
+    return _enforce_quota(rec.owner_id, now=now, before_ms=before, protect=rec.pk)  # type: ignore[arg-type]
+
+
+def _after_quota(user: User, outcome: _QuotaOutcome, now: datetime) -> None:
+    """Outside the transaction: delete evicted recordings now and warn at 90 %."""
+    if outcome.evicted:
+        delete_recording_objects(recordings=outcome.evicted, reason=ExpiryRule.QUOTA, now=now)
+    if outcome.warn:
+        from notifications import services as push
+
+        push.warn_quota(user=user, used_ms=outcome.used_ms, quota_ms=QUOTA_MS)
+
+
+def keep_recording(*, recording: Recording, acting_user: User, now: datetime | None = None) -> Recording:
+    """The user keeps an unsaved playback: it is saved and the subscription's tier applies.
+
+    Idempotent (keeping a saved one changes nothing). Refused with :class:`RecordingGone` when it
+    was already deleted or its 3 days have passed; refused for standard recordings, for anybody
+    but its owner, and when the user no longer has a Playback subscription.
+    """
+    now = now or timezone.now()
+    _check_decider(recording, acting_user)
+    with transaction.atomic(), tenant_scope(recording.tenant_id):
+        tier = _tier_of(recording.owner_id, lock=True)  # serialises a user's saves (the quota)
+        rec = _lock_live(recording, now)
+        if rec.saved:
+            _answer_prompts(rec, "keep", now)
+            return rec
+        if rec.expires_at is not None and rec.expires_at <= now:
+            raise RecordingGone(rec, _("The time to keep this recording has passed; it is being deleted."))
+        if tier is None:
+            raise ValidationError(
+                _("You no longer have a Playback subscription, so recordings cannot be kept.")
+            )
+        outcome = _save(rec, tier=tier, now=now)
+        _answer_prompts(rec, "keep", now)
+    _after_quota(acting_user, outcome, now)
+    return rec
+
+
+def delete_recording(
+    *,
+    recording: Recording,
+    acting_user: User,
+    reason: str = DeletionReason.USER_DELETED,
+    now: datetime | None = None,
+) -> Recording:
+    """The user deletes a playback (unsaved or saved): audio and everything derived go at once.
+
+    Deleting an already-deleted recording raises :class:`RecordingGone` saying so.
+    """
+    now = now or timezone.now()
+    _check_decider(recording, acting_user)
+    with transaction.atomic(), tenant_scope(recording.tenant_id):
+        rec = _lock_live(recording, now)
+        result = _delete_rows([(rec.pk, rec.storage_key, rec.call_id)], reason=reason, now=now)
+    if result.failed:
+        raise ValidationError(_("The recording could not be deleted from storage; please try again."))
+    with tenant_scope(recording.tenant_id):
+        return Recording.objects.get(pk=recording.pk)
+
+
+# --- hooks for the capture and for product changes --------------------------------------------
+
+
+def on_recording_ready(recording: Recording, *, now: datetime | None = None) -> Recording:
+    """Call when a recording row is complete (its audio stored): sets its expiry, and for a
+    playback applies the contact rules and asks the user. Outside a transaction, or at its end."""
+    if recording.kind == Kind.PLAYBACK:
+        return on_playback_ready(recording, now=now)
+    with transaction.atomic(), tenant_scope(recording.tenant_id):
+        days = recording.tenant.retention_days
+        Recording.objects.filter(pk=recording.pk).update(
+            expires_at=recording.ended_at + timedelta(days=days), expiry_rule=ExpiryRule.RETENTION
+        )
+        recording.refresh_from_db()
+    return recording
+
+
+def on_playback_ready(recording: Recording, *, now: datetime | None = None) -> Recording:
+    """A playback recording is ready. Blacklisted number: deleted at once. Whitelisted: saved
+    at once. Otherwise: unsaved, due 3 days after the call ended, and a prompt is sent."""
+    now = now or timezone.now()
+    owner = recording.owner
+    if owner is not None and rules.is_blacklisted(owner, recording.remote_number):
+        delete_recording_objects(recordings=[recording], reason=DeletionReason.BLACKLISTED, now=now)
+        recording.refresh_from_db()
+        return recording
+    outcome = _QuotaOutcome()
+    with transaction.atomic(), tenant_scope(recording.tenant_id):
+        tier = _tier_of(recording.owner_id, lock=True)
+        rec = Recording.objects.select_for_update().get(pk=recording.pk)
+        if rec.deleted_at is not None or rec.saved or rec.expiry_rule:
+            return rec  # already handled (a repeated hook)
+        if owner is not None and tier is not None and rules.is_whitelisted(owner, rec.remote_number):
+            outcome = _save(rec, tier=tier, now=now)
+        else:
+            rec.saved = False
+            rec.expires_at = rec.ended_at + UNSAVED_GRACE
+            rec.expiry_rule = ExpiryRule.UNANSWERED
+            rec.save(update_fields=["saved", "expires_at", "expiry_rule"])
+            if owner is not None:
+                from notifications import services as push
+
+                push.prompt_keep_or_delete(recording=rec, ready_at=now)
+    if owner is not None:
+        _after_quota(owner, outcome, now)
+    return rec
+
+
+def on_tier_changed(*, user: User, previous: str | None, tier: str, now: datetime | None = None) -> None:
+    """Re-compute the expiry of the user's saved playbacks for the new tier (inside the caller's
+    transaction and tenant scope). Newly due ones go with the next sweep, which is sent at once."""
+    now = now or timezone.now()
+    saved = Recording.objects.filter(owner=user, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+    if tier in TIER_DAYS:
+        saved.update(expires_at=F("ended_at") + timedelta(days=TIER_DAYS[tier]), expiry_rule=tier)
+        return
+    before = _saved_usage_ms(user.pk) if previous == PlaybackTier.MINUTES_100K else 0
+    saved.update(expires_at=None, expiry_rule="")
+    outcome = _enforce_quota(user.pk, now=now, before_ms=before, protect=None)
+    if outcome.evicted:
+        from recordings.lifecycle_tasks import sweep_expired_task
+
+        enqueue(sweep_expired_task)
+    if outcome.warn:
+        from notifications import services as push
+
+        transaction.on_commit(lambda: push.warn_quota(user=user, used_ms=outcome.used_ms, quota_ms=QUOTA_MS))
+
+
+def on_retention_changed(*, tenant: Tenant) -> int:
+    """The customer changed its retention period: re-compute the standard recordings' expiry."""
+    with tenant_scope(tenant):
+        return Recording.objects.filter(kind=Kind.STANDARD, deleted_at__isnull=True).update(
+            expires_at=F("ended_at") + timedelta(days=tenant.retention_days), expiry_rule=ExpiryRule.RETENTION
+        )

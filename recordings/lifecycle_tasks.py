@@ -1,0 +1,22 @@
+"""Celery tasks of the recording lifecycle (the expiry sweep).
+
+Kept apart from ``recordings/tasks.py`` (the capture's processing tasks); loaded through
+``CELERY_IMPORTS``.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from recordings import lifecycle
+
+
+@shared_task(name="recordings.sweep_expired", ignore_result=True)
+def sweep_expired_task() -> dict[str, int]:
+    """Delete every recording that is due, for every tenant.
+
+    The one task without ``tenant_id``: expiry is cross-tenant maintenance (the rows it claims
+    carry their tenant; nothing is read for a person). Safe to run twice at once (SKIP LOCKED).
+    """
+    result = lifecycle.sweep_expired()
+    return {"rows": result.rows, "objects": result.objects, "failed": len(result.failed)}

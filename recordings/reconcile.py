@@ -1,0 +1,87 @@
+"""Compare the recordings storage with the database: objects without a row, rows without an object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.core.files.storage import Storage, storages
+
+from recordings.models import Call, Recording
+
+# Other parts of the system register providers of the storage keys they own (e.g. waveform
+# images), so reconcile does not report those objects as orphans.
+_key_providers: list[Callable[[], Iterable[str]]] = []
+
+# Objects written and deleted within a request (the health check) are not recordings.
+IGNORED_PREFIXES = ("healthz/",)
+
+
+def register_referenced_keys(provider: Callable[[], Iterable[str]]) -> None:
+    if provider not in _key_providers:
+        _key_providers.append(provider)
+
+
+@dataclass
+class Report:
+    objects: int = 0
+    rows: int = 0
+    orphan_objects: list[str] = field(default_factory=list)
+    missing_objects: list[tuple[str, str]] = field(default_factory=list)  # (recording id, key)
+
+    @property
+    def clean(self) -> bool:
+        return not self.orphan_objects and not self.missing_objects
+
+
+def iter_storage_keys(storage: Storage) -> Iterator[str]:
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:
+        location = (getattr(storage, "location", "") or "").strip("/")
+        prefix = f"{location}/" if location else ""
+        for obj in bucket.objects.filter(Prefix=prefix):
+            yield obj.key[len(prefix) :]
+        return
+
+    def walk(folder: str) -> Iterator[str]:
+        try:
+            dirs, files = storage.listdir(folder)
+        except FileNotFoundError:
+            return
+        for name in files:
+            yield f"{folder}/{name}" if folder else name
+        for name in dirs:
+            yield from walk(f"{folder}/{name}" if folder else name)
+
+    yield from walk("")
+
+
+def reconcile(*, storage: Storage | None = None) -> Report:
+    """Across tenants (maintenance): every live recording's object and every pending upload must
+    exist, and every object must belong to one. Memory: one set of the referenced keys."""
+    storage = storage or storages["recordings"]
+    report = Report()
+    expected: dict[str, str] = {}
+    for rec_id, key in (
+        Recording.objects.unscoped()
+        .filter(deleted_at__isnull=True)
+        .exclude(storage_key="")
+        .values_list("id", "storage_key")
+        .iterator(chunk_size=5000)
+    ):
+        expected[key] = str(rec_id)
+        report.rows += 1
+    referenced = set(expected)
+    referenced.update(Call.objects.unscoped().exclude(upload_key="").values_list("upload_key", flat=True))
+    for provider in _key_providers:
+        referenced.update(provider())
+    seen: set[str] = set()
+    for key in iter_storage_keys(storage):
+        if key.startswith(IGNORED_PREFIXES):
+            continue
+        report.objects += 1
+        seen.add(key)
+        if key not in referenced:
+            report.orphan_objects.append(key)
+    report.missing_objects = sorted((rec, key) for key, rec in expected.items() if key not in seen)
+    return report
