@@ -33,7 +33,7 @@ def _decidable(request: TenantRequest, recording_id: uuid.UUID) -> Recording:
 def _back(request: TenantRequest) -> HttpResponseRedirect:
     target = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
-        target = reverse("notifications:outbox")
+        target = reverse("outbox")
     return HttpResponseRedirect(target, status=303)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import path
 
+from notifications import views as notification_views
 from recordings import decision_views, views
 
 urlpatterns = [
@@ -23,5 +24,5 @@ urlpatterns = [
     path("s/<str:token>/audio", views.share_audio, name="share_audio"),
     path("recordings/<uuid:recording_id>/keep", decision_views.keep, name="recording_keep"),
     path("recordings/<uuid:recording_id>/delete", decision_views.delete, name="recording_delete"),
-    path("notifications/", include("notifications.urls")),
+    path("notifications/outbox/", notification_views.outbox, name="outbox"),
 ]

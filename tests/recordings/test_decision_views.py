@@ -42,7 +42,7 @@ def owner(personas: Personas) -> User:
 def test_outbox_shows_the_prompt_and_keep_works(client: Client, personas: Personas, owner: User) -> None:
     rec = ready(owner)
     client.force_login(owner)
-    page = client.get(reverse("notifications:outbox"))
+    page = client.get(reverse("outbox"))
     assert page.status_code == 200
     html = page.content.decode()
     assert "Gesprek bewaren?" in html and "+31612345678" in html
@@ -50,7 +50,7 @@ def test_outbox_shows_the_prompt_and_keep_works(client: Client, personas: Person
     response = client.post(reverse("recording_keep", args=[rec.pk]), {"next": "/notifications/outbox/"})
     assert response.status_code == 303 and response["Location"] == "/notifications/outbox/"
     assert state(rec).saved
-    page = client.get(reverse("notifications:outbox")).content.decode()
+    page = client.get(reverse("outbox")).content.decode()
     assert "Recording kept." in page or "Opname bewaard" in page
     assert reverse("recording_keep", args=[rec.pk]) not in page  # answered: no more buttons
 
@@ -59,7 +59,7 @@ def test_delete_from_the_portal_and_then_again(client: Client, personas: Persona
     rec = ready(owner)
     client.force_login(owner)
     response = client.post(reverse("recording_delete", args=[rec.pk]))
-    assert response.status_code == 303 and response["Location"] == reverse("notifications:outbox")
+    assert response.status_code == 303 and response["Location"] == reverse("outbox")
     assert state(rec).is_deleted and not object_exists(rec.storage_key)
     again = client.post(reverse("recording_delete", args=[rec.pk]), follow=True)
     assert "already deleted" in again.content.decode()
@@ -71,7 +71,7 @@ def test_foreign_next_is_not_followed(client: Client, personas: Personas, owner:
     rec = ready(owner)
     client.force_login(owner)
     response = client.post(reverse("recording_keep", args=[rec.pk]), {"next": "https://evil.example/"})
-    assert response["Location"] == reverse("notifications:outbox")
+    assert response["Location"] == reverse("outbox")
 
 
 @pytest.mark.parametrize("who", ["other_playback", "admin", "listener", "charlie"])
@@ -102,19 +102,19 @@ def test_standard_recordings_are_404_here(client: Client, personas: Personas) ->
 def test_wrong_method_and_anonymous_and_support(client: Client, personas: Personas, owner: User) -> None:
     rec = ready(owner)
     assert client.post(reverse("recording_keep", args=[rec.pk])).status_code == 302  # to log-in
-    assert client.get(reverse("notifications:outbox")).status_code == 302
+    assert client.get(reverse("outbox")).status_code == 302
     client.force_login(owner)
     assert client.get(reverse("recording_keep", args=[rec.pk])).status_code == 405
-    assert client.post(reverse("notifications:outbox")).status_code == 405
+    assert client.post(reverse("outbox")).status_code == 405
     client.force_login(personas.support)
     assert client.post(reverse("recording_keep", args=[rec.pk])).status_code == 403
-    assert client.get(reverse("notifications:outbox")).status_code == 403
+    assert client.get(reverse("outbox")).status_code == 403
 
 
 def test_outbox_lists_only_the_users_own_prompts(client: Client, personas: Personas, owner: User) -> None:
     ready(owner)
     client.force_login(personas.playback["days_90"])
-    page = client.get(reverse("notifications:outbox")).content.decode()
+    page = client.get(reverse("outbox")).content.decode()
     assert "+31612345678" not in page
 
 
