@@ -7,35 +7,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recordings', '0004_call_capture_fields'),
-        ('tenants', '0003_apitoken'),
+        ("recordings", "0004_call_capture_fields"),
+        ("tenants", "0003_apitoken"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='recording',
-            name='expiry_rule',
+            model_name="recording",
+            name="expiry_rule",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.CreateModel(
-            name='ContactRule',
+            name="ContactRule",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('list_type', models.CharField(choices=[('blacklist', 'Blacklist'), ('whitelist', 'Whitelist')], max_length=9, verbose_name='list')),
-                ('number', models.CharField(help_text='E.164, e.g. +31612345678', max_length=20, verbose_name='number')),
-                ('name', models.CharField(blank=True, max_length=120, verbose_name='name')),
-                ('note', models.CharField(blank=True, max_length=500, verbose_name='note')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contact_rules', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "list_type",
+                    models.CharField(
+                        choices=[("blacklist", "Blacklist"), ("whitelist", "Whitelist")],
+                        max_length=9,
+                        verbose_name="list",
+                    ),
+                ),
+                (
+                    "number",
+                    models.CharField(
+                        help_text="E.164, e.g. +31612345678", max_length=20, verbose_name="number"
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=120, verbose_name="name")),
+                ("note", models.CharField(blank=True, max_length=500, verbose_name="note")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_rules",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['list_type', 'number'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'number'), name='contact_rule_number_unique_per_user'), models.CheckConstraint(condition=models.Q(('list_type__in', ['blacklist', 'whitelist'])), name='contact_rule_list')],
+                "ordering": ["list_type", "number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "number"), name="contact_rule_number_unique_per_user"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("list_type__in", ["blacklist", "whitelist"])),
+                        name="contact_rule_list",
+                    ),
+                ],
             },
         ),
     ]
