@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from notifications import views as notification_views
 from recordings import decision_views, views
@@ -25,4 +25,6 @@ urlpatterns = [
     path("recordings/<uuid:recording_id>/keep", decision_views.keep, name="recording_keep"),
     path("recordings/<uuid:recording_id>/delete", decision_views.delete, name="recording_delete"),
     path("notifications/outbox/", notification_views.outbox, name="outbox"),
+    # The management environment of customer admins.
+    path("manage/", include("tenants.urls")),
 ]

@@ -269,3 +269,99 @@ def _tenant_of(user: User) -> Tenant:
     if user.tenant_id is None:
         raise ValidationError(_("Support staff have no products."))
     return user.tenant  # type: ignore[return-value]
+
+
+# --- the management environment (customer admins) --------------------------------------------
+
+
+def update_user(
+    *,
+    user: User,
+    acting_user: User | None = None,
+    role: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    pbx_id: str | None = None,
+) -> User:
+    """Change a person's role and details. An admin cannot take away their own admin role (so a
+    tenant is never left without the admin who is doing this)."""
+    if role is not None and role not in Role.values:
+        raise ValidationError({"role": _("Unknown role %(role)s.") % {"role": role}})
+    if acting_user is not None and user.pk == acting_user.pk and role not in (None, Role.ADMIN):
+        raise ValidationError({"role": _("You cannot take away your own admin role.")})
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        for field, value in (
+            ("role", role),
+            ("first_name", first_name),
+            ("last_name", last_name),
+            ("email", email),
+            ("pbx_id", None if pbx_id is None else pbx_id.strip()),
+        ):
+            if value is not None:
+                setattr(user, field, value)
+        user.full_clean(exclude=["password"])
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as exc:
+            raise ValidationError(_("A user with this phone-system id already exists.")) from exc
+    return user
+
+
+def set_user_active(*, user: User, active: bool, acting_user: User | None = None) -> User:
+    """Deactivate (no log-in, sessions end at once) or reactivate a person. Not yourself."""
+    if acting_user is not None and user.pk == acting_user.pk and not active:
+        raise ValidationError(_("You cannot deactivate yourself."))
+    User.objects.filter(pk=user.pk).update(is_active=active)
+    user.refresh_from_db()
+    return user
+
+
+def reset_user_password(*, user: User, acting_user: User | None = None) -> str:
+    """Give the person a new random password and return it (shown once to the admin)."""
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return password
+
+
+def set_user_product(*, user: User, product: str, setting: str = "", acting_user: User | None = None) -> None:
+    """Switch a person's product in one step: ``""`` (none), ``"licence"`` with a recording mode
+    or ``"playback"`` with a retention tier. A refused value changes nothing."""
+    if product not in {"", "licence", "playback"}:
+        raise ValidationError(_("Unknown product %(product)s.") % {"product": product})
+    if product == "licence" and setting not in RecordingMode.values:
+        raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": setting}})
+    if product == "playback" and setting not in PlaybackTier.values:
+        raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": setting}})
+    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+        User.objects.select_for_update().get(pk=user.pk)
+        if product != "licence":
+            Licence.objects.filter(user=user).delete()
+        if product != "playback":
+            PlaybackSubscription.objects.filter(user=user).delete()
+        if product == "licence":
+            set_licence(user=user, mode=setting, acting_user=acting_user)
+        elif product == "playback":
+            set_playback_subscription(user=user, tier=setting, acting_user=acting_user)
+
+
+def rename_team(*, team: Team, name: str, acting_user: User | None = None) -> Team:
+    name = (name or "").strip()
+    with transaction.atomic(), tenant_scope(team.tenant_id):
+        if not name:
+            raise ValidationError({"name": _("Give the team a name.")})
+        if Team.objects.filter(name=name).exclude(pk=team.pk).exists():
+            raise ValidationError({"name": _("A team named %(name)s already exists.") % {"name": name}})
+        team.name = name
+        team.full_clean(exclude=["tenant", "members", "listeners"])
+        team.save(update_fields=["name"])
+    return team
+
+
+def delete_team(*, team: Team, acting_user: User | None = None) -> None:
+    """Remove a team (its members' recordings stay; its listeners stop hearing them)."""
+    with tenant_scope(team.tenant_id):
+        Team.objects.filter(pk=team.pk).delete()

@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from tenants import views
+
+urlpatterns = [
+    path("", views.manage_home, name="manage_home"),
+    path("users/", views.users, name="manage_users"),
+    path("users/<uuid:user_id>/", views.user_detail, name="manage_user"),
+    path("users/<uuid:user_id>/update", views.user_update, name="manage_user_update"),
+    path("users/<uuid:user_id>/product", views.user_product, name="manage_user_product"),
+    path("users/<uuid:user_id>/active", views.user_active, name="manage_user_active"),
+    path("users/<uuid:user_id>/password", views.user_password, name="manage_user_password"),
+    path("teams/", views.teams, name="manage_teams"),
+    path("teams/<uuid:team_id>/", views.team_detail, name="manage_team"),
+    path("teams/<uuid:team_id>/delete", views.team_delete, name="manage_team_delete"),
+    path("keys/", views.keys, name="manage_keys"),
+    path("keys/<uuid:key_id>/revoke", views.key_revoke, name="manage_key_revoke"),
+    path("settings/", views.tenant_settings, name="manage_settings"),
+    path("audit/", views.audit_log, name="manage_audit"),
+]

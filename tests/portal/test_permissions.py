@@ -188,3 +188,57 @@ def test_the_allowed_persona_gets_through(name: str, world: World) -> None:
     assert response.status_code in {200, 302, 303}, response.status_code
     with tenant_scope(world.rec.tenant_id):
         assert Recording.objects.filter(pk=world.rec.pk).exists()
+
+
+@pytest.fixture
+def manage_ids(world: World) -> dict[str, Any]:
+    from tenants.services import create_pbx_key
+
+    issued = create_pbx_key(tenant=world.p.tenant_a, name="k")
+    world.ids.update(
+        {"user_id": world.p.users["never"].pk, "team_id": world.p.sales.pk, "key_id": issued.key.pk}
+    )
+    return world.ids
+
+
+MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
+    # name: (allowed methods, has an object of tenant A in the URL)
+    "manage_home": (("GET",), False),
+    "manage_users": (("GET", "POST"), False),
+    "manage_user": (("GET",), True),
+    "manage_user_update": (("POST",), True),
+    "manage_user_product": (("POST",), True),
+    "manage_user_active": (("POST",), True),
+    "manage_user_password": (("POST",), True),
+    "manage_teams": (("GET", "POST"), False),
+    "manage_team": (("GET", "POST"), True),
+    "manage_team_delete": (("POST",), True),
+    "manage_keys": (("GET", "POST"), False),
+    "manage_key_revoke": (("POST",), True),
+    "manage_settings": (("GET", "POST"), False),
+    "manage_audit": (("GET",), False),
+}
+ROWS.update({name: Row(methods, "admin", "listener") for name, (methods, _obj) in MANAGE_ROWS.items()})
+
+
+@pytest.mark.parametrize("name", sorted(MANAGE_ROWS))
+def test_manage_wrong_role_other_tenant_and_method(
+    name: str, world: World, manage_ids: dict[str, Any]
+) -> None:
+    methods, has_object = MANAGE_ROWS[name]
+    url = _url(name, world)
+    for persona_key in ("listener", "user"):
+        client = Client()
+        client.force_login(persona(world.p, persona_key))
+        assert _call(client, methods[-1], url, {}).status_code == 403
+    admin = Client()
+    admin.force_login(world.p.admin)
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        if method not in methods:
+            assert _call(admin, method, url, {}).status_code == 405, method
+    charlie = Client()
+    charlie.force_login(world.p.charlie)
+    if has_object:
+        assert _call(charlie, methods[-1], url, {"name": "x", "active": "0"}).status_code == 404
+    else:
+        assert _call(charlie, "GET", url, {}).status_code in {200, 302}

@@ -1,0 +1,93 @@
+"""Forms of the management environment (input shape only; the rules live in tenants.services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import PlaybackTier, RecordingMode, Role, Tenant, User
+
+
+class NewUserForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.USER)
+    pbx_id = forms.CharField(label=_("Phone-system id"), max_length=32, required=False)
+
+
+class UserForm(forms.Form):
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    pbx_id = forms.CharField(label=_("Phone-system id"), max_length=32, required=False)
+
+
+def product_choices() -> list[tuple[str, Any]]:
+    choices: list[tuple[str, Any]] = [("", _("No product"))]
+    choices += [
+        (f"licence:{v}", _("Licence: %(mode)s") % {"mode": label}) for v, label in RecordingMode.choices
+    ]
+    choices += [
+        (f"playback:{v}", _("Playback: %(tier)s") % {"tier": label}) for v, label in PlaybackTier.choices
+    ]
+    return choices
+
+
+def product_value(user: User) -> str:
+    licence = getattr(user, "licence", None)
+    if licence is not None:
+        return f"licence:{licence.mode}"
+    subscription = getattr(user, "playback_subscription", None)
+    if subscription is not None:
+        return f"playback:{subscription.tier}"
+    return ""
+
+
+class ProductForm(forms.Form):
+    product = forms.ChoiceField(label=_("Product"), choices=product_choices, required=False)
+
+    def split(self) -> tuple[str, str]:
+        value = self.cleaned_data["product"]
+        if not value:
+            return "", ""
+        product, _sep, setting = value.partition(":")
+        return product, setting
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+
+
+class TeamPeopleForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    members = forms.ModelMultipleChoiceField(
+        label=_("Members"), queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    listeners = forms.ModelMultipleChoiceField(
+        label=_("Listeners"),
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, people: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["members"].queryset = people
+        self.fields["listeners"].queryset = people.filter(role__in=[Role.LISTENER, Role.ADMIN])
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+
+
+class SettingsForm(forms.Form):
+    retention_days = forms.IntegerField(
+        label=_("Keep standard recordings for (days)"), min_value=1, max_value=3650
+    )
+    announce_recording = forms.BooleanField(label=_("Announce recording to callers"), required=False)
+    language = forms.ChoiceField(label=_("Language"), choices=Tenant.Language.choices)

@@ -1,0 +1,162 @@
+"""The management environment: customer admins manage their own tenant; every change is audited."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tenants.audit import AuditEntry
+from tenants.models import Licence, PbxKey, PlaybackSubscription, Team, Tenant, User
+from tenants.scoping import tenant_scope
+from tenants.services import authenticate_pbx_key
+from tests.base import PASSWORD, Personas
+
+
+@pytest.fixture
+def admin(client: Client, personas: Personas) -> Client:
+    client.force_login(personas.admin)
+    return client
+
+
+def _actions(tenant: Tenant) -> list[str]:
+    return list(
+        AuditEntry.objects.unscoped().filter(tenant=tenant).order_by("seq").values_list("action", flat=True)
+    )
+
+
+def test_change_a_licence_mode_and_product(admin: Client, personas: Personas) -> None:
+    user = personas.users["always"]
+    response = admin.post(reverse("manage_user_product", args=[user.pk]), {"product": "licence:on_demand"})
+    assert response.status_code == 302
+    with tenant_scope(personas.tenant_a):
+        assert Licence.objects.get(user=user).mode == "on_demand"
+    # switching to Playback in one step replaces the licence
+    admin.post(reverse("manage_user_product", args=[user.pk]), {"product": "playback:days_90"})
+    with tenant_scope(personas.tenant_a):
+        assert not Licence.objects.filter(user=user).exists()
+        assert PlaybackSubscription.objects.get(user=user).tier == "days_90"
+    entry = AuditEntry.objects.unscoped().filter(action="manage.user.product").order_by("seq").last()
+    assert entry.detail == {"before": "licence:on_demand", "after": "playback:days_90"}
+    assert entry.actor_label == "alice"
+
+
+def test_bad_product_changes_nothing(admin: Client, personas: Personas) -> None:
+    user = personas.users["always"]
+    response = admin.post(reverse("manage_user_product", args=[user.pk]), {"product": "licence:sometimes"})
+    assert response.status_code == 400
+    with tenant_scope(personas.tenant_a):
+        assert Licence.objects.get(user=user).mode == "always"
+    assert "manage.user.product" not in _actions(personas.tenant_a)
+
+
+def test_create_user_shows_the_password_once(admin: Client, personas: Personas) -> None:
+    response = admin.post(
+        reverse("manage_users"), {"username": "newbie", "role": "user", "pbx_id": "555", "first_name": "Nico"}
+    )
+    assert response.status_code == 200
+    password = re.search(r"data-secret>([^<]+)<", response.content.decode()).group(1)
+    newbie = User.objects.get(username="newbie")
+    assert newbie.tenant == personas.tenant_a and newbie.check_password(password)
+    fresh = Client()
+    assert fresh.post(reverse("account_login"), {"login": "newbie", "password": password}).status_code == 302
+    assert password not in admin.get(reverse("manage_user", args=[newbie.pk])).content.decode()
+    # duplicate phone-system id: refused, nothing created
+    dup = admin.post(reverse("manage_users"), {"username": "other", "role": "user", "pbx_id": "555"})
+    assert dup.status_code == 400
+    assert not User.objects.filter(username="other").exists()
+
+
+def test_role_deactivate_and_reset_password(admin: Client, personas: Personas) -> None:
+    bob = personas.users["never"]
+    admin.post(reverse("manage_user_update", args=[bob.pk]), {"role": "listener", "first_name": "Bob"})
+    bob.refresh_from_db()
+    assert bob.role == "listener" and bob.first_name == "Bob"
+    # deactivated: the session ends at once
+    bob_client = Client()
+    bob_client.force_login(bob)
+    assert bob_client.get(reverse("home")).status_code == 200
+    admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "0"})
+    assert bob_client.get(reverse("home")).status_code == 302
+    admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "1"})
+    response = admin.post(reverse("manage_user_password", args=[bob.pk]))
+    new = re.search(r"data-secret>([^<]+)<", response.content.decode()).group(1)
+    bob.refresh_from_db()
+    assert bob.check_password(new) and not bob.check_password(PASSWORD)
+    assert {
+        "manage.user.update",
+        "manage.user.deactivate",
+        "manage.user.activate",
+        "manage.user.password_reset",
+    } <= set(_actions(personas.tenant_a))
+
+
+def test_an_admin_cannot_lock_themselves_out(admin: Client, personas: Personas) -> None:
+    me = personas.admin
+    assert admin.post(reverse("manage_user_update", args=[me.pk]), {"role": "user"}).status_code == 400
+    admin.post(reverse("manage_user_active", args=[me.pk]), {"active": "0"})
+    me.refresh_from_db()
+    assert me.role == "admin" and me.is_active
+
+
+def test_teams(admin: Client, personas: Personas) -> None:
+    response = admin.post(reverse("manage_teams"), {"name": "Support"})
+    with tenant_scope(personas.tenant_a):
+        team = Team.objects.get(name="Support")
+    assert response["Location"] == reverse("manage_team", args=[team.pk])
+    admin.post(
+        reverse("manage_team", args=[team.pk]),
+        {"name": "Support NL", "members": [personas.outsider.pk], "listeners": [personas.listener.pk]},
+    )
+    with tenant_scope(personas.tenant_a):
+        team.refresh_from_db()
+        assert team.name == "Support NL"
+        assert list(team.members.all()) == [personas.outsider]
+        assert list(team.listeners.all()) == [personas.listener]
+    # another tenant's person is not a valid choice
+    bad = admin.post(reverse("manage_team", args=[team.pk]), {"name": "X", "members": [personas.charlie.pk]})
+    assert bad.status_code == 400
+    duplicate = admin.post(reverse("manage_teams"), {"name": "Sales"})
+    assert duplicate.status_code == 400
+    admin.post(reverse("manage_team_delete", args=[team.pk]))
+    with tenant_scope(personas.tenant_a):
+        assert not Team.objects.filter(pk=team.pk).exists()
+
+
+def test_pbx_keys_shown_once_and_revocable(admin: Client, personas: Personas) -> None:
+    response = admin.post(reverse("manage_keys"), {"name": "Centrale"})
+    secret = re.search(r"data-secret>([^<]+)<", response.content.decode()).group(1)
+    assert authenticate_pbx_key(secret) is not None
+    assert secret not in admin.get(reverse("manage_keys")).content.decode()
+    key = PbxKey.objects.unscoped().get(name="Centrale")
+    admin.post(reverse("manage_key_revoke", args=[key.pk]))
+    assert authenticate_pbx_key(secret) is None
+
+
+def test_settings(admin: Client, personas: Personas) -> None:
+    response = admin.post(
+        reverse("manage_settings"), {"retention_days": "30", "language": "en", "announce_recording": ""}
+    )
+    assert response.status_code == 302
+    tenant = Tenant.objects.get(pk=personas.tenant_a.pk)
+    assert (tenant.retention_days, tenant.language, tenant.announce_recording) == (30, "en", False)
+    bad = admin.post(reverse("manage_settings"), {"retention_days": "0", "language": "en"})
+    assert bad.status_code == 400
+    assert Tenant.objects.get(pk=tenant.pk).retention_days == 30
+
+
+def test_audit_log_page_shows_only_this_tenant(admin: Client, personas: Personas) -> None:
+    admin.post(reverse("manage_settings"), {"retention_days": "31", "language": "nl"})
+    charlie = Client()
+    charlie.force_login(personas.charlie)
+    charlie.post(reverse("manage_keys"), {"name": "Globex PBX"})
+    page = admin.get(reverse("manage_audit")).content.decode()
+    assert "manage.settings.update" in page and "manage.pbx_key.create" not in page
+    assert "manage.pbx_key.create" in charlie.get(reverse("manage_audit")).content.decode()
+
+
+def test_management_lists_only_own_tenant(admin: Client, personas: Personas) -> None:
+    page = admin.get(reverse("manage_users")).content.decode()
+    assert "lisa" in page and "charlie" not in page
