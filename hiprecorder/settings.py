@@ -161,6 +161,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "tenants.middleware.TenantMiddleware",
+    "tenants.middleware.AdminMfaMiddleware",
 ]
 
 ROOT_URLCONF = "hiprecorder.urls"

@@ -17,6 +17,8 @@ urlpatterns = [
     path("rpi/v1/", include("recordings.rpi_urls")),
     # The mobile app's API and its OpenAPI contract.
     path("api/", include("hiprecorder.api_urls")),
+    # Privacy (AVG) pages of the portal, and the access-copy link.
+    path("", include("tenants.privacy_urls")),
     # The portal.
     path("", include("recordings.urls")),
 ]

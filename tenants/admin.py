@@ -14,10 +14,11 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from tenants import services
 from tenants.audit import AuditEntry, log_event
-from tenants.models import Licence, PbxKey, PlaybackSubscription, Team, Tenant, User
+from tenants.models import DeletionReport, Licence, PbxKey, PlaybackSubscription, Team, Tenant, User
 from tenants.scoping import tenant_scope
 
 
@@ -86,6 +87,85 @@ class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     readonly_fields = ["status", "created_at", "ended_at"]
     prepopulated_fields = {"slug": ["name"]}
+    actions = ["end_service"]
+
+    @admin.action(description="End the service of the selected customers (deletes all their data)")
+    def end_service(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> TemplateResponse | None:
+        """A confirmation page first; on confirmation the purge task is queued per tenant."""
+        from tenants import privacy
+
+        if request.POST.get("confirm") != "yes":
+            rows = []
+            for tenant in queryset:
+                with tenant_scope(tenant):
+                    rows.append(
+                        {
+                            "tenant": tenant,
+                            "users": User.objects.filter(tenant=tenant).count(),
+                            "licences": Licence.objects.count(),
+                            "objects": len(privacy.storage_objects_of(tenant.pk)),
+                        }
+                    )
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "End the service of these customers?",
+                "rows": rows,
+                "queryset": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/tenants/tenant/end_service.html", context)
+        for tenant in queryset:
+            privacy.end_service(tenant=tenant, acting_user=request.user, request=request)  # type: ignore[arg-type]
+        messages.success(
+            request,
+            f"Service ended for {queryset.count()} customer(s); their data is being deleted. "
+            "See the deletion reports.",
+        )
+        return None
+
+
+@admin.register(DeletionReport)
+class DeletionReportAdmin(admin.ModelAdmin):
+    """The proof of an end-of-service purge: counts, times, verification; no personal data."""
+
+    list_display = [
+        "tenant",
+        "status",
+        "verified",
+        "objects_remaining",
+        "rows_remaining",
+        "requested_at",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    fields = [
+        "tenant",
+        "requested_by",
+        "requested_at",
+        "started_at",
+        "finished_at",
+        "status",
+        "runs",
+        "counts",
+        "objects_remaining",
+        "rows_remaining",
+        "verified",
+    ]
+    readonly_fields = fields
+
+    @admin.display(boolean=True)
+    def verified(self, obj: DeletionReport) -> bool:
+        return obj.verified
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class HipUserCreationForm(forms.ModelForm):

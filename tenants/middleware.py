@@ -27,3 +27,44 @@ class TenantMiddleware:
             return self.get_response(request)
         with tenant_scope(tenant):
             return self.get_response(request)
+
+
+# Paths an admin without an authenticator may still reach: allauth (log-out, the MFA set-up itself),
+# static files, health and language switching. The API and the telephony interface authenticate by
+# token/key, not by session, and are not portal pages.
+MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/i18n/", "/api/", "/rpi/")
+
+
+class AdminMfaMiddleware:
+    """Customer admins of a tenant that requires it (``Tenant.require_mfa_for_admins``, the default)
+    set up an authenticator app before they reach any portal page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        tenant = getattr(request, "tenant", None)
+        if (
+            tenant is not None
+            and tenant.require_mfa_for_admins
+            and user.is_customer_admin  # type: ignore[union-attr]
+            and not request.path.startswith(MFA_EXEMPT_PREFIXES)
+            and not _has_totp(user)
+        ):
+            from django.contrib import messages
+            from django.shortcuts import redirect
+            from django.utils.translation import gettext as _
+
+            messages.info(
+                request,
+                _("Customer admins protect their account with an authenticator app. Set it up first."),
+            )
+            return redirect("mfa_activate_totp")
+        return self.get_response(request)
+
+
+def _has_totp(user: object) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

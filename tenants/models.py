@@ -46,6 +46,11 @@ class Tenant(models.Model):
         help_text=_("The phone system plays the recording announcement before connecting."),
     )
     language = models.CharField(_("language"), max_length=5, choices=Language, default=Language.DUTCH)
+    require_mfa_for_admins = models.BooleanField(
+        _("require two-factor authentication for customer admins"),
+        default=True,
+        help_text=_("Admins without an authenticator app are sent to set one up before any portal page."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -295,3 +300,129 @@ class ApiToken(TenantOwned):
 
 
 from tenants.audit import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)
+
+# --- privacy (AVG): the processing register, access copies, deletion reports ----------------------
+
+
+class LegalBasis(models.TextChoices):
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest (art. 6(1)(f) AVG)")
+    CONSENT = "consent", _("Consent (art. 6(1)(a) AVG)")
+    CONTRACT = "contract", _("Performance of a contract (art. 6(1)(b) AVG)")
+    LEGAL_OBLIGATION = "legal_obligation", _("Legal obligation (art. 6(1)(c) AVG)")
+
+
+class ProcessingRegister(TenantOwned):
+    """The customer's entry in its register of processing activities (art. 30 AVG) for call
+    recording. Retention, access and announcement are not typed here: the exported document reads
+    them from the real settings. A purpose is required before any recording can be switched on."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    purpose = models.TextField(
+        _("purpose of recording calls"),
+        max_length=2000,
+        blank=True,
+        help_text=_(
+            "Why calls are recorded, e.g. training and quality, or proof of agreements made by phone."
+        ),
+    )
+    legal_basis = models.CharField(
+        _("legal basis"), max_length=24, choices=LegalBasis, default=LegalBasis.LEGITIMATE_INTEREST
+    )
+    legitimate_interest = models.TextField(
+        _("legitimate-interest argument"),
+        max_length=4000,
+        blank=True,
+        help_text=_(
+            "The interest, why recording is necessary for it, and the balance with callers' privacy."
+        ),
+    )
+    data_subjects = models.TextField(
+        _("categories of people"),
+        max_length=2000,
+        default=(
+            "Callers (customers, suppliers, other contacts) and the customer's staff who take or make calls."
+        ),
+    )
+    sub_processors = models.TextField(
+        _("sub-processors"),
+        max_length=2000,
+        default=(
+            "Object storage for recordings (encrypted, in the EU); "
+            "Google Firebase Cloud Messaging for push prompts to the app (no audio)."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("processing register")
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="processing_register_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"processing register {self.tenant_id}"
+
+    @property
+    def has_purpose(self) -> bool:
+        return bool(self.purpose.strip())
+
+
+class AccessCopy(TenantOwned):
+    """A right-of-access copy (art. 15 AVG) for one person: the one exception to "no downloads".
+
+    Made by a customer admin (logged); the person gets a link that works once, until it expires.
+    Only the token's SHA-256 is stored.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, help_text="E.164 number of the person")
+    recordings = models.ManyToManyField("recordings.Recording", related_name="+", blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("access copy")
+        verbose_name_plural = _("access copies")
+
+    def __str__(self) -> str:
+        return f"access copy {self.pk}"
+
+
+class DeletionReport(models.Model):
+    """What the end-of-service purge removed and whether it proved the tenant empty.
+
+    Holds counts and times only, no personal data, and outlives the tenant's data (support staff
+    read it; it is not tenant-scoped, the tenant's data is gone).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed: objects remain")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.OneToOneField(Tenant, on_delete=models.PROTECT, related_name="deletion_report")
+    requested_by = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    runs = models.PositiveIntegerField(default=0, help_text="How often the purge ran (resumed after a stop).")
+    counts = models.JSONField(default=dict, blank=True)
+    objects_remaining = models.IntegerField(null=True, blank=True)
+    rows_remaining = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name = _("deletion report")
+
+    def __str__(self) -> str:
+        return f"deletion report {self.tenant_id} ({self.status})"
+
+    @property
+    def verified(self) -> bool:
+        return self.status == self.Status.DONE and self.objects_remaining == 0 and self.rows_remaining == 0

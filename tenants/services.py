@@ -131,6 +131,10 @@ def set_licence(*, user: User, mode: str, acting_user: User | None = None) -> Li
     """
     if mode not in RecordingMode.values:
         raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": mode}})
+    if mode != RecordingMode.NEVER:
+        from tenants.privacy import require_purpose
+
+        require_purpose(_tenant_of(user))
     with transaction.atomic(), tenant_scope(_tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)  # serialise product changes per user
         if PlaybackSubscription.objects.filter(user=user).exists():
@@ -151,6 +155,9 @@ def set_playback_subscription(
     """
     if tier not in PlaybackTier.values:
         raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": tier}})
+    from tenants.privacy import require_purpose
+
+    require_purpose(_tenant_of(user))
     with transaction.atomic(), tenant_scope(_tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
         if Licence.objects.filter(user=user).exists():

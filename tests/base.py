@@ -9,12 +9,23 @@ Everyone's password is ``PASSWORD``.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from tenants import services
-from tenants.models import Role, Team, Tenant, User
+from tenants.models import ProcessingRegister, Role, Team, Tenant, User
+from tenants.scoping import tenant_scope
 
 PASSWORD = "correct horse battery staple"
+if TYPE_CHECKING:
+    from django.http import HttpResponse
+    from django.test import Client
+
+PURPOSE = "Training and quality of customer service; proof of agreements made by phone."
+INTEREST = "Agreements are made by phone; recording is the only reliable proof. Callers are told."
 REAL_SERVICES = os.environ.get("HIPRECORDER_REAL_SERVICES") == "1"
 
 
@@ -37,6 +48,9 @@ class Personas:
 def make_personas() -> Personas:
     acme = services.create_tenant(name="Acme BV", slug="acme", country="NL", language="nl")
     globex = services.create_tenant(name="Globex NV", slug="globex", country="BE", language="en")
+    for tenant in (acme, globex):  # recording can be switched on only once its purpose is recorded
+        with tenant_scope(tenant):  # (directly, so that the audit log starts empty)
+            ProcessingRegister.objects.create(tenant=tenant, purpose=PURPOSE, legitimate_interest=INTEREST)
 
     def person(tenant: Tenant, username: str, role: str = Role.USER, pbx_id: str = "") -> User:
         return services.create_user(
@@ -60,6 +74,8 @@ def make_personas() -> Personas:
         tenant=acme, name="Sales", members=list(users.values()), listeners=[listener]
     )
     charlie = person(globex, "charlie", Role.ADMIN, "100")
+    for tenant_admin in (admin, charlie):  # admins must have an authenticator app (tenant default)
+        TOTP.activate(tenant_admin, generate_totp_secret())
     support = services.create_support_staff(username="sam", password=PASSWORD)
     everyone: dict[str, User | None] = {
         "admin": admin,
@@ -84,3 +100,25 @@ def make_personas() -> Personas:
         sales,
         everyone,
     )
+
+
+def totp_code(user: User) -> str:
+    """The authenticator app's current code for ``user`` (the real TOTP algorithm)."""
+    from allauth.mfa import app_settings
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+    from allauth.mfa.utils import decrypt
+
+    secret = decrypt(Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP).data["secret"])
+    return format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))
+
+
+def login(client: Client, username: str, password: str = PASSWORD) -> HttpResponse:
+    """Sign in through the real log-in form, answering the authenticator-code step if asked."""
+    from django.urls import reverse
+
+    response = client.post(reverse("account_login"), {"login": username, "password": password})
+    if response.status_code == 302 and response.url == reverse("mfa_authenticate"):
+        user = User.objects.get(username=username)
+        response = client.post(reverse("mfa_authenticate"), {"code": totp_code(user)})
+    return response

@@ -6,11 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tenants.models import PbxKey
-from tests.base import PASSWORD, Personas
-
-
-def login(client: Client, username: str, password: str = PASSWORD) -> object:
-    return client.post(reverse("account_login"), {"login": username, "password": password})
+from tests.base import Personas, login
 
 
 def test_login_page_is_served(client: Client, db: None) -> None:

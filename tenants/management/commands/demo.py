@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from tenants import services
+from tenants import privacy, services
 from tenants.models import Licence, PlaybackSubscription, RecordingMode, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
 
@@ -75,6 +75,16 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
             tenant = services.create_tenant(name=f"Demo ({slug})", slug=slug, country="NL", language="nl")
+        if not privacy.get_register(tenant).has_purpose:  # recording needs a recorded purpose
+            privacy.update_register(
+                tenant=tenant,
+                acting_user=None,
+                purpose="Training and quality of customer service; proof of agreements made by phone.",
+                legitimate_interest=(
+                    "Agreements with customers are made by phone and recording is the only reliable "
+                    "proof of them; callers hear an announcement and can ask for erasure."
+                ),
+            )
         users: dict[str, dict[str, str]] = {}
         people: dict[str, User] = {}
         with tenant_scope(tenant):

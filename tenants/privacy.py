@@ -1,0 +1,673 @@
+"""Privacy (AVG) duties as things the product does.
+
+- the processing register (art. 30): edited by the customer admin, exported as a document built
+  from the real settings; a purpose is required before recording can be switched on;
+- data subject requests: find every recording involving a phone number, erase them (a counted
+  dry run first), a metadata export, and a right-of-access copy with a one-time, expiring link;
+- the end of a customer's service: purge every recording, derived file, share link and personal
+  field of the tenant, prove that no storage object under the tenant remains, and keep a deletion
+  report without personal data.
+
+Recordings are deleted only through ``recordings.lifecycle`` (storage first, then the row becomes a
+tombstone): there is one deletion path in the product.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import secrets
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.db.models.deletion import ProtectedError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tenants.audit import log_event
+from tenants.models import (
+    AccessCopy,
+    DeletionReport,
+    LegalBasis,
+    Licence,
+    PlaybackSubscription,
+    ProcessingRegister,
+    RecordingMode,
+    Role,
+    Tenant,
+    User,
+)
+from tenants.scoping import TenantOwned, tenant_scope
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from recordings.models import Recording
+
+ACCESS_COPY_TTL = timedelta(days=7)
+PURGE_BATCH = 200
+UNSAVED_PLAYBACK_DAYS = 3
+
+
+def storage_prefix(tenant_id: uuid.UUID | str) -> str:
+    """Every storage object of a tenant lives under this prefix (the capture work's key layout)."""
+    return f"tenants/{tenant_id}/"
+
+
+# --- the processing register ---------------------------------------------------------------------
+
+REGISTER_FIELDS = ("purpose", "legal_basis", "legitimate_interest", "data_subjects", "sub_processors")
+
+
+def get_register(tenant: Tenant) -> ProcessingRegister:
+    with tenant_scope(tenant):
+        register, _created = ProcessingRegister.objects.get_or_create(tenant=tenant)
+    return register
+
+
+def recording_is_on(tenant: Tenant) -> bool:
+    """Anyone in the tenant whose calls can be recorded (a licence other than "never", or a
+    Playback subscription)."""
+    with tenant_scope(tenant):
+        return (
+            Licence.objects.exclude(mode=RecordingMode.NEVER).exists()
+            or PlaybackSubscription.objects.exists()
+        )
+
+
+def require_purpose(tenant: Tenant) -> None:
+    """Recording may only be switched on once the register states why calls are recorded."""
+    with tenant_scope(tenant):
+        register = ProcessingRegister.objects.filter(tenant=tenant).first()
+    if register is None or not register.has_purpose:
+        raise ValidationError(
+            _(
+                "Record the purpose of call recording in the processing register (Manage → Privacy) "
+                "before switching recording on."
+            )
+        )
+
+
+def update_register(
+    *, tenant: Tenant, acting_user: User | None, request: HttpRequest | None = None, **changes: Any
+) -> ProcessingRegister:
+    """Change the register (and the announcement to callers, which it documents). The purpose
+    cannot be emptied while recording is on, and a legitimate interest needs its argument."""
+    announce = changes.pop("announce_recording", None)
+    unknown = set(changes) - set(REGISTER_FIELDS)
+    if unknown:
+        raise ValidationError(_("Unknown register fields: %s") % ", ".join(sorted(unknown)))
+    with transaction.atomic(), tenant_scope(tenant):
+        ProcessingRegister.objects.get_or_create(tenant=tenant)
+        register = ProcessingRegister.objects.select_for_update().get(tenant=tenant)
+        changed = sorted(f for f, v in changes.items() if getattr(register, f) != v)
+        for field, value in changes.items():
+            setattr(register, field, value.strip() if isinstance(value, str) else value)
+        if register.legal_basis not in LegalBasis.values:
+            raise ValidationError({"legal_basis": _("Choose a legal basis from the list.")})
+        if not register.has_purpose and recording_is_on(tenant):
+            raise ValidationError(
+                {
+                    "purpose": _(
+                        "Calls are being recorded: the purpose cannot be empty. Switch recording off first."
+                    )
+                }
+            )
+        if (
+            register.has_purpose
+            and register.legal_basis == LegalBasis.LEGITIMATE_INTEREST
+            and not register.legitimate_interest.strip()
+        ):
+            raise ValidationError(
+                {
+                    "legitimate_interest": _(
+                        "With legitimate interest as the legal basis, write down the interest and why "
+                        "recording is necessary for it."
+                    )
+                }
+            )
+        register.updated_by = acting_user
+        register.full_clean(exclude=["tenant", "updated_by"])
+        register.save()
+        if announce is not None and bool(announce) != tenant.announce_recording:
+            from tenants.services import update_tenant_settings
+
+            update_tenant_settings(tenant=tenant, acting_user=acting_user, announce_recording=bool(announce))
+            tenant.announce_recording = bool(announce)
+            changed.append("announce_recording")
+        if changed:
+            log_event(
+                tenant=tenant,
+                actor=acting_user,
+                action="privacy.register.change",
+                target=register,
+                detail={"fields": changed},
+                request=request,
+            )
+    return register
+
+
+@dataclass(frozen=True)
+class RetentionLine:
+    product: str
+    rule: str
+
+
+def register_document(tenant: Tenant) -> dict[str, Any]:
+    """Everything the exported register says, read from the live settings (not typed by hand)."""
+    from recordings.models import Kind, Recording
+
+    register = get_register(tenant)
+    with tenant_scope(tenant):
+        users = User.objects.filter(tenant=tenant, is_active=True)
+        admins = users.filter(role=Role.ADMIN).count()
+        listeners = users.filter(role=Role.LISTENER).count()
+        licences = Licence.objects.exclude(mode=RecordingMode.NEVER).count()
+        subscriptions = PlaybackSubscription.objects.count()
+        modes = sorted(set(Licence.objects.values_list("mode", flat=True)))
+        tiers = sorted(set(PlaybackSubscription.objects.values_list("tier", flat=True)))
+        live = Recording.objects.live()
+        counts = {
+            "standard": live.filter(kind=Kind.STANDARD).count(),
+            "playback": live.filter(kind=Kind.PLAYBACK).count(),
+        }
+    retention = [
+        RetentionLine(
+            _("Standard recordings (Call Recording licence)"),
+            _("%(days)s days after the call, then deleted automatically") % {"days": tenant.retention_days},
+        ),
+        RetentionLine(
+            _("Playback, not saved"),
+            _("%(days)s days after the call, then deleted automatically") % {"days": UNSAVED_PLAYBACK_DAYS},
+        ),
+        RetentionLine(
+            _("Playback, saved"),
+            _("by the user's tier: 30 days, 90 days, or within a 100,000-minute quota (oldest first)"),
+        ),
+    ]
+    return {
+        "tenant": tenant,
+        "register": register,
+        "legal_basis": LegalBasis(register.legal_basis).label,
+        "retention": retention,
+        "announce": tenant.announce_recording,
+        "require_mfa": tenant.require_mfa_for_admins,
+        "access": {
+            "admins": admins,
+            "listeners": listeners,
+            "licences": licences,
+            "subscriptions": subscriptions,
+            "modes": [RecordingMode(m).label for m in modes],
+            "tiers": tiers,
+        },
+        "counts": counts,
+        "generated_at": timezone.now(),
+    }
+
+
+# --- data subject requests -----------------------------------------------------------------------
+
+
+def normalise_number(raw: str, tenant: Tenant) -> str:
+    """E.164 form of a number typed in international or national form (the tenant's country)."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationError({"number": _("Enter a phone number.")})
+    try:
+        parsed = phonenumbers.parse(text, tenant.country)
+    except phonenumbers.NumberParseException:
+        raise ValidationError({"number": _("%(raw)s is not a phone number.") % {"raw": text}}) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValidationError({"number": _("%(raw)s is not a possible phone number.") % {"raw": text}})
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def recordings_involving(tenant: Tenant, number: str) -> QuerySet[Recording]:
+    """Live recordings of the tenant where ``number`` (E.164) is either party. Call inside the
+    tenant's scope."""
+    from recordings.models import Recording
+
+    return (
+        Recording.objects.live()
+        .filter(tenant=tenant)
+        .filter(Q(remote_number=number) | Q(local_number=number))
+        .select_related("owner")
+        .order_by("started_at", "id")
+    )
+
+
+def calls_involving(tenant: Tenant, number: str) -> QuerySet[Any]:
+    from recordings.models import Call
+
+    return Call.objects.filter(tenant=tenant).filter(Q(remote_number=number) | Q(local_number=number))
+
+
+def _delete_recordings(ids: list[uuid.UUID], *, reason: str) -> Any:
+    """The product's one deletion path (``recordings.lifecycle``): storage objects first, then the
+    rows become tombstones without personal content. Call outside a transaction."""
+    from recordings import lifecycle
+
+    return lifecycle.delete_recording_objects(recordings=ids, reason=reason)
+
+
+SUBJECT_ERASURE = "subject_erasure"
+SERVICE_ENDED = "service_ended"
+ERASED_NUMBER = ""
+
+
+def erase_subject(
+    *,
+    tenant: Tenant,
+    number: str,
+    confirmed_count: int,
+    acting_user: User | None,
+    request: HttpRequest | None = None,
+) -> int:
+    """Erase every recording involving ``number`` (art. 17 AVG), and the number from the calls.
+
+    ``confirmed_count`` is the count the admin saw in the dry run; if it no longer matches (a call
+    came in meanwhile) nothing is erased and the admin is asked to count again.
+    """
+    number = normalise_number(number, tenant)
+    with tenant_scope(tenant):
+        ids = list(recordings_involving(tenant, number).values_list("id", flat=True))
+        if len(ids) != confirmed_count:
+            raise ValidationError(
+                _(
+                    "The number of recordings changed since you counted (%(then)s, now %(now)s). "
+                    "Count again before erasing."
+                )
+                % {"then": confirmed_count, "now": len(ids)}
+            )
+        result = _delete_recordings(ids, reason=SUBJECT_ERASURE)
+        with transaction.atomic():
+            scrubbed = 0
+            if not result.failed:
+                calls = calls_involving(tenant, number)
+                scrubbed = calls.filter(remote_number=number).update(remote_number=ERASED_NUMBER)
+                scrubbed += calls.filter(local_number=number).update(local_number=ERASED_NUMBER)
+            log_event(
+                tenant=tenant,
+                actor=acting_user,
+                action="privacy.subject.erase",
+                detail={"recordings": result.rows, "failed": len(result.failed), "calls_scrubbed": scrubbed},
+                request=request,
+            )
+    if result.failed:
+        raise ValidationError(
+            _("%(n)s recording(s) could not be deleted from storage and are still there; try again.")
+            % {"n": len(result.failed)}
+        )
+    return len(ids)
+
+
+METADATA_COLUMNS = [
+    "recording_id",
+    "kind",
+    "direction",
+    "leg",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "local_number",
+    "remote_number",
+    "staff_member",
+    "saved",
+    "expires_at",
+]
+
+
+def _metadata_rows(tenant: Tenant, number: str) -> list[dict[str, Any]]:
+    rows = []
+    for rec in recordings_involving(tenant, number):
+        rows.append(
+            {
+                "recording_id": str(rec.id),
+                "kind": rec.kind,
+                "direction": rec.direction,
+                "leg": rec.leg,
+                "started_at": rec.started_at.isoformat(),
+                "ended_at": rec.ended_at.isoformat(),
+                "duration_seconds": round(rec.duration_ms / 1000, 1),
+                "local_number": rec.local_number,
+                "remote_number": rec.remote_number,
+                "staff_member": rec.owner.get_full_name() or rec.owner.get_username() if rec.owner else "",
+                "saved": rec.saved,
+                "expires_at": rec.expires_at.isoformat() if rec.expires_at else "",
+            }
+        )
+    return rows
+
+
+def metadata_export(
+    *, tenant: Tenant, number: str, fmt: str, acting_user: User | None, request: HttpRequest | None = None
+) -> tuple[str, str]:
+    """The metadata (never audio) of every recording involving ``number``: (content, media type)."""
+    if fmt not in {"csv", "json"}:
+        raise ValidationError(_("Export as csv or json."))
+    number = normalise_number(number, tenant)
+    with tenant_scope(tenant):
+        rows = _metadata_rows(tenant, number)
+    log_event(
+        tenant=tenant,
+        actor=acting_user,
+        action="privacy.subject.export",
+        detail={"format": fmt, "recordings": len(rows)},
+        request=request,
+    )
+    if fmt == "json":
+        body = json.dumps({"number": number, "recordings": rows}, indent=2)
+        return body, "application/json"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=METADATA_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue(), "text/csv"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedAccessCopy:
+    copy: AccessCopy
+    token: str
+
+
+def create_access_copy(
+    *, tenant: Tenant, number: str, acting_user: User | None, request: HttpRequest | None = None
+) -> IssuedAccessCopy:
+    """Prepare a right-of-access copy for the person with ``number``: a link that works once and
+    expires after a week. The token is returned only this once."""
+    number = normalise_number(number, tenant)
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic(), tenant_scope(tenant):
+        ids = list(recordings_involving(tenant, number).values_list("id", flat=True))
+        if not ids:
+            raise ValidationError(_("There are no recordings involving %(number)s.") % {"number": number})
+        copy = AccessCopy.objects.create(
+            tenant=tenant,
+            number=number,
+            token_hash=_token_hash(token),
+            created_by=acting_user,
+            expires_at=timezone.now() + ACCESS_COPY_TTL,
+        )
+        copy.recordings.set(ids)
+        log_event(
+            tenant=tenant,
+            actor=acting_user,
+            action="privacy.subject.access_copy",
+            target=copy,
+            detail={"recordings": len(ids)},
+            request=request,
+        )
+    return IssuedAccessCopy(copy=copy, token=token)
+
+
+class AccessCopyUnavailable(Exception):
+    """The link is unknown, used up or expired (the person is told the same thing in each case)."""
+
+
+def find_access_copy(token: str) -> AccessCopy:
+    """The usable copy that ``token`` opens. The one cross-tenant read here: the token tells the
+    tenant, as a phone-system key does."""
+    copy = (
+        AccessCopy.objects.unscoped()
+        .select_related("tenant")
+        .filter(token_hash=_token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(tenant__status=Tenant.Status.ACTIVE)
+        .first()
+    )
+    if copy is None:
+        raise AccessCopyUnavailable
+    return copy
+
+
+def claim_access_copy(token: str, *, request: HttpRequest | None = None) -> AccessCopy:
+    """Use the link up (a conditional UPDATE: two clicks cannot both download)."""
+    copy = find_access_copy(token)
+    claimed = (
+        AccessCopy.objects.unscoped()
+        .filter(pk=copy.pk, used_at__isnull=True, expires_at__gt=timezone.now())
+        .update(used_at=timezone.now())
+    )
+    if claimed != 1:
+        raise AccessCopyUnavailable
+    log_event(
+        tenant=copy.tenant,
+        actor=None,
+        action="privacy.subject.access_copy_download",
+        target=copy,
+        request=request,
+    )
+    return copy
+
+
+def write_access_copy_zip(copy: AccessCopy, out: Any) -> int:
+    """Write the copy (audio of each live recording plus its metadata) as a ZIP into ``out``."""
+    from recordings.models import Recording
+
+    store = storages["recordings"]
+    written = 0
+    with tenant_scope(copy.tenant_id), zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        recordings = (
+            Recording.objects.live().filter(pk__in=copy.recordings.values("pk")).order_by("started_at")
+        )
+        rows = []
+        for rec in recordings:
+            name = f"{rec.started_at:%Y%m%d-%H%M%S}-{str(rec.id)[:8]}"
+            if rec.storage_key:
+                extension = {"audio/ogg": "ogg", "audio/opus": "opus", "audio/mpeg": "mp3"}.get(
+                    rec.mime, "audio"
+                )
+                with (
+                    store.open(rec.storage_key, "rb") as audio,
+                    archive.open(f"{name}.{extension}", "w") as dest,
+                ):
+                    while chunk := audio.read(1024 * 1024):
+                        dest.write(chunk)
+                written += 1
+            rows.append(
+                {
+                    "file": f"{name}" if rec.storage_key else "",
+                    "started_at": rec.started_at.isoformat(),
+                    "ended_at": rec.ended_at.isoformat(),
+                    "direction": rec.direction,
+                    "local_number": rec.local_number,
+                    "remote_number": rec.remote_number,
+                }
+            )
+        archive.writestr("recordings.json", json.dumps({"number": copy.number, "recordings": rows}, indent=2))
+    return written
+
+
+# --- the end of a customer's service -------------------------------------------------------------
+
+
+def end_service(*, tenant: Tenant, acting_user: User, request: HttpRequest | None = None) -> DeletionReport:
+    """Support staff end a customer's service: nobody of the tenant can sign in any more, and a
+    task purges the tenant's data. Calling it again for an ended tenant resumes the purge."""
+    from tenants import tasks
+
+    if not getattr(acting_user, "is_support_staff", False):
+        raise ValidationError(_("Only support staff can end a customer's service."))
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if tenant.status != Tenant.Status.ENDED:
+            tenant.status = Tenant.Status.ENDED
+            tenant.ended_at = timezone.now()
+            tenant.save(update_fields=["status", "ended_at"])
+        report, created = DeletionReport.objects.get_or_create(
+            tenant=tenant, defaults={"requested_by": acting_user.get_username()}
+        )
+        log_event(
+            tenant=tenant,
+            actor=acting_user,
+            action="support.tenant.end_service" if created else "support.tenant.resume_purge",
+            target=tenant,
+            request=request,
+        )
+        from hiprecorder.tasks import enqueue
+
+        enqueue(tasks.purge_tenant, str(tenant.pk))
+    return report
+
+
+def tenant_owned_models() -> list[type[TenantOwned]]:
+    """Every concrete tenant-owned model, whoever added it (so a new table cannot be forgotten)."""
+    return [m for m in apps.get_models() if issubclass(m, TenantOwned) and not m._meta.abstract]
+
+
+def _walk(store: Any, prefix: str) -> list[str]:
+    """Every object name under ``prefix`` (recursively)."""
+    try:
+        dirs, files = store.listdir(prefix)
+    except FileNotFoundError:
+        return []
+    names = [f"{prefix}{name}" for name in files]
+    for sub in dirs:
+        names.extend(_walk(store, f"{prefix}{sub}/"))
+    return names
+
+
+def storage_objects_of(tenant_id: uuid.UUID | str) -> list[str]:
+    return _walk(storages["recordings"], storage_prefix(tenant_id))
+
+
+def _remaining_rows(tenant_id: uuid.UUID) -> int:
+    rows = sum(m.objects.unscoped().filter(tenant_id=tenant_id).count() for m in tenant_owned_models())
+    return rows + User.objects.filter(tenant_id=tenant_id).count()
+
+
+def _bump(report: DeletionReport, key: str, n: int) -> None:
+    if n:
+        counts = dict(report.counts)
+        counts[key] = counts.get(key, 0) + n
+        DeletionReport.objects.filter(pk=report.pk).update(counts=counts)
+        report.counts = counts
+
+
+def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int = PURGE_BATCH) -> DeletionReport:
+    """Delete everything of an ended tenant, in batches; safe to run again after an interruption
+    (each step deletes what is still there). Ends with proof: no storage object under the tenant's
+    prefix and no row of the tenant remain, or the report says failed."""
+    from recordings.models import Recording
+
+    tenant_id = uuid.UUID(str(tenant_id))
+    tenant = Tenant.objects.get(pk=tenant_id)
+    if tenant.status != Tenant.Status.ENDED:
+        raise ValidationError(_("The service of %(tenant)s has not ended.") % {"tenant": tenant})
+    report = DeletionReport.objects.get(tenant=tenant)
+    if report.status == DeletionReport.Status.DONE:
+        return report
+    now = timezone.now()
+    DeletionReport.objects.filter(pk=report.pk).update(
+        status=DeletionReport.Status.RUNNING, started_at=report.started_at or now, runs=report.runs + 1
+    )
+    report.refresh_from_db()
+    if "storage_objects_at_start" not in report.counts:
+        report.counts = {**report.counts, "storage_objects_at_start": len(storage_objects_of(tenant_id))}
+        DeletionReport.objects.filter(pk=report.pk).update(counts=report.counts)
+
+    with tenant_scope(tenant):
+        # 1. Recordings, through the one deletion path (storage objects first).
+        failed: set[uuid.UUID] = set()
+        while True:
+            chunk = list(Recording.objects.live().exclude(pk__in=failed).values_list("pk", flat=True)[:batch])
+            if not chunk:
+                break
+            result = _delete_recordings(chunk, reason=SERVICE_ENDED)
+            failed.update(result.failed)
+            _bump(report, "recordings", result.rows)
+            _bump(report, "recording_objects", result.objects)
+        # (a recording whose objects could not be deleted still goes as a row; its objects are
+        # swept again in step 4 and counted there if they remain)
+        # 2. Every row of the tenant, tombstones included (shares, labels, comments cascade).
+        #    Passes repeat until nothing is left, so a PROTECTed reference only changes the order.
+        models_in_order = sorted(tenant_owned_models(), key=lambda m: m is not Recording)
+        progress = True
+        while progress:
+            progress = False
+            for model in models_in_order:
+                while True:
+                    ids = list(
+                        model.objects.unscoped()
+                        .filter(tenant_id=tenant_id)
+                        .values_list("pk", flat=True)[:batch]
+                    )
+                    if not ids:
+                        break
+                    try:
+                        deleted, per_model = model.objects.unscoped().filter(pk__in=ids).delete()
+                    except ProtectedError:
+                        break
+                    for key, n in per_model.items():
+                        _bump(report, f"rows:{key}", n)
+                    progress = progress or bool(deleted)
+        # 3. The people themselves (their MFA devices and e-mail addresses go with them).
+        while True:
+            ids = list(User.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            _deleted, per_model = User.objects.filter(pk__in=ids).delete()
+            for key, n in per_model.items():
+                _bump(report, f"rows:{key}", n)
+        # 4. Whatever is left in storage under the tenant (raw uploads, a half-written rendition).
+        store = storages["recordings"]
+        leftovers = storage_objects_of(tenant_id)
+        for name in leftovers:
+            store.delete(name)
+        _bump(report, "storage_objects_swept", len(leftovers))
+
+    # 5. Proof.
+    objects_remaining = len(storage_objects_of(tenant_id))
+    rows_remaining = _remaining_rows(tenant_id)
+    status = (
+        DeletionReport.Status.DONE
+        if objects_remaining == 0 and rows_remaining == 0
+        else DeletionReport.Status.FAILED
+    )
+    DeletionReport.objects.filter(pk=report.pk).update(
+        status=status,
+        finished_at=timezone.now(),
+        objects_remaining=objects_remaining,
+        rows_remaining=rows_remaining,
+    )
+    report.refresh_from_db()
+    log_event(
+        tenant=tenant,
+        actor=None,
+        action="support.tenant.purged",
+        target=tenant,
+        detail={"status": status, "objects_remaining": objects_remaining, "rows_remaining": rows_remaining},
+    )
+    return report
+
+
+def deletion_report_document(report: DeletionReport) -> dict[str, Any]:
+    """The report as plain data (for the admin and an export): counts, times, verification."""
+    return {
+        "tenant_id": str(report.tenant_id),
+        "requested_by": report.requested_by,
+        "requested_at": report.requested_at.isoformat(),
+        "started_at": report.started_at.isoformat() if report.started_at else None,
+        "finished_at": report.finished_at.isoformat() if report.finished_at else None,
+        "status": report.status,
+        "runs": report.runs,
+        "counts": report.counts,
+        "objects_remaining": report.objects_remaining,
+        "rows_remaining": report.rows_remaining,
+        "verified": report.verified,
+    }

@@ -1,0 +1,260 @@
+"""The customer admin's privacy pages (Manage → Privacy), and the access-copy link for a caller.
+
+Thin views over ``tenants.privacy``; every page is for customer admins of the request's tenant
+(``admin_required``), except the access-copy link, which its token opens for the person it is for.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, time
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from hiprecorder.http import TenantRequest
+from tenants import privacy
+from tenants.access import admin_required
+from tenants.audit import AuditEntry, log_event
+from tenants.models import ProcessingRegister
+
+
+class RegisterForm(forms.ModelForm):
+    announce_recording = forms.BooleanField(
+        label=gettext_lazy("Callers hear an announcement that the call may be recorded"), required=False
+    )
+
+    class Meta:
+        model = ProcessingRegister
+        fields = list(privacy.REGISTER_FIELDS)
+        widgets = {
+            "purpose": forms.Textarea(attrs={"rows": 3}),
+            "legitimate_interest": forms.Textarea(attrs={"rows": 5}),
+            "data_subjects": forms.Textarea(attrs={"rows": 3}),
+            "sub_processors": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+class NumberForm(forms.Form):
+    number = forms.CharField(label=gettext_lazy("Phone number"), max_length=40)
+
+
+class EraseForm(NumberForm):
+    confirmed_count = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.CharField(label=gettext_lazy("Action starts with"), required=False, max_length=64)
+    actor = forms.CharField(label=gettext_lazy("Who"), required=False, max_length=150)
+    target = forms.CharField(label=gettext_lazy("Object id"), required=False, max_length=64)
+    since = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=gettext_lazy("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+def _field_errors(form: forms.BaseForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+    else:
+        for message in exc.messages:
+            form.add_error(None, message)
+
+
+@require_GET
+@admin_required
+def overview(request: TenantRequest) -> HttpResponse:
+    register = privacy.get_register(request.tenant)
+    return render(request, "privacy/overview.html", {"register": register, "tenant": request.tenant})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def register_edit(request: TenantRequest) -> HttpResponse:
+    register = privacy.get_register(request.tenant)
+    initial = {"announce_recording": request.tenant.announce_recording}
+    if request.method == "POST":
+        form = RegisterForm(request.POST, instance=ProcessingRegister(tenant=request.tenant), initial=initial)
+        if form.is_valid():
+            try:
+                privacy.update_register(
+                    tenant=request.tenant, acting_user=request.user, request=request, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                _field_errors(form, exc)
+            else:
+                messages.success(request, _("The processing register is saved."))
+                return redirect("privacy:register")
+    else:
+        form = RegisterForm(instance=register, initial=initial)
+    return render(request, "privacy/register_edit.html", {"form": form, "register": register})
+
+
+@require_GET
+@admin_required
+def register_export(request: TenantRequest, fmt: str) -> HttpResponse:
+    context = privacy.register_document(request.tenant)
+    if fmt == "md":
+        body = render_to_string("privacy/register.md", context, request=request)
+        response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="processing-register-{request.tenant.slug}.md"'
+        )
+        return response
+    return render(request, "privacy/register_document.html", context)
+
+
+@require_GET
+@admin_required
+def staff_policy(request: TenantRequest) -> HttpResponse:
+    context = privacy.register_document(request.tenant)
+    return render(request, "privacy/staff_policy.html", context)
+
+
+@require_GET
+@admin_required
+def audit_log(request: TenantRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    entries = AuditEntry.objects.filter(tenant=request.tenant).order_by("-seq")  # scoped to the tenant
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["action"]:
+            entries = entries.filter(action__startswith=data["action"])
+        if data["actor"]:
+            entries = entries.filter(actor_label__icontains=data["actor"])
+        if data["target"]:
+            entries = entries.filter(target_id=data["target"])
+        zone = timezone.get_current_timezone()
+        if data["since"]:
+            entries = entries.filter(created_at__gte=datetime.combine(data["since"], time.min, zone))
+        if data["until"]:
+            entries = entries.filter(created_at__lte=datetime.combine(data["until"], time.max, zone))
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "privacy/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@require_GET
+@admin_required
+def subjects(request: TenantRequest) -> HttpResponse:
+    """Find every recording involving a number: the count is the dry run of an erasure."""
+    form = NumberForm(request.GET or None)
+    context: dict[str, Any] = {"form": form}
+    if form.is_valid():
+        try:
+            number = privacy.normalise_number(form.cleaned_data["number"], request.tenant)
+        except ValidationError as exc:
+            _field_errors(form, exc)
+        else:
+            recordings = list(privacy.recordings_involving(request.tenant, number))
+            log_event(
+                tenant=request.tenant,
+                actor=request.user,
+                action="privacy.subject.search",
+                detail={"recordings": len(recordings)},
+                request=request,
+            )
+            context.update({"number": number, "recordings": recordings, "count": len(recordings)})
+    return render(request, "privacy/subjects.html", context)
+
+
+@require_POST
+@admin_required
+def subject_erase(request: TenantRequest) -> HttpResponse:
+    form = EraseForm(request.POST)
+    if form.is_valid():
+        try:
+            erased = privacy.erase_subject(
+                tenant=request.tenant,
+                number=form.cleaned_data["number"],
+                confirmed_count=form.cleaned_data["confirmed_count"],
+                acting_user=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("%(n)s recording(s) erased.") % {"n": erased})
+    else:
+        messages.error(request, _("Search for the number and check the count before erasing."))
+    query = urlencode({"number": request.POST.get("number", "")})
+    return redirect(f"{reverse('privacy:subjects')}?{query}")
+
+
+@require_GET
+@admin_required
+def subject_export(request: TenantRequest, fmt: str) -> HttpResponse:
+    form = NumberForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(_("Give a phone number."), status=400, content_type="text/plain")
+    try:
+        body, media_type = privacy.metadata_export(
+            tenant=request.tenant,
+            number=form.cleaned_data["number"],
+            fmt=fmt,
+            acting_user=request.user,
+            request=request,
+        )
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
+    response = HttpResponse(body, content_type=f"{media_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="recordings-metadata.{fmt}"'
+    return response
+
+
+@require_POST
+@admin_required
+def subject_access_copy(request: TenantRequest) -> HttpResponse:
+    form = NumberForm(request.POST)
+    if form.is_valid():
+        try:
+            issued = privacy.create_access_copy(
+                tenant=request.tenant,
+                number=form.cleaned_data["number"],
+                acting_user=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            _field_errors(form, exc)
+        else:
+            link = request.build_absolute_uri(reverse("privacy:access_copy", args=[issued.token]))
+            return render(request, "privacy/access_copy_issued.html", {"copy": issued.copy, "link": link})
+    return render(request, "privacy/subjects.html", {"form": form}, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def access_copy(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's own link: a page first (link scanners only GET it), the download on POST, once."""
+    try:
+        copy = privacy.find_access_copy(token)
+    except privacy.AccessCopyUnavailable:
+        return render(request, "privacy/access_copy_gone.html", status=404)
+    if request.method == "GET":
+        return render(request, "privacy/access_copy.html", {"copy": copy})
+    try:
+        copy = privacy.claim_access_copy(token, request=request)
+    except privacy.AccessCopyUnavailable:
+        return render(request, "privacy/access_copy_gone.html", status=404)
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it)
+    privacy.write_access_copy_zip(copy, spool)
+    spool.seek(0)
+    # The one deliberate download of recordings in the product: the person's own copy (art. 15).
+    return FileResponse(spool, as_attachment=True, filename="recordings.zip", content_type="application/zip")
