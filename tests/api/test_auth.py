@@ -79,7 +79,7 @@ def test_a_user_with_totp_must_give_the_code(personas: Personas) -> None:
     # A used code cannot be replayed.
     assert_error(login("user_always", totp_code=code), 401, "invalid_totp")
     # Users without TOTP do not need a code.
-    assert login("alice").status_code == 201
+    assert login("lisa").status_code == 201
 
 
 def test_support_staff_have_no_app(personas: Personas) -> None:
