@@ -7,73 +7,184 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recordings', '0003_comment_sharelink_shareopen_label_playbackaccess'),
-        ('tenants', '0003_apitoken'),
+        ("recordings", "0003_comment_sharelink_shareopen_label_playbackaccess"),
+        ("tenants", "0003_apitoken"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='require_mfa_for_admins',
-            field=models.BooleanField(default=True, help_text='Admins without an authenticator app are sent to set one up before any portal page.', verbose_name='require two-factor authentication for customer admins'),
+            model_name="tenant",
+            name="require_mfa_for_admins",
+            field=models.BooleanField(
+                default=True,
+                help_text="Admins without an authenticator app are sent to set one up before any portal page.",
+                verbose_name="require two-factor authentication for customer admins",
+            ),
         ),
         migrations.CreateModel(
-            name='AccessCopy',
+            name="AccessCopy",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.CharField(help_text='E.164 number of the person', max_length=20)),
-                ('token_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('recordings', models.ManyToManyField(blank=True, related_name='+', to='recordings.recording')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("number", models.CharField(help_text="E.164 number of the person", max_length=20)),
+                ("token_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "recordings",
+                    models.ManyToManyField(blank=True, related_name="+", to="recordings.recording"),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'access copy',
-                'verbose_name_plural': 'access copies',
-                'ordering': ['-created_at'],
+                "verbose_name": "access copy",
+                "verbose_name_plural": "access copies",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='DeletionReport',
+            name="DeletionReport",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('requested_by', models.CharField(blank=True, max_length=150)),
-                ('requested_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed: objects remain')], default='pending', max_length=8)),
-                ('runs', models.PositiveIntegerField(default=0, help_text='How often the purge ran (resumed after a stop).')),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('objects_remaining', models.IntegerField(blank=True, null=True)),
-                ('rows_remaining', models.IntegerField(blank=True, null=True)),
-                ('tenant', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='deletion_report', to='tenants.tenant')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("requested_by", models.CharField(blank=True, max_length=150)),
+                ("requested_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed: objects remain"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "runs",
+                    models.PositiveIntegerField(
+                        default=0, help_text="How often the purge ran (resumed after a stop)."
+                    ),
+                ),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("objects_remaining", models.IntegerField(blank=True, null=True)),
+                ("rows_remaining", models.IntegerField(blank=True, null=True)),
+                (
+                    "tenant",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deletion_report",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'deletion report',
-                'ordering': ['-requested_at'],
+                "verbose_name": "deletion report",
+                "ordering": ["-requested_at"],
             },
         ),
         migrations.CreateModel(
-            name='ProcessingRegister',
+            name="ProcessingRegister",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('purpose', models.TextField(blank=True, help_text='Why calls are recorded, e.g. training and quality, or proof of agreements made by phone.', max_length=2000, verbose_name='purpose of recording calls')),
-                ('legal_basis', models.CharField(choices=[('legitimate_interest', 'Legitimate interest (art. 6(1)(f) AVG)'), ('consent', 'Consent (art. 6(1)(a) AVG)'), ('contract', 'Performance of a contract (art. 6(1)(b) AVG)'), ('legal_obligation', 'Legal obligation (art. 6(1)(c) AVG)')], default='legitimate_interest', max_length=24, verbose_name='legal basis')),
-                ('legitimate_interest', models.TextField(blank=True, help_text="The interest, why recording is necessary for it, and the balance with callers' privacy.", max_length=4000, verbose_name='legitimate-interest argument')),
-                ('data_subjects', models.TextField(default="Callers (customers, suppliers, other contacts) and the customer's staff who take or make calls.", max_length=2000, verbose_name='categories of people')),
-                ('sub_processors', models.TextField(default='Object storage for recordings (encrypted, in the EU); Google Firebase Cloud Messaging for push prompts to the app (no audio).', max_length=2000, verbose_name='sub-processors')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "purpose",
+                    models.TextField(
+                        blank=True,
+                        help_text="Why calls are recorded, e.g. training and quality, or proof of agreements made by phone.",
+                        max_length=2000,
+                        verbose_name="purpose of recording calls",
+                    ),
+                ),
+                (
+                    "legal_basis",
+                    models.CharField(
+                        choices=[
+                            ("legitimate_interest", "Legitimate interest (art. 6(1)(f) AVG)"),
+                            ("consent", "Consent (art. 6(1)(a) AVG)"),
+                            ("contract", "Performance of a contract (art. 6(1)(b) AVG)"),
+                            ("legal_obligation", "Legal obligation (art. 6(1)(c) AVG)"),
+                        ],
+                        default="legitimate_interest",
+                        max_length=24,
+                        verbose_name="legal basis",
+                    ),
+                ),
+                (
+                    "legitimate_interest",
+                    models.TextField(
+                        blank=True,
+                        help_text="The interest, why recording is necessary for it, and the balance with callers' privacy.",
+                        max_length=4000,
+                        verbose_name="legitimate-interest argument",
+                    ),
+                ),
+                (
+                    "data_subjects",
+                    models.TextField(
+                        default="Callers (customers, suppliers, other contacts) and the customer's staff who take or make calls.",
+                        max_length=2000,
+                        verbose_name="categories of people",
+                    ),
+                ),
+                (
+                    "sub_processors",
+                    models.TextField(
+                        default="Object storage for recordings (encrypted, in the EU); Google Firebase Cloud Messaging for push prompts to the app (no audio).",
+                        max_length=2000,
+                        verbose_name="sub-processors",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'processing register',
-                'constraints': [models.UniqueConstraint(fields=('tenant',), name='processing_register_one_per_tenant')],
+                "verbose_name": "processing register",
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant",), name="processing_register_one_per_tenant")
+                ],
             },
         ),
     ]
