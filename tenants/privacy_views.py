@@ -67,6 +67,11 @@ class AuditFilterForm(forms.Form):
     )
 
 
+def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """A page of Manage → Privacy (highlighted in the management navigation)."""
+    return render(request, template, {"section": "privacy", **context}, status=status)
+
+
 def _field_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     if hasattr(exc, "error_dict"):
         for field, errors in exc.error_dict.items():
@@ -81,7 +86,7 @@ def _field_errors(form: forms.BaseForm, exc: ValidationError) -> None:
 @admin_required
 def overview(request: TenantRequest) -> HttpResponse:
     register = privacy.get_register(request.tenant)
-    return render(request, "privacy/overview.html", {"register": register, "tenant": request.tenant})
+    return _page(request, "privacy/overview.html", {"register": register, "tenant": request.tenant})
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,7 +108,7 @@ def register_edit(request: TenantRequest) -> HttpResponse:
                 return redirect("privacy:register")
     else:
         form = RegisterForm(instance=register, initial=initial)
-    return render(request, "privacy/register_edit.html", {"form": form, "register": register})
+    return _page(request, "privacy/register_edit.html", {"form": form, "register": register})
 
 
 @require_GET
@@ -124,7 +129,7 @@ def register_export(request: TenantRequest, fmt: str) -> HttpResponse:
 @admin_required
 def staff_policy(request: TenantRequest) -> HttpResponse:
     context = privacy.register_document(request.tenant)
-    return render(request, "privacy/staff_policy.html", context)
+    return _page(request, "privacy/staff_policy.html", context)
 
 
 @require_GET
@@ -148,7 +153,7 @@ def audit_log(request: TenantRequest) -> HttpResponse:
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "privacy/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
+    return _page(request, "privacy/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
 @require_GET
@@ -172,7 +177,7 @@ def subjects(request: TenantRequest) -> HttpResponse:
                 request=request,
             )
             context.update({"number": number, "recordings": recordings, "count": len(recordings)})
-    return render(request, "privacy/subjects.html", context)
+    return _page(request, "privacy/subjects.html", context)
 
 
 @require_POST
@@ -236,8 +241,8 @@ def subject_access_copy(request: TenantRequest) -> HttpResponse:
             _field_errors(form, exc)
         else:
             link = request.build_absolute_uri(reverse("privacy:access_copy", args=[issued.token]))
-            return render(request, "privacy/access_copy_issued.html", {"copy": issued.copy, "link": link})
-    return render(request, "privacy/subjects.html", {"form": form}, status=400)
+            return _page(request, "privacy/access_copy_issued.html", {"copy": issued.copy, "link": link})
+    return _page(request, "privacy/subjects.html", {"form": form}, status=400)
 
 
 @require_http_methods(["GET", "POST"])
