@@ -19,8 +19,9 @@ from recordings.api.serializers import (
     RecordingSerializer,
 )
 from recordings.models import Recording
+from tenants.access import users_of
 from tenants.api.authentication import ListenerOnly
-from tenants.models import Team
+from tenants.models import Team, User
 
 TAG = "Recordings"
 
@@ -76,6 +77,17 @@ def filter_recordings(queryset: QuerySet[Recording], query: dict[str, Any]) -> Q
     return queryset
 
 
+def _attach_owners(request: Request, rows: list[Recording]) -> None:
+    """Owners for a page in at most one small query: most rows are the user's own, so joining
+    the user table on every row would cost more than it saves."""
+    owners: dict[Any, User] = {request.user.pk: request.user}
+    missing = {row.owner_id for row in rows if row.owner_id is not None} - owners.keys()
+    if missing:
+        owners.update((user.pk, user) for user in users_of(request).filter(pk__in=missing))  # type: ignore[arg-type]
+    for row in rows:
+        row.owner = owners.get(row.owner_id)
+
+
 class RecordingListView(TenantAPIView):
     @extend_schema(
         tags=[TAG],
@@ -106,11 +118,13 @@ class RecordingListView(TenantAPIView):
         query = RecordingFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         recordings = filter_recordings(
-            Recording.objects.visible_to(request.user).select_related("owner"), query.validated_data
+            Recording.objects.visible_to(request.user).only(*RecordingSerializer.LIST_COLUMNS),
+            query.validated_data,
         )
         rows, next_cursor = keyset_page(
             recordings, cursor=query.validated_data.get("cursor"), limit=query.validated_data["limit"]
         )
+        _attach_owners(request, rows)
         return Response({"results": RecordingSerializer(rows, many=True).data, "next_cursor": next_cursor})
 
 

@@ -142,3 +142,17 @@ def test_team_view_is_for_listeners(personas: Personas) -> None:
     assert_error(client_for(None).get("/api/v1/team"), 401, "not_authenticated")
     # Charlie's tenant has no teams he listens to, and never sees acme's.
     assert_error(client_for(personas.charlie).get("/api/v1/team"), 403, "permission_denied")
+
+
+def test_fast_list_rows_equal_drf_field_by_field_output(personas: Personas) -> None:
+    from rest_framework import serializers
+
+    from recordings.api.serializers import RecordingSerializer
+
+    recording = make_recording(personas.playback["days_30"], expires_at=timezone.now() + timedelta(days=1))
+    orphan = make_recording(personas.users["always"], saved=True)
+    orphan.owner = None
+    for row in (recording, orphan):
+        fast = RecordingSerializer(row).data
+        slow = serializers.ModelSerializer.to_representation(RecordingSerializer(), row)
+        assert fast == slow
