@@ -1,0 +1,52 @@
+"""The phone-system simulator against a live server: every mode's pattern, checked end to end."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from recordings.models import Call, Recording
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulator_drives_every_mode_with_zero_errors(live_server, tmp_path: Path) -> None:
+    out = StringIO()
+    call_command("demo", "--json", stdout=out)
+    demo = tmp_path / "demo.json"
+    demo.write_text(out.getvalue())
+    report = StringIO()
+    call_command(
+        "simulate_calls",
+        "--url", live_server.url,
+        "--demo-json", str(demo),
+        "--calls", "18",
+        "--concurrency", "1",  # the test database is one shared in-memory SQLite
+        "--seed", "11",
+        "--wait", "30",
+        "--json",
+        stdout=report,
+    )  # fmt: skip
+    summary = json.loads(report.getvalue())
+    assert summary["errors"] == 0, summary["error_lines"]
+    assert summary["calls"] == 18
+    # 9 demo users with a pbx_id, round-robin: each mode twice
+    assert set(summary["states"]) <= {"recorded", "discarded", "not_recorded"}
+    assert summary["states"]["not_recorded"] == 4  # never and no product, twice each
+    tenant = Tenant.objects.get(slug="demo")
+    with tenant_scope(tenant):
+        assert Call.objects.count() == 18
+        assert Recording.objects.count() == summary["states"]["recorded"]
+        assert Call.objects.exclude(upload_key="").count() == 0  # no raw upload left
+
+
+def test_simulator_refuses_missing_users(tmp_path: Path) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--demo-json"):
+        call_command("simulate_calls", "--url", "http://127.0.0.1:1", "--key", "k")
