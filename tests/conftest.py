@@ -61,3 +61,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "real_services" in item.keywords and not REAL_SERVICES:
             item.add_marker(skip_real)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI the browser tests must run, not skip: a missing Chromium is a failed set-up."""
+    import os
+
+    if os.environ.get("CI") == "true" and not os.path.exists("/usr/bin/chromium"):
+        raise pytest.UsageError("CI needs /usr/bin/chromium (scripts/system-deps.sh installs it)")
