@@ -249,7 +249,12 @@ def start_call(*, tenant: Tenant, data: dict[str, Any]) -> Result:
 
 
 def _locked_call(call_id: str) -> Call:
-    call = Call.objects.select_for_update().filter(pbx_call_id=call_id).select_related("user").first()
+    call = (
+        Call.objects.select_for_update(of=("self",))
+        .filter(pbx_call_id=call_id)
+        .select_related("user")
+        .first()
+    )
     if call is None:
         raise RpiError(404, "unknown_call", f"No call {call_id!r} for this tenant.")
     return call

@@ -11,6 +11,7 @@ from django.test import Client
 
 from tenants import services
 from tests.base import Personas
+from tests.recordings import rpi_support
 from tests.recordings.rpi_support import Pbx
 
 
@@ -36,10 +37,12 @@ def pbx_key_b(personas: Personas) -> str:
 
 
 @pytest.fixture
-def pbx(pbx_key: str, django_capture_on_commit_callbacks: Any) -> Iterator[Pbx]:
+def pbx(pbx_key: str, personas: Personas, django_capture_on_commit_callbacks: Any) -> Iterator[Pbx]:
     client = CommittingClient()
     client.capture = django_capture_on_commit_callbacks
+    rpi_support.PREFIX["value"] = f"tenants/{personas.tenant_a.id}"
     yield Pbx(client, pbx_key)
+    rpi_support.PREFIX["value"] = ""
 
 
 @pytest.fixture

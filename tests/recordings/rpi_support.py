@@ -122,8 +122,13 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
     return body["error"]
 
 
-def stored_keys(prefix: str = "") -> list[str]:
-    """Every object in the recordings storage (under ``prefix``), on disk or S3."""
+# Set by the ``pbx`` fixture to the test tenant's prefix, so a shared S3 bucket is not counted.
+PREFIX = {"value": ""}
+
+
+def stored_keys(prefix: str | None = None) -> list[str]:
+    """Every object in the recordings storage under ``prefix`` (default: this test's tenant's)."""
+    prefix = PREFIX["value"] if prefix is None else prefix
     from django.core.files.storage import storages
 
     storage = storages["recordings"]
