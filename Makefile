@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	  c=$$(command -v $$p 2>/dev/null) && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; exit; }; done; \
 	  r=$$(pyenv root 2>/dev/null) && for c in $$(ls -d $$r/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do echo $$c; exit; done)
 
-.PHONY: run test venv assets sysdeps lint format check migrate demo clean
+.PHONY: run test venv assets sysdeps messages lint format check migrate demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@if [ -z "$(PYTHON)" ]; then echo "No Python 3.12 or newer found. Install one (e.g. 'pyenv install 3.13') or set PYTHON=/path/to/python3.12+." >&2; exit 1; fi
@@ -34,17 +34,20 @@ assets: static/vendor/.stamp
 sysdeps:
 	@bash scripts/system-deps.sh
 
+# Translations: the *.mo files are built from the committed *.po (gettext's msgfmt), never committed.
+messages: sysdeps venv
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules --ignore=static --ignore=var >/dev/null
+
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
 	$(PY) manage.py demo
 
-run: sysdeps venv assets migrate
-	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules >/dev/null 2>&1 || true
+run: sysdeps venv assets messages migrate
 	PORT=$(PORT) PYTHON=$(PY) bash scripts/run-demo.sh
 
-test: sysdeps venv assets
+test: sysdeps venv assets messages
 	$(PY) -m pytest
 
 lint: venv

@@ -162,6 +162,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "tenants.middleware.TenantMiddleware",
     "tenants.middleware.AdminMfaMiddleware",
+    "tenants.language.PersonLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "hiprecorder.urls"

@@ -6,11 +6,14 @@ from django.urls import include, path
 
 from notifications import views as notification_views
 from recordings import decision_views, views
+from tenants.language import switch_language
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("language", switch_language, name="switch_language"),
     path("r/<uuid:recording_id>/", views.player, name="player"),
     path("r/<uuid:recording_id>/audio", views.recording_audio, name="recording_audio"),
+    path("r/<uuid:recording_id>/delete", views.recording_delete_confirm, name="recording_delete_confirm"),
     path("r/<uuid:recording_id>/labels", views.label_add, name="label_add"),
     path("r/<uuid:recording_id>/labels/<uuid:label_id>/remove", views.label_remove, name="label_remove"),
     path("r/<uuid:recording_id>/comments", views.comment_add, name="comment_add"),

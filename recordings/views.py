@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from hiprecorder.http import TenantRequest
 from recordings import listing, social, streaming
 from recordings.access import get_recording_for_user, may_manage
-from recordings.models import Comment, Label, Recording, ShareLink
+from recordings.models import Comment, Kind, Label, Recording, ShareLink
 from tenants.access import tenant_required
 from tenants.scoping import tenant_scope
 
@@ -118,6 +118,18 @@ def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResp
     recording = get_recording_for_user(request.user, recording_id)
     streaming.log_playback(request=request, recording=recording, grant=grant, via="portal", user=request.user)
     return streaming.range_response(request, recording)
+
+
+@require_GET
+@tenant_required
+def recording_delete_confirm(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+    """Ask before deleting: the form posts to the lifecycle's delete view."""
+    recording = get_recording_for_user(request.user, recording_id)
+    if not may_manage(request.user, recording) or recording.kind != Kind.PLAYBACK:
+        raise PermissionDenied("Only the owner deletes a playback.")
+    names = listing.contact_names([recording])
+    recording.party_name = names.get((recording.owner_id, recording.remote_number), "")  # type: ignore[attr-defined]
+    return render(request, "recordings/delete_confirm.html", {"recording": recording})
 
 
 # --- labels -----------------------------------------------------------------------------------

@@ -91,3 +91,15 @@ class SettingsForm(forms.Form):
     )
     announce_recording = forms.BooleanField(label=_("Announce recording to callers"), required=False)
     language = forms.ChoiceField(label=_("Language"), choices=Tenant.Language.choices)
+
+
+class ContactRuleForm(forms.Form):
+    list_type = forms.ChoiceField(
+        label=_("List"),
+        choices=[("whitelist", _("Whitelist: always keep")), ("blacklist", _("Blacklist: never record"))],
+    )
+    number = forms.CharField(
+        label=_("Number"), max_length=30, help_text=_("e.g. 06 12345678 or +31612345678")
+    )
+    name = forms.CharField(label=_("Name"), max_length=120, required=False)
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)

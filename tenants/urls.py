@@ -14,6 +14,12 @@ urlpatterns = [
     path("users/<uuid:user_id>/product", views.user_product, name="manage_user_product"),
     path("users/<uuid:user_id>/active", views.user_active, name="manage_user_active"),
     path("users/<uuid:user_id>/password", views.user_password, name="manage_user_password"),
+    path("users/<uuid:user_id>/rules/", views.user_rules, name="manage_user_rules"),
+    path(
+        "users/<uuid:user_id>/rules/<uuid:rule_id>/remove",
+        views.user_rule_remove,
+        name="manage_user_rule_remove",
+    ),
     path("teams/", views.teams, name="manage_teams"),
     path("teams/<uuid:team_id>/", views.team_detail, name="manage_team"),
     path("teams/<uuid:team_id>/delete", views.team_delete, name="manage_team_delete"),

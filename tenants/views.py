@@ -199,6 +199,57 @@ def user_password(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     return response
 
 
+@require_http_methods(["GET", "POST"])
+@admin_required
+def user_rules(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
+    """A person's contact rules (blacklist and whitelist of remote numbers, for Playback)."""
+    from recordings import rules
+    from recordings.models import ContactRule
+
+    person = get_user_for_admin(request, user_id)
+    form = forms.ContactRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                rule = rules.add_rule(user=person, acting_user=request.user, **form.cleaned_data)
+                _audit(request, "manage.contact_rule.create", rule, list=rule.list_type, user=str(person.pk))
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("%(number)s added.") % {"number": rule.number})
+            return redirect("manage_user_rules", person.pk)
+    return render(
+        request,
+        "tenants/rules.html",
+        {
+            "person": person,
+            "form": form,
+            "rules": ContactRule.objects.filter(user=person).order_by("list_type", "number"),
+            "section": "users",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@admin_required
+def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.UUID) -> HttpResponse:
+    from django.http import Http404
+
+    from recordings import rules
+    from recordings.models import ContactRule
+
+    person = get_user_for_admin(request, user_id)
+    rule = ContactRule.objects.filter(user=person, pk=rule_id).first()  # scoped to request.tenant
+    if rule is None:
+        raise Http404("No such rule")
+    with transaction.atomic():
+        _audit(request, "manage.contact_rule.delete", rule, list=rule.list_type, user=str(person.pk))
+        rules.remove_rule(rule=rule, acting_user=request.user)
+    messages.success(request, _("%(number)s removed.") % {"number": rule.number})
+    return redirect("manage_user_rules", person.pk)
+
+
 # --- teams ------------------------------------------------------------------------------------
 
 

@@ -160,3 +160,32 @@ def test_audit_log_page_shows_only_this_tenant(admin: Client, personas: Personas
 def test_management_lists_only_own_tenant(admin: Client, personas: Personas) -> None:
     page = admin.get(reverse("manage_users")).content.decode()
     assert "lisa" in page and "charlie" not in page
+
+
+def test_contact_rules(admin: Client, personas: Personas) -> None:
+    from recordings.models import ContactRule
+
+    pb = personas.playback["days_30"]
+    url = reverse("manage_user_rules", args=[pb.pk])
+    response = admin.post(url, {"list_type": "whitelist", "number": "06 12345678", "name": "Mam"})
+    assert response.status_code == 302
+    with tenant_scope(personas.tenant_a):
+        rule = ContactRule.objects.get(user=pb)
+    assert (rule.number, rule.list_type, rule.name) == ("+31612345678", "whitelist", "Mam")
+    again = admin.post(url, {"list_type": "blacklist", "number": "+31612345678"})
+    assert again.status_code == 400
+    bad = admin.post(url, {"list_type": "whitelist", "number": "not a number"})
+    assert bad.status_code == 400
+    with tenant_scope(personas.tenant_a):
+        assert ContactRule.objects.count() == 1
+    # the name from the rules shows on the home screen instead of the number
+    from tests.factories import make_recording
+
+    make_recording(pb, remote_number="+31612345678")
+    pb_client = Client()
+    pb_client.force_login(pb)
+    assert "Mam" in pb_client.get(reverse("home")).content.decode()
+    admin.post(reverse("manage_user_rule_remove", args=[pb.pk, rule.pk]))
+    with tenant_scope(personas.tenant_a):
+        assert ContactRule.objects.count() == 0
+    assert {"manage.contact_rule.create", "manage.contact_rule.delete"} <= set(_actions(personas.tenant_a))

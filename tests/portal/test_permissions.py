@@ -85,9 +85,11 @@ ROWS: dict[str, Row] = {
     "share_revoke": Row(("POST",), "owner", "listener"),
     "share_page": Row(("GET", "POST"), "owner", None, public=True),
     "share_audio": Row(("GET",), "owner", None, public=True),
+    "switch_language": Row(("POST",), "owner", None, public=True),
     "recording_keep": Row(("POST",), "playback", "support", playback=True),
     "recording_delete": Row(("POST",), "playback", "support", playback=True),
     "outbox": Row(("GET",), "playback", "support"),
+    "recording_delete_confirm": Row(("GET",), "playback", "support", playback=True),
 }
 
 
@@ -194,9 +196,17 @@ def test_the_allowed_persona_gets_through(name: str, world: World) -> None:
 def manage_ids(world: World) -> dict[str, Any]:
     from tenants.services import create_pbx_key
 
+    from recordings.rules import add_rule
+
     issued = create_pbx_key(tenant=world.p.tenant_a, name="k")
+    rule = add_rule(user=world.p.users["never"], list_type="whitelist", number="+31611111111")
     world.ids.update(
-        {"user_id": world.p.users["never"].pk, "team_id": world.p.sales.pk, "key_id": issued.key.pk}
+        {
+            "user_id": world.p.users["never"].pk,
+            "team_id": world.p.sales.pk,
+            "key_id": issued.key.pk,
+            "rule_id": rule.pk,
+        }
     )
     return world.ids
 
@@ -210,6 +220,8 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_user_product": (("POST",), True),
     "manage_user_active": (("POST",), True),
     "manage_user_password": (("POST",), True),
+    "manage_user_rules": (("GET", "POST"), True),
+    "manage_user_rule_remove": (("POST",), True),
     "manage_teams": (("GET", "POST"), False),
     "manage_team": (("GET", "POST"), True),
     "manage_team_delete": (("POST",), True),
