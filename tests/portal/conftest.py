@@ -17,7 +17,7 @@ def _compiled_messages() -> None:
     if not mo.exists() or mo.stat().st_mtime < PO.stat().st_mtime:
         import subprocess
 
-        subprocess.run(["msgfmt", "--check", "-o", str(mo), str(PO)], check=True)  # noqa: S603, S607
+        subprocess.run(["msgfmt", "--check", "-o", str(mo), str(PO)], check=True)
         from django.utils import translation
 
         translation.trans_real._translations = {}  # type: ignore[attr-defined]

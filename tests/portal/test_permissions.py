@@ -194,9 +194,8 @@ def test_the_allowed_persona_gets_through(name: str, world: World) -> None:
 
 @pytest.fixture
 def manage_ids(world: World) -> dict[str, Any]:
-    from tenants.services import create_pbx_key
-
     from recordings.rules import add_rule
+    from tenants.services import create_pbx_key
 
     issued = create_pbx_key(tenant=world.p.tenant_a, name="k")
     rule = add_rule(user=world.p.users["never"], list_type="whitelist", number="+31611111111")
