@@ -45,6 +45,18 @@ def _eager_celery() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _english_by_default(settings: object) -> Iterator[None]:
+    """Messages outside a person's request (services, support staff's admin) are English in tests,
+    so assertions on messages read the same with the Dutch catalogue compiled. Pages of Acme's
+    people are still Dutch (their tenant's language): tests that read those ask for either."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"  # type: ignore[attr-defined]
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def personas(db: None) -> Personas:
     return make_personas()
