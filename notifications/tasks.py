@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from celery import Task, shared_task
+from celery.exceptions import Retry
 
 from notifications import services
 from tenants.scoping import tenant_scope
@@ -19,10 +20,13 @@ def backoff_seconds(retries: int) -> float:
 
 
 @shared_task(bind=True, name="notifications.send_prompt", max_retries=MAX_RETRIES, ignore_result=True)
-def send_prompt_task(self: Task, tenant_id: str, prompt_id: str) -> None:
+def send_prompt_task(self: Task, tenant_id: str, prompt_id: str) -> Retry | None:
     """Send a prompt; transient FCM errors (quota, 5xx) are retried with backoff."""
     final = self.request.retries >= MAX_RETRIES
     with tenant_scope(tenant_id):
         outcome = services.send_prompt(prompt_id=prompt_id, final_attempt=final)
     if outcome.retry:
-        raise self.retry(countdown=backoff_seconds(self.request.retries))
+        # throw=False: the retry is scheduled and this run ends normally, returning the Retry
+        # (eager runs, as in tests, then run the retry at once; raising it would be an error there).
+        return self.retry(countdown=backoff_seconds(self.request.retries), throw=False)
+    return None

@@ -1,0 +1,34 @@
+"""The loopback FCM server (one per session) and settings that point firebase-admin at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifications import push
+from tests.notifications.fcm_server import FcmServer, write_service_account
+
+
+@pytest.fixture(scope="session")
+def _fcm_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FcmServer, Path]]:
+    server = FcmServer().start()
+    creds = write_service_account(
+        tmp_path_factory.mktemp("fcm") / "sa.json", token_uri=server.base + "/token"
+    )
+    yield server, creds
+    server.stop()
+
+
+@pytest.fixture
+def fcm(_fcm_session: tuple[FcmServer, Path], settings: Any) -> Iterator[FcmServer]:
+    """FCM configured (credentials file + loopback URL): the real FcmBackend is used."""
+    server, creds = _fcm_session
+    server.reset()
+    settings.FIREBASE_CREDENTIALS_FILE = str(creds)
+    settings.FCM_SEND_URL = server.send_url
+    push.set_backend(None)
+    yield server
+    push.set_backend(None)
