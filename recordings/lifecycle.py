@@ -278,7 +278,11 @@ class SweepResult:
 
 
 def sweep_expired(
-    *, now: datetime | None = None, batch_size: int = SWEEP_BATCH, max_batches: int | None = None
+    *,
+    now: datetime | None = None,
+    batch_size: int = SWEEP_BATCH,
+    max_batches: int | None = None,
+    storage: Storage | None = None,
 ) -> SweepResult:
     """Delete every live recording whose ``expires_at`` has passed, across tenants, in batches.
 
@@ -303,7 +307,7 @@ def sweep_expired(
             rows = list(due.values_list("id", "storage_key", "call_id")[:batch_size])
             if not rows:
                 break
-            part = _delete_rows(rows, reason=None, now=now)
+            part = _delete_rows(rows, reason=None, now=now, storage=storage)
         result.batches += 1
         result.rows += part.rows
         result.objects += part.objects

@@ -24,7 +24,9 @@ from recordings.lifecycle import ExpiryRule, RecordingGone
 from recordings.models import Recording
 from recordings.reconcile import reconcile
 from tenants import services
+from tenants.models import ProcessingRegister
 from tenants.scoping import tenant_scope
+from tests.base import INTEREST, PURPOSE
 from tests.lifecycle_factory import committed, make_recording
 
 QUOTA_MINUTES = 10
@@ -48,6 +50,10 @@ class Lifecycle(RuleBasedStateMachine):
         self.clock = self.traveller.start()
         n = next(_tenants)
         self.tenant = services.create_tenant(name=f"Hyp {n}", slug=f"hyp-{n}")
+        with tenant_scope(self.tenant):
+            ProcessingRegister.objects.create(
+                tenant=self.tenant, purpose=PURPOSE, legitimate_interest=INTEREST
+            )
         self.user = services.create_user(tenant=self.tenant, username=f"hyp-{n}", password=None, pbx_id="1")
         services.set_playback_subscription(user=self.user, tier=tier)
         self.tier = tier
@@ -88,7 +94,7 @@ class Lifecycle(RuleBasedStateMachine):
     @precondition(lambda self: self.recs)
     @rule(index=st.integers(0, 50))
     def keep(self, index: int) -> None:
-        model, row = self.pick(index)
+        _model, row = self.pick(index)
         gone = row.is_deleted or (
             not row.saved and row.expires_at is not None and row.expires_at <= self.now()
         )

@@ -1,0 +1,310 @@
+"""Benchmark of the expiry sweep (recordings.lifecycle.sweep_expired) on PostgreSQL.
+
+    . /tmp/svc-x/env.sh && python bench/bench_expiry.py [--total 3000000] [--due 1000000]
+                                                         [--objects 5000] [--batch 1000]
+
+Works in its own database ``<DATABASE_URL name>_bench_expiry`` (created and migrated; the
+recordings tables are emptied at the start of each phase).
+
+Rows: ``--total`` recordings (with their calls) are bulk-loaded with COPY, ``--due`` of them due
+(spread over the last 3 days), the rest due in the future or never (saved 100k-minute playbacks).
+Rows carry no storage object here (objects are measured apart). Measured in the same run:
+  (a) baseline: the bare tombstoning UPDATE in SQL, 1000 rows per statement via the same partial
+      index (``FOR UPDATE SKIP LOCKED``), on the first 100,000 due rows;
+  (b) ``sweep_expired()`` on the remaining due rows (Django: claim, derived-row deletes, tombstone
+      update, call update, per batch).
+EXPLAIN (ANALYZE, BUFFERS) of the sweep's claiming query shows the index it uses.
+
+Objects: ``--objects`` recordings with a real object each (16 KB), files and then S3 (the
+``AWS_*`` settings, e.g. SeaweedFS from scripts/services.sh):
+  (c) baseline: one delete call per object (``storage.delete``, what django-storages offers);
+  (d) ``sweep_expired()`` (S3: DeleteObjects, 1000 keys per request; files: one unlink each).
+Goals: rows >= 50,000/s, objects >= 1,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+ROWS_GOAL = 50_000
+OBJECTS_GOAL = 1_000
+BASELINE_ROWS = 100_000
+
+
+def bench_database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh)")
+    name = parts.path.lstrip("/") + "_bench_expiry"
+    import psycopg
+
+    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            conn.execute(f'create database "{name}"')
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def empty_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE recordings_recording, recordings_call CASCADE")
+
+
+def actors() -> tuple[object, object]:
+    from tenants import services
+    from tenants.models import Tenant, User
+
+    tenant = Tenant.objects.filter(slug="bench").first() or services.create_tenant(
+        name="Bench BV", slug="bench"
+    )
+    user = User.objects.filter(username="bench-playback").first() or services.create_user(
+        tenant=tenant, username="bench-playback", password=None, pbx_id="1"
+    )
+    return tenant, user
+
+
+def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) -> None:
+    """COPY calls and recordings: rows of (recording id, call id, ended_at, expires_at, storage_key)."""
+    from django.db import connection
+
+    raw = connection.connection  # psycopg 3
+    with raw.cursor() as cur:
+        with cur.copy(
+            "COPY recordings_call (id, tenant_id, pbx_call_id, user_id, direction, leg, local_number, "
+            "remote_number, started_at, ended_at, kind, record, announce, state, error_code, upload_key, "
+            "upload_sha256, upload_content_type, upload_offset_ms, processing_attempts, created_at, "
+            "updated_at, outcome, blacklisted, pending_rendition_key) FROM STDIN"
+        ) as copy:
+            for _rec, call_id, ended, _exp, _key in rows:
+                copy.write_row(
+                    (
+                        call_id,
+                        tenant_id,
+                        f"b-{call_id.hex}",
+                        user_id,
+                        "inbound",
+                        "mobile",
+                        "+31201234567",
+                        "+31612345678",
+                        ended - timedelta(minutes=2),
+                        ended,
+                        "playback",
+                        True,
+                        True,
+                        "recorded",
+                        "",
+                        "",
+                        "",
+                        "",
+                        0,
+                        1,
+                        ended,
+                        ended,
+                        "kept",
+                        False,
+                        "",
+                    )
+                )
+        with cur.copy(
+            "COPY recordings_recording (id, tenant_id, call_id, owner_id, kind, direction, leg, "
+            "local_number, remote_number, started_at, ended_at, duration_ms, storage_key, mime, size_bytes, sha256, peaks, "
+            "paused_spans, segments, saved, expires_at, expiry_rule, created_at, deletion_reason) FROM STDIN"
+        ) as copy:
+            for rec_id, call_id, ended, exp, key in rows:
+                saved = exp is None
+                copy.write_row(
+                    (
+                        rec_id,
+                        tenant_id,
+                        call_id,
+                        user_id,
+                        "playback",
+                        "inbound",
+                        "mobile",
+                        "+31201234567",
+                        "+31612345678",
+                        ended - timedelta(minutes=2),
+                        ended,
+                        120_000,
+                        key,
+                        "audio/mpeg",
+                        16384,
+                        "0" * 64,
+                        "[0.1, 0.4, 0.2]",
+                        "[]",
+                        "[]",
+                        saved,
+                        exp,
+                        "" if saved else "unanswered",
+                        ended,
+                        "",
+                    )
+                )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE recordings_recording")
+        cur.execute("ANALYZE recordings_call")
+
+
+def phase_rows(args: argparse.Namespace) -> None:
+    from django.db import connection, transaction
+
+    from recordings import lifecycle
+    from recordings.models import Recording
+
+    tenant, user = actors()
+    empty_tables()
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    loaded = 0
+    chunk = 250_000
+    for start in range(0, args.total, chunk):
+        rows = []
+        for i in range(start, min(args.total, start + chunk)):
+            if i % (args.total // args.due) == 0 and i // (args.total // args.due) < args.due:
+                ended = now - timedelta(days=3, seconds=1 + (i * 7919) % (3 * 86400))
+                exp = ended + timedelta(days=3)  # due: in the past
+            elif i % 3 == 0:
+                ended, exp = now - timedelta(days=20), None  # saved, 100k-minute tier: no expiry
+            else:
+                ended = now - timedelta(hours=(i * 31) % 48)
+                exp = ended + timedelta(days=3)  # unsaved, not yet due
+            rows.append((uuid.uuid4(), uuid.uuid4(), ended, exp, ""))
+        copy_rows(tenant_id=tenant.pk, user_id=user.pk, rows=rows)
+        loaded += len(rows)
+    due = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
+    print(f"loaded {loaded:,} recordings and calls in {time.perf_counter() - t0:.1f} s; due now: {due:,}")
+
+    claim = (
+        Recording.objects.unscoped()
+        .select_for_update(skip_locked=True)
+        .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("id", "storage_key", "call_id")[: args.batch]
+    )
+    with transaction.atomic(), connection.cursor() as cur:
+        sql, params = claim.query.sql_with_params()
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    print("EXPLAIN (ANALYZE, BUFFERS) of the sweep's claim:\n" + plan)
+
+    # (a) baseline: the bare tombstoning UPDATE in SQL over the same index, 1000 rows a statement.
+    t0 = time.perf_counter()
+    done = 0
+    with connection.cursor() as cur:
+        while done < min(BASELINE_ROWS, args.due // 10):
+            with transaction.atomic():
+                cur.execute(
+                    "WITH due AS (SELECT id FROM recordings_recording WHERE deleted_at IS NULL "
+                    "AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at LIMIT %s "
+                    "FOR UPDATE SKIP LOCKED) UPDATE recordings_recording r SET deleted_at = %s, "
+                    "deletion_reason = r.expiry_rule, owner_id = NULL, local_number = '', "
+                    "remote_number = '', peaks = '[]', storage_key = '', sha256 = '' FROM due WHERE r.id = due.id",
+                    [now, args.batch, now],
+                )
+                if cur.rowcount == 0:
+                    break
+                done += cur.rowcount
+    base_s = time.perf_counter() - t0
+    print(f"(a) baseline SQL tombstoning: {done:,} rows in {base_s:.2f} s -> {done / base_s:,.0f} rows/s")
+
+    t0 = time.perf_counter()
+    result = lifecycle.sweep_expired(now=now, batch_size=args.batch)
+    sweep_s = time.perf_counter() - t0
+    rate = result.rows / sweep_s
+    print(
+        f"(b) sweep_expired(): {result.rows:,} rows in {result.batches} batches, {sweep_s:.2f} s -> "
+        f"{rate:,.0f} rows/s ({rate / (done / base_s):.2f}x the baseline's rate)"
+    )
+    left = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
+    print(f"due rows left: {left}; goal >= {ROWS_GOAL:,} rows/s: {'met' if rate >= ROWS_GOAL else 'MISSED'}")
+
+
+def phase_objects(args: argparse.Namespace, storage: object, label: str) -> None:
+    from recordings import lifecycle
+
+    tenant, user = actors()
+    payload = os.urandom(16384)
+
+    def make(n: int, prefix: str) -> list[str]:
+        keys = [f"bench/{prefix}/{uuid.uuid4()}.mp3" for _ in range(n)]
+        for key in keys:
+            storage.save(key, io.BytesIO(payload))  # type: ignore[attr-defined]
+        return keys
+
+    keys = make(args.objects, "baseline")
+    t0 = time.perf_counter()
+    for key in keys:
+        storage.delete(key)  # type: ignore[attr-defined]
+    base_s = time.perf_counter() - t0
+    print(
+        f"[{label}] (c) baseline, one delete per object: {len(keys):,} in {base_s:.2f} s -> "
+        f"{len(keys) / base_s:,.0f} objects/s"
+    )
+
+    empty_tables()
+    now = datetime.now(UTC)
+    keys = make(args.objects, "sweep")
+    rows = [(uuid.uuid4(), uuid.uuid4(), now - timedelta(days=4), now - timedelta(days=1), k) for k in keys]
+    copy_rows(tenant_id=tenant.pk, user_id=user.pk, rows=rows)
+    t0 = time.perf_counter()
+    result = lifecycle.sweep_expired(now=now, batch_size=args.batch, storage=storage)  # type: ignore[arg-type]
+    sweep_s = time.perf_counter() - t0
+    left = sum(1 for k in keys[:200] if storage.exists(k))  # type: ignore[attr-defined]
+    rate = result.objects / sweep_s
+    print(
+        f"[{label}] (d) sweep_expired(): {result.rows:,} rows, {result.objects:,} objects "
+        f"in {sweep_s:.2f} s -> {rate:,.0f} objects/s; objects left (of 200 checked): {left}; goal >= {OBJECTS_GOAL:,}/s: "
+        f"{'met' if rate >= OBJECTS_GOAL else 'MISSED'}"
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--total", type=int, default=3_000_000)
+    ap.add_argument("--due", type=int, default=1_000_000)
+    ap.add_argument("--objects", type=int, default=5_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--skip-rows", action="store_true")
+    ap.add_argument("--skip-objects", action="store_true")
+    args = ap.parse_args()
+    os.environ["DATABASE_URL"] = bench_database_url()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("recordings.lifecycle").setLevel(logging.WARNING)
+    from django.core.files.storage import FileSystemStorage, storages
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if not args.skip_objects:
+        with tempfile.TemporaryDirectory(prefix="bench-expiry-") as folder:
+            phase_objects(args, FileSystemStorage(location=folder), "files")
+        if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+            phase_objects(args, storages["recordings"], "S3 (SeaweedFS)")
+        else:
+            print("[S3] skipped: no AWS_STORAGE_BUCKET_NAME")
+    if not args.skip_rows:
+        phase_rows(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
