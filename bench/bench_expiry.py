@@ -122,7 +122,8 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
                 )
         with cur.copy(
             "COPY recordings_recording (id, tenant_id, call_id, owner_id, kind, direction, leg, "
-            "local_number, remote_number, started_at, ended_at, duration_ms, storage_key, mime, size_bytes, sha256, peaks, "
+            "local_number, remote_number, started_at, ended_at, duration_ms, storage_key, mime, "
+            "size_bytes, sha256, peaks, "
             "paused_spans, segments, saved, expires_at, expiry_rule, created_at, deletion_reason) FROM STDIN"
         ) as copy:
             for rec_id, call_id, ended, exp, key in rows:
@@ -213,7 +214,8 @@ def phase_rows(args: argparse.Namespace) -> None:
                     "AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at LIMIT %s "
                     "FOR UPDATE SKIP LOCKED) UPDATE recordings_recording r SET deleted_at = %s, "
                     "deletion_reason = r.expiry_rule, owner_id = NULL, local_number = '', "
-                    "remote_number = '', peaks = '[]', storage_key = '', sha256 = '' FROM due WHERE r.id = due.id",
+                    "remote_number = '', peaks = '[]', storage_key = '', sha256 = '' "
+                    "FROM due WHERE r.id = due.id",
                     [now, args.batch, now],
                 )
                 if cur.rowcount == 0:
@@ -268,7 +270,8 @@ def phase_objects(args: argparse.Namespace, storage: object, label: str) -> None
     rate = result.objects / sweep_s
     print(
         f"[{label}] (d) sweep_expired(): {result.rows:,} rows, {result.objects:,} objects "
-        f"in {sweep_s:.2f} s -> {rate:,.0f} objects/s; objects left (of 200 checked): {left}; goal >= {OBJECTS_GOAL:,}/s: "
+        f"in {sweep_s:.2f} s -> {rate:,.0f} objects/s; objects left (of 200 checked): {left}; "
+        f"goal >= {OBJECTS_GOAL:,}/s: "
         f"{'met' if rate >= OBJECTS_GOAL else 'MISSED'}"
     )
 
