@@ -55,7 +55,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -71,6 +71,8 @@ PLAYBACK_UNSAVED_DAYS = 3
 UPLOAD_CHUNK = 64 * 1024
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 ANONYMOUS = "anonymous"
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+RFC3339_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?$")
 RENDITION_EXTENSION = {"audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/ogg": "ogg"}
 UPLOAD_EXTENSION = {"wav": "wav", "ogg": "ogg"}
 
@@ -133,10 +135,12 @@ def parse_time(value: Any, field: str) -> datetime:
         raise _bad(field, f"{field} is missing.")
     if not isinstance(value, str):
         raise _bad(field, f"{field} must be an RFC 3339 string, not {type(value).__name__}.")
-    if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", value):
+    if not RFC3339.fullmatch(value):
+        if RFC3339_NO_OFFSET.fullmatch(value):
+            raise _bad(field, f"{field} needs a UTC offset (e.g. 2026-11-29T10:00:00Z): {value!r}.")
         raise _bad(field, f"{field} is not an RFC 3339 time: {value!r}.")
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise _bad(field, f"{field} is not an RFC 3339 time: {value!r}.") from None
     if parsed.tzinfo is None:
@@ -206,6 +210,24 @@ def start_call(*, tenant: Tenant, data: dict[str, Any]) -> Result:
     if started_at > timezone.now() + CLOCK_SKEW:
         raise _bad("started_at", "started_at lies in the future.")
 
+    try:
+        return _start(tenant, call_id, pbx_user, direction, leg, local_number, remote_number, started_at)
+    except IntegrityError:
+        # The same call_id was being started concurrently and the other request won the unique
+        # index: now that its row is committed, this one is a replay (200) or a conflict (409).
+        return _start(tenant, call_id, pbx_user, direction, leg, local_number, remote_number, started_at)
+
+
+def _start(
+    tenant: Tenant,
+    call_id: str,
+    pbx_user: str,
+    direction: str,
+    leg: str,
+    local_number: str,
+    remote_number: str,
+    started_at: datetime,
+) -> Result:
     with transaction.atomic():
         existing = Call.objects.select_for_update().filter(pbx_call_id=call_id).first()
         if existing is not None:

@@ -127,3 +127,16 @@ def test_bad_end_is_400_and_changes_nothing(pbx: Pbx, personas: Personas, call, 
         call_row = Call.objects.get(pbx_call_id=call_id)
     assert call_row.ended_at is None
     assert call_row.state == "in_progress"
+
+
+def test_rfc3339_spellings_of_the_same_instant(pbx: Pbx, personas: Personas, call) -> None:
+    call_id, t0 = call
+    at = t0 + 5 * S
+    z = iso(at)
+    assert pbx.event(call_id, "pause", z.replace("T", "t").replace("Z", "z")).status_code == 202
+    assert pbx.event(call_id, "pause", z.replace("Z", ".000000000Z")).status_code == 200
+    local = at.astimezone(__import__("datetime").timezone(timedelta(hours=1))).isoformat()
+    assert pbx.event(call_id, "pause", local).status_code == 200
+    for bad in [z.replace(":00Z", "Z")[:-4] + "Z", z + "\n", z.replace("-", "/")]:
+        assert_error(pbx.event(call_id, "resume", bad), 400, "invalid_at")
+    assert events_of(personas, call_id) == [("pause", 5000)]
