@@ -172,3 +172,23 @@ def test_customers_cannot_reach_the_action(client: Client, personas: Personas) -
     )
     assert response.status_code == 302 and "login" in response["Location"]
     assert Tenant.objects.get(pk=personas.tenant_a.pk).status == "active"
+
+
+def test_the_purged_demo_tenant_reports_zero_objects_left(db: None) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    call_command("demo", "--json", stdout=io.StringIO())
+    demo = Tenant.objects.get(slug="demo")
+    for username in ["always", "on_demand", "playback_days_30"]:
+        make_recording(User.objects.get(username=username))
+    support = User.objects.create_user(username="sam", password="x" * 12, is_staff=True)
+    assert len(privacy.storage_objects_of(demo.pk)) == 3
+    privacy.end_service(tenant=demo, acting_user=support)
+    report = privacy.purge_tenant(tenant_id=demo.pk)
+    document = privacy.deletion_report_document(report)
+    assert document["verified"] is True
+    assert document["objects_remaining"] == 0 and document["rows_remaining"] == 0
+    assert document["counts"]["recordings"] == 3
+    assert not User.objects.filter(tenant=demo).exists()

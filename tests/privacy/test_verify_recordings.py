@@ -69,3 +69,21 @@ def test_one_tenant_only_and_unknown_tenant(personas: Personas) -> None:
     assert "1 recording(s) verified" in out.getvalue()
     with pytest.raises(CommandError, match="No active tenant"):
         call_command("verify_recordings", "--tenant", "nope")
+
+
+def test_the_player_shows_verified(personas: Personas) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    recording = make_recording(personas.users["always"])
+    client = Client()
+    client.force_login(personas.users["always"])
+    url = reverse("player", args=[recording.pk])
+    assert "Not verified yet" in client.get(url, headers={"accept-language": "en"}).content.decode()
+    call_command("verify_recordings", stdout=io.StringIO())
+    page = client.get(url, headers={"accept-language": "en"}).content.decode()
+    assert '<span class="verified">Verified</span>' in page
+    _flip_one_byte(recording.storage_key)
+    with pytest.raises(CommandError):
+        call_command("verify_recordings", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "Not verified yet" in client.get(url, headers={"accept-language": "en"}).content.decode()
