@@ -277,7 +277,10 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A message whose worker died unacknowledged is delivered again after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker died is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -396,6 +399,8 @@ EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 300, minimum=10)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expiry-sweep": {"task": "recordings.sweep_expired", "schedule": float(EXPIRY_SWEEP_SECONDS)},
 }
+# End of service: recordings deleted per batch of the purge (each batch commits; resumable).
+PURGE_BATCH = env_int("PURGE_BATCH", 200, minimum=1)
 # Push notifications: a path to a Firebase service-account JSON; without it, the outbox backend.
 FIREBASE_CREDENTIALS_FILE = env_str("FIREBASE_CREDENTIALS_FILE")
 # Only for a loopback FCM server (tests, benchmarks, trying FCM offline): the v1 send URL with

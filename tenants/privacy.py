@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACCESS_COPY_TTL = timedelta(days=7)
-PURGE_BATCH = 200
 UNSAVED_PLAYBACK_DAYS = 3
 
 
@@ -562,12 +561,15 @@ def _bump(report: DeletionReport, key: str, n: int) -> None:
         report.counts = counts
 
 
-def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int = PURGE_BATCH) -> DeletionReport:
+def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> DeletionReport:
     """Delete everything of an ended tenant, in batches; safe to run again after an interruption
     (each step deletes what is still there). Ends with proof: no storage object under the tenant's
     prefix and no row of the tenant remain, or the report says failed."""
+    from django.conf import settings
+
     from recordings.models import Recording
 
+    batch = batch or settings.PURGE_BATCH
     tenant_id = uuid.UUID(str(tenant_id))
     tenant = Tenant.objects.get(pk=tenant_id)
     if tenant.status != Tenant.Status.ENDED:
