@@ -81,6 +81,8 @@ class TenantAPIView(APIView):
         tenant = request.user.tenant
         if tenant is None:  # pragma: no cover - IsCustomerUser refuses them first
             raise exceptions.PermissionDenied(IsCustomerUser.message)
+        if must_set_up_mfa(request.user):
+            raise mfa_setup_required()
         self._scope.enter_context(tenant_scope(tenant))
         request.tenant = tenant  # type: ignore[attr-defined]
 
@@ -88,6 +90,20 @@ class TenantAPIView(APIView):
         self._scope = ExitStack()
         with self._scope:
             return super().dispatch(request, *args, **kwargs)
+
+
+def must_set_up_mfa(user: Any) -> bool:
+    """The portal's rule (tenants.middleware.AdminMfaMiddleware): a customer admin of a tenant
+    that requires it uses an authenticator app before anything else."""
+    from tenants.middleware import _has_totp
+
+    tenant = user.tenant
+    return bool(
+        tenant is not None
+        and tenant.require_mfa_for_admins
+        and user.is_customer_admin
+        and not _has_totp(user)
+    )
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -100,6 +116,14 @@ class ApiError(exceptions.APIException):
         self.status_code = status_code
         self.error_code = code
         super().__init__(detail=message, code=code)
+
+
+def mfa_setup_required() -> ApiError:
+    return ApiError(
+        403,
+        "mfa_setup_required",
+        "Customer admins protect their account with an authenticator app: set it up in the portal first.",
+    )
 
 
 _CODES = {

@@ -137,26 +137,43 @@ class RecordingDetailSerializer(RecordingSerializer):
 
 
 class RecordingFilterSerializer(serializers.Serializer):
-    """The query of the home list (the portal's filters)."""
+    """The query of the home list: the portal's filters (``recordings.listing``)."""
 
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
-    saved = serializers.BooleanField(required=False, allow_null=True, default=None)
-    direction = serializers.ChoiceField(choices=Direction.choices, required=False)
-    person = serializers.UUIDField(
-        required=False, help_text="Listeners: only this team member's recordings (a user id)."
+    saved = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Playback only: kept (true) or not yet (false).",
     )
-    started_from = serializers.DateTimeField(required=False, help_text="Calls that started at or after this.")
-    started_to = serializers.DateTimeField(required=False, help_text="Calls that started before this.")
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False)
+    person = serializers.RegexField(
+        r"^(me|[0-9a-fA-F-]{36})$",
+        required=False,
+        help_text="`me`, or (listeners) the id of a member of a team they listen to.",
+    )
+    date_from = serializers.DateField(required=False, help_text="Calls on or after this day (local time).")
+    date_to = serializers.DateField(required=False, help_text="Calls on or before this day (local time).")
+    label = serializers.CharField(required=False, max_length=40, help_text="Recordings with this label.")
     q = serializers.CharField(
-        required=False, max_length=40, help_text="Part of the other party's or own phone number."
+        required=False,
+        max_length=100,
+        help_text="Search labels, comments and (3+ digits) the other party's number, national or E.164.",
     )
     cursor = serializers.CharField(
         required=False, max_length=200, help_text="`next_cursor` of the previous page."
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
+    def get_fields(self) -> dict[str, Any]:
+        # The portal's parameter names are `from` and `to` (Python keywords, hence the renaming).
+        fields = super().get_fields()
+        fields["from"] = fields.pop("date_from")
+        fields["to"] = fields.pop("date_to")
+        return fields
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        start, end = attrs.get("started_from"), attrs.get("started_to")
-        if start and end and start >= end:
-            raise serializers.ValidationError({"started_to": ["Must be later than started_from."]})
+        start, end = attrs.get("from"), attrs.get("to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
         return attrs

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hiprecorder.api import TenantAPIView, errors, keyset_page, page_serializer
+from recordings import listing
+from recordings.access import get_recording_for_user
 from recordings.api.serializers import (
     PersonSerializer,
     RecordingDetailSerializer,
@@ -47,34 +49,28 @@ _EXAMPLE_ROW = {
 }
 
 
-def get_recording_for_user(user: Any, recording_id: uuid.UUID) -> Recording:
-    # TODO(api): replace with recordings.access.get_recording_for_user once the portal lands it.
-    from django.http import Http404
-
-    recording = Recording.objects.visible_to(user).select_related("owner").filter(pk=recording_id).first()
-    if recording is None:
-        raise Http404
-    return recording
-
-
-def filter_recordings(queryset: QuerySet[Recording], query: dict[str, Any]) -> QuerySet[Recording]:
-    """Narrow what the user may hear by the list's filters."""
-    if query.get("kind"):
-        queryset = queryset.filter(kind=query["kind"])
-    if query.get("saved") is not None:
-        queryset = queryset.filter(saved=query["saved"])
-    if query.get("direction"):
-        queryset = queryset.filter(direction=query["direction"])
-    if query.get("person"):
-        queryset = queryset.filter(owner_id=query["person"])
-    if query.get("started_from"):
-        queryset = queryset.filter(started_at__gte=query["started_from"])
-    if query.get("started_to"):
-        queryset = queryset.filter(started_at__lt=query["started_to"])
-    if query.get("q"):
-        q = query["q"].strip()
-        queryset = queryset.filter(Q(remote_number__contains=q) | Q(local_number__contains=q))
-    return queryset
+def _query(request: Request) -> tuple[listing.Filters, dict[str, Any], list[uuid.UUID]]:
+    """The list's query, validated (a bad value is a 400 naming it, unlike the portal's form,
+    which drops it), as the portal's :class:`recordings.listing.Filters`."""
+    query = RecordingFilterSerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    data = query.validated_data
+    members = listing.team_member_ids(request.user)
+    person = data.get("person")
+    if person and person != "me" and person not in {str(m) for m in members}:
+        raise ValidationError({"person": ["Not one of the members of the teams you listen to."]})
+    saved = data.get("saved")
+    filters = listing.Filters(
+        kind=data.get("kind", ""),
+        saved="" if saved is None else ("yes" if saved else "no"),
+        direction=data.get("direction", ""),
+        person=person or "",
+        date_from=data.get("from"),
+        date_to=data.get("to"),
+        label=" ".join(data.get("label", "").split()),
+        q=data.get("q", "").strip(),
+    )
+    return filters, data, members
 
 
 def _attach_owners(request: Request, rows: list[Recording]) -> None:
@@ -115,15 +111,13 @@ class RecordingListView(TenantAPIView):
         },
     )
     def get(self, request: Request) -> Response:
-        query = RecordingFilterSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        recordings = filter_recordings(
-            Recording.objects.visible_to(request.user).only(*RecordingSerializer.LIST_COLUMNS),
-            query.validated_data,
+        filters, data, members = _query(request)
+        recordings = listing.apply_filters(
+            listing.visible_queryset(request.user, members).only(*RecordingSerializer.LIST_COLUMNS),
+            filters,
+            request.user,
         )
-        rows, next_cursor = keyset_page(
-            recordings, cursor=query.validated_data.get("cursor"), limit=query.validated_data["limit"]
-        )
+        rows, next_cursor = keyset_page(recordings, cursor=data.get("cursor"), limit=data["limit"])
         _attach_owners(request, rows)
         return Response({"results": RecordingSerializer(rows, many=True).data, "next_cursor": next_cursor})
 

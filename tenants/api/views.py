@@ -8,7 +8,6 @@ from typing import Any
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import authenticate
-from django.db.models import Sum
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -17,7 +16,15 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from hiprecorder.api import ApiError, TenantAPIView, error_body, error_response, errors
+from hiprecorder.api import (
+    ApiError,
+    TenantAPIView,
+    error_body,
+    error_response,
+    errors,
+    mfa_setup_required,
+    must_set_up_mfa,
+)
 from tenants.api.serializers import ApiTokenSerializer, IssuedTokenSerializer, LoginSerializer, MeSerializer
 from tenants.api.tokens import issue_api_token, revoke_api_token
 from tenants.models import ApiToken, PlaybackTier, User
@@ -120,12 +127,20 @@ class LoginView(APIView):
             ),
             403: error_response(
                 403,
-                "Not a customer's user",
+                "Support staff, or a customer admin who must first set up an authenticator app in the portal",
                 examples=[
                     OpenApiExample(
                         "no_app_access",
                         value=error_body("no_app_access", "Support staff have no app access."),
-                    )
+                    ),
+                    OpenApiExample(
+                        "mfa_setup_required",
+                        value=error_body(
+                            "mfa_setup_required",
+                            "Customer admins protect their account with an authenticator app: "
+                            "set it up in the portal first.",
+                        ),
+                    ),
                 ],
             ),
             429: error_response(429),
@@ -148,6 +163,8 @@ class LoginView(APIView):
                 raise ApiError(401, "invalid_totp", "The authenticator code is wrong.")
         if user.tenant_id is None:
             raise ApiError(403, "no_app_access", "Support staff have no app access.")
+        if must_set_up_mfa(user):
+            raise mfa_setup_required()
         issued = issue_api_token(user=user, name=data["device_name"], acting_user=user)
         body = {"token": issued.secret, "device": ApiTokenSerializer(issued.token).data}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -229,26 +246,18 @@ class LogoutView(TenantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-QUOTA_MINUTES = 100_000
-
-
 def _quota(user: User) -> dict[str, Any] | None:
-    from recordings.models import Kind, Recording
+    """The 100,000-minute tier's use, counted as the lifecycle counts it when it enforces it."""
+    from recordings import lifecycle
 
     subscription = user.playback_subscription if hasattr(user, "playback_subscription") else None
     if subscription is None or subscription.tier != PlaybackTier.MINUTES_100K:
         return None
-    used_ms = (
-        Recording.objects.live()
-        .filter(owner=user, kind=Kind.PLAYBACK, saved=True)
-        .aggregate(total=Sum("duration_ms"))["total"]
-        or 0
-    )
-    used = used_ms / 60_000
+    used_ms = lifecycle._saved_usage_ms(user.pk)  # the rule's own count, not a second copy
     return {
-        "used_minutes": round(used, 1),
-        "limit_minutes": QUOTA_MINUTES,
-        "warning": used >= 0.9 * QUOTA_MINUTES,
+        "used_minutes": round(used_ms / 60_000, 1),
+        "limit_minutes": lifecycle.QUOTA_MINUTES,
+        "warning": used_ms >= lifecycle.QUOTA_MS * lifecycle.QUOTA_WARNING_FRACTION,
     }
 
 

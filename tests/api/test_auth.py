@@ -187,3 +187,23 @@ def test_the_scope_is_left_after_each_request(personas: Personas) -> None:
     assert active_tenant_id_or_none() is None
     client_for(personas.admin).get("/api/v1/recordings/00000000-0000-0000-0000-000000000000")
     assert active_tenant_id_or_none() is None
+
+
+def test_admins_follow_the_portals_mfa_rule(personas: Personas) -> None:
+    from allauth.mfa.models import Authenticator
+
+    from tests.base import totp_code
+
+    # alice (admin) has TOTP: the code is needed, and with it she gets in.
+    assert_error(login("alice"), 401, "totp_required")
+    assert login("alice", totp_code=totp_code(personas.admin)).status_code == 201
+    client = client_for(personas.admin)
+    assert client.get("/api/v1/me").status_code == 200
+    # Without an authenticator an admin of a tenant that requires one is refused, token or not.
+    Authenticator.objects.filter(user=personas.admin).delete()
+    assert_error(login("alice"), 403, "mfa_setup_required")
+    assert_error(client.get("/api/v1/me"), 403, "mfa_setup_required")
+    personas.tenant_a.require_mfa_for_admins = False
+    personas.tenant_a.save()
+    assert client.get("/api/v1/me").status_code == 200
+    assert login("alice").status_code == 201

@@ -69,8 +69,10 @@ def test_list_filters(personas: Personas) -> None:
     assert ids(direction="outbound") == [str(pending.pk)]
     assert ids(q="611111") == [str(kept.pk)]
     assert ids(kind="standard") == []
-    assert ids(started_from=(now - timedelta(days=1)).isoformat()) == [str(pending.pk)]
-    assert ids(started_to=(now - timedelta(days=1)).isoformat()) == [str(kept.pk)]
+    today = timezone.localdate()
+    assert ids(**{"from": (today - timedelta(days=1)).isoformat()}) == [str(pending.pk)]
+    assert ids(to=(timezone.localtime(kept.started_at).date()).isoformat()) == [str(kept.pk)]
+    assert ids(person="me") == [str(pending.pk), str(kept.pk)]
     rows = client.get("/api/v1/recordings").json()["results"]
     assert {row["colour"] for row in rows} == {"dark_blue", "light_blue"}
     assert {row["decision_pending"] for row in rows} == {True, False}
@@ -79,6 +81,12 @@ def test_list_filters(personas: Personas) -> None:
 def test_listener_filters_by_team_member(personas: Personas) -> None:
     a = make_recording(personas.users["always"])
     make_recording(personas.users["on_demand"])
+    error = assert_error(
+        client_for(personas.listener).get("/api/v1/recordings", {"person": personas.outsider.pk}),
+        400,
+        "invalid",
+    )
+    assert set(error["fields"]) == {"person"}
     body = (
         client_for(personas.listener)
         .get("/api/v1/recordings", {"person": personas.users["always"].pk})
@@ -93,11 +101,12 @@ def test_list_validation_errors(personas: Personas) -> None:
     assert set(error["fields"]) == {"kind", "limit"}
     error = assert_error(client.get("/api/v1/recordings", {"cursor": "bm90IGEgY3Vyc29y"}), 400, "invalid")
     assert set(error["fields"]) == {"cursor"}
-    now = timezone.now().isoformat()
     error = assert_error(
-        client.get("/api/v1/recordings", {"started_from": now, "started_to": now}), 400, "invalid"
+        client.get("/api/v1/recordings", {"from": "2026-11-02", "to": "2026-11-01"}), 400, "invalid"
     )
-    assert set(error["fields"]) == {"started_to"}
+    assert set(error["fields"]) == {"to"}
+    error = assert_error(client.get("/api/v1/recordings", {"from": "yesterday"}), 400, "invalid")
+    assert set(error["fields"]) == {"from"}
 
 
 def test_list_needs_sign_in(personas: Personas) -> None:
