@@ -6,6 +6,8 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from hiprecorder.api import ApiDocsView
+from notifications.api import views as devices
+from recordings.api import actions, rules
 from recordings.api import views as recordings
 from tenants.api import views as tenants
 
@@ -17,6 +19,37 @@ v1: list[URLPattern | URLResolver] = [
     path("me", tenants.MeView.as_view(), name="me"),
     path("recordings", recordings.RecordingListView.as_view(), name="recordings"),
     path("recordings/<uuid:recording_id>", recordings.RecordingDetailView.as_view(), name="recording"),
+    path("recordings/<uuid:recording_id>/keep", actions.KeepView.as_view(), name="recording_keep"),
+    path("recordings/<uuid:recording_id>/stream", actions.StreamUrlView.as_view(), name="recording_stream"),
+    path("recordings/<uuid:recording_id>/audio", actions.AudioView.as_view(), name="recording_audio"),
+    path("recordings/<uuid:recording_id>/labels", actions.LabelListView.as_view(), name="labels"),
+    path(
+        "recordings/<uuid:recording_id>/labels/<uuid:label_id>",
+        actions.LabelDetailView.as_view(),
+        name="label",
+    ),
+    path("recordings/<uuid:recording_id>/comments", actions.CommentListView.as_view(), name="comments"),
+    path(
+        "recordings/<uuid:recording_id>/comments/<uuid:comment_id>",
+        actions.CommentDetailView.as_view(),
+        name="comment",
+    ),
+    path("recordings/<uuid:recording_id>/shares", actions.ShareListView.as_view(), name="shares"),
+    path(
+        "recordings/<uuid:recording_id>/shares/<uuid:share_id>/revoke",
+        actions.ShareRevokeView.as_view(),
+        name="share_revoke",
+    ),
+    path(
+        "recordings/<uuid:recording_id>/shares/<uuid:share_id>/opens",
+        actions.ShareOpensView.as_view(),
+        name="share_opens",
+    ),
+    path("labels", actions.LabelSuggestionsView.as_view(), name="label_suggestions"),
+    path("devices", devices.DeviceListView.as_view(), name="devices"),
+    path("devices/<uuid:device_id>", devices.DeviceDetailView.as_view(), name="device"),
+    path("rules", rules.RuleListView.as_view(), name="rules"),
+    path("rules/<uuid:rule_id>", rules.RuleDetailView.as_view(), name="rule"),
     path("team", recordings.TeamView.as_view(), name="team"),
 ]
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from hiprecorder.api import TenantAPIView, errors, keyset_page, page_serializer
 from recordings import listing
 from recordings.access import get_recording_for_user
+from recordings.api.actions import RecordingDeleteMixin
 from recordings.api.serializers import (
     PersonSerializer,
     RecordingDetailSerializer,
@@ -122,7 +123,7 @@ class RecordingListView(TenantAPIView):
         return Response({"results": RecordingSerializer(rows, many=True).data, "next_cursor": next_cursor})
 
 
-class RecordingDetailView(TenantAPIView):
+class RecordingDetailView(RecordingDeleteMixin, TenantAPIView):
     @extend_schema(
         tags=[TAG],
         operation_id="recordings_detail",
