@@ -184,8 +184,10 @@ def test_x_accel_redirect_mode(client: Client, personas: Personas, rec: Recordin
 
 
 def test_range_file_sends_only_the_range(personas: Personas, rec: Recording) -> None:
-    from django.core.files.storage import storages
+    from django.core.files.storage import FileSystemStorage, storages
 
+    if not isinstance(storages["recordings"], FileSystemStorage):
+        pytest.skip("the sendfile path is for recordings on local disk; S3 streams by ranged GET")
     path = storages["recordings"].path(rec.storage_key)
     with open(path, "rb") as fh:
         whole = fh.read()
