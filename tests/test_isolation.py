@@ -25,6 +25,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from notifications.services import register_device
 from recordings import rules, social, streaming
 from recordings.models import Call, Recording, ShareLink
 from tenants import privacy, services
@@ -68,6 +69,7 @@ def world(personas: Personas) -> World:
     comment = social.add_comment(recording=rec, text="a secret remark", acting_user=p.users["always"])
     share = social.create_share(recording=rec, acting_user=p.users["always"])
     rule = rules.add_rule(user=p.playback["days_30"], list_type="whitelist", number="+31655556666")
+    device = register_device(user=p.playback["days_30"], token="push-token-of-a", platform="android")
     key_a = services.create_pbx_key(tenant=p.tenant_a, name="PBX A")
     key_b = services.create_pbx_key(tenant=p.tenant_b, name="PBX B")
     copy = privacy.create_access_copy(tenant=p.tenant_a, number="+31611112222", acting_user=p.admin)
@@ -117,6 +119,7 @@ def world(personas: Personas) -> World:
         "key_id": key_a.key.pk,
         "token_id": token_id,
         "call_id": call.pbx_call_id,
+        "device_id": device.pk,
         "path": "no/such/thing",
     }
     # (not the numbers: a search page rightly echoes the number its user typed)
@@ -250,6 +253,44 @@ ROWS: dict[str, Row] = {
     "api:me": Row("GET", (401, 401, 200, 200, 200, 200, 200), auth="token"),
     "api:recordings": Row("GET", (401, 401, 200, 200, 200, 200, 200), auth="token"),
     "api:recording": Row("GET", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
+    "api:recording_keep": Row("POST", (401, 401, 404, 404, 404, 404, 200), auth="token", kwargs=PB),
+    "api:recording_stream": Row("POST", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
+    "api:recording_audio": Row(
+        "GET", (403, 403, 404, 404, 200, 200, 404), auth="token", kwargs=REC, stream="user"
+    ),
+    "api:labels": Row("GET", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
+    "api:label": Row(
+        "DELETE",
+        (401, 401, 404, 404, 204, 204, 404),
+        auth="token",
+        kwargs=(*REC, ("label_id", "label_id")),
+        fresh_label=True,
+    ),
+    "api:label_suggestions": Row("GET", (401, 401, 200, 200, 200, 200, 200), auth="token"),
+    "api:comments": Row("GET", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
+    "api:comment": Row(
+        "PATCH",
+        (401, 401, 404, 404, 403, 200, 404),
+        auth="token",
+        kwargs=(*REC, ("comment_id", "comment_id")),
+        data={"text": "changed"},
+        json=True,
+    ),
+    "api:shares": Row("GET", (401, 401, 404, 404, 403, 200, 404), auth="token", kwargs=REC),
+    "api:share_revoke": Row(
+        "POST", (401, 401, 404, 404, 403, 200, 404), auth="token", kwargs=(*REC, ("share_id", "share_id"))
+    ),
+    "api:share_opens": Row(
+        "GET", (401, 401, 404, 404, 403, 200, 404), auth="token", kwargs=(*REC, ("share_id", "share_id"))
+    ),
+    "api:devices": Row("GET", (401, 401, 200, 200, 200, 200, 200), auth="token"),
+    "api:device": Row(
+        "DELETE", (401, 401, 404, 404, 404, 404, 204), auth="token", kwargs=(("device_id", "device_id"),)
+    ),
+    "api:rules": Row("GET", (401, 401, 403, 403, 403, 403, 200), auth="token"),
+    "api:rule": Row(
+        "GET", (401, 401, 403, 403, 403, 403, 200), auth="token", kwargs=(("rule_id", "rule_id"),)
+    ),
     "api:team": Row("GET", (401, 401, 403, 403, 200, 403, 403), auth="token"),  # listeners only
     "api-schema": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
     "api-docs": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
@@ -345,7 +386,7 @@ def _request(world: World, name: str, who: str) -> Any:
     elif row.stream == "share":
         data["t"] = streaming.issue_share_stream_token(share=world.share)
     call = getattr(client, row.method.lower())
-    if row.json:
+    if row.json or row.method in {"PATCH", "DELETE"}:
         return call(url, json.dumps(data), content_type="application/json", headers=headers)
     if row.method == "PUT":
         return call(url, b"", content_type="application/octet-stream", headers=headers)
