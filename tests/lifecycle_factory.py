@@ -76,3 +76,17 @@ def committed():  # type: ignore[no-untyped-def]
     from django.test import TestCase
 
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def use_file_storage(settings: object, folder: object) -> None:
+    """Time-travel tests keep recordings on disk even on the real stack: S3 refuses requests
+    signed with a travelled clock (RequestTimeTooSkewed). The S3 deletion path is covered by
+    tests that run in real time (test_sweep_concurrency, test_lifecycle_e2e, bench_expiry)."""
+    storages = dict(settings.STORAGES)  # type: ignore[attr-defined]
+    if storages["recordings"]["BACKEND"].endswith("FileSystemStorage"):
+        return
+    storages["recordings"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(folder)},
+    }
+    settings.STORAGES = storages  # type: ignore[attr-defined]

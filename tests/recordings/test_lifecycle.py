@@ -22,13 +22,14 @@ from recordings.reconcile import reconcile
 from tenants import services as tenant_services
 from tenants.scoping import tenant_scope
 from tests.base import Personas
-from tests.lifecycle_factory import committed, make_recording, object_exists
+from tests.lifecycle_factory import committed, make_recording, object_exists, use_file_storage
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock():
+def clock(settings, tmp_path):
+    use_file_storage(settings, tmp_path / "recordings")
     with time_machine.travel(T0, tick=False) as traveller:
         yield traveller
 

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -27,7 +28,7 @@ from tenants import services
 from tenants.models import ProcessingRegister
 from tenants.scoping import tenant_scope
 from tests.base import INTEREST, PURPOSE
-from tests.lifecycle_factory import committed, make_recording
+from tests.lifecycle_factory import committed, make_recording, use_file_storage
 
 QUOTA_MINUTES = 10
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -176,9 +177,10 @@ class Lifecycle(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_lifecycle_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lifecycle_state_machine(monkeypatch: pytest.MonkeyPatch, settings, tmp_path) -> None:
+    use_file_storage(settings, tmp_path / "recordings")
     monkeypatch.setattr(lifecycle, "QUOTA_MS", QUOTA_MINUTES * 60_000)
-    Lifecycle.TestCase.settings = settings(
+    Lifecycle.TestCase.settings = hypothesis_settings(
         max_examples=15,
         stateful_step_count=20,
         deadline=None,
