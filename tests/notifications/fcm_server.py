@@ -138,7 +138,10 @@ class FcmServer:
                     },
                 )
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # send_each opens up to 500 connections at once
+
+        self._httpd = Server(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
