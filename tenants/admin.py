@@ -309,3 +309,25 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# allauth's own admin for authenticators shows their data: the TOTP secret and recovery codes.
+# Support staff may remove an authenticator (a lost phone) but never read one.
+from allauth.mfa.models import Authenticator  # noqa: E402
+
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(admin.ModelAdmin):
+    list_display = ["user", "type", "created_at", "last_used_at"]
+    list_filter = ["type"]
+    search_fields = ["user__username"]
+    fields = ["user", "type", "created_at", "last_used_at"]  # never `data`
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

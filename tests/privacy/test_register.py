@@ -151,3 +151,47 @@ def test_wrong_methods_are_refused(client: Client, personas: Personas) -> None:
     assert client.post(reverse("privacy:overview")).status_code == 405
     assert client.get(reverse("privacy:subject_erase")).status_code == 405
     assert client.put(reverse("privacy:register")).status_code == 405
+
+
+def test_the_announcement_setting_reaches_the_phone_system(client: Client, personas: Personas) -> None:
+    """Informing callers: the admin switches the announcement in the register; the telephony
+    interface's answer to the next call says so."""
+    import json
+
+    from tests.recordings.rpi_support import iso
+
+    key = services.create_pbx_key(tenant=personas.tenant_a, name="PBX").secret
+    pbx = Client(headers={"authorization": f"Bearer {key}"})
+
+    def announce(call_id: str) -> bool:
+        from django.utils import timezone
+
+        body = {
+            "call_id": call_id,
+            "user": personas.users["always"].pbx_id,
+            "direction": "inbound",
+            "local_number": "+31201234567",
+            "remote_number": "+31612345678",
+            "leg": "fixed",
+            "started_at": iso(timezone.now().replace(microsecond=0)),
+        }
+        response = pbx.post("/rpi/v1/calls", json.dumps(body), content_type="application/json")
+        assert response.status_code == 201, response.content
+        return response.json()["announce"]
+
+    assert announce("c-1") is True
+    client.force_login(personas.admin)
+    register = privacy.get_register(personas.tenant_a)
+    response = client.post(
+        reverse("privacy:register"),
+        {
+            "purpose": register.purpose,
+            "legal_basis": register.legal_basis,
+            "legitimate_interest": register.legitimate_interest,
+            "data_subjects": register.data_subjects,
+            "sub_processors": register.sub_processors,
+            # announce_recording unticked
+        },
+    )
+    assert response.status_code == 302
+    assert announce("c-2") is False

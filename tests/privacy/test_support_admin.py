@@ -41,3 +41,24 @@ def test_customers_do_not_reach_the_recording_admin(client: Client, personas: Pe
     client.force_login(personas.admin)
     response = client.get(reverse("admin:recordings_recording_changelist"))
     assert response.status_code == 302
+
+
+def test_support_staff_cannot_read_authenticator_secrets(client: Client, personas: Personas) -> None:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import decrypt
+
+    authenticator = Authenticator.objects.get(user=personas.admin)
+    secret = decrypt(authenticator.data["secret"])
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    page = client.get(reverse("admin:mfa_authenticator_change", args=[authenticator.pk]))
+    assert page.status_code == 200
+    assert secret not in page.content.decode()
+    assert "alice" in page.content.decode()
+    # Removing one (a lost phone) stays possible.
+    response = client.post(
+        reverse("admin:mfa_authenticator_delete", args=[authenticator.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Authenticator.objects.filter(pk=authenticator.pk).exists()
