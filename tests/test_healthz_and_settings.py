@@ -149,3 +149,17 @@ def test_demo_command_other_tenant(db: None) -> None:
     data = json.loads(out.getvalue())
     assert data["tenant"] == "acme2"
     assert data["users"]["admin"]["username"] == "acme2.admin"
+
+
+def test_demo_admin_reaches_the_portal_without_setting_up_a_second_factor(db: None) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("demo", "--json", stdout=out)
+    admin = json.loads(out.getvalue())["users"]["admin"]
+    client = Client()
+    client.post("/accounts/login/", {"login": admin["username"], "password": admin["password"]})
+    response = client.get("/")
+    assert response.status_code == 200

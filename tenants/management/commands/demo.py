@@ -54,6 +54,8 @@ class Command(BaseCommand):
         for key, person in result["users"].items():
             self.stdout.write(f"  {key:24} {person['username']:28} {person['password']}")
         self.stdout.write(f"Phone-system key: {result['pbx_key']}")
+        if not Tenant.objects.get(slug=slug).require_mfa_for_admins:
+            self.stdout.write("The demo's admin signs in without a second factor (real tenants require one).")
 
     @staticmethod
     def give_rules_and_phone(user: User) -> None:
@@ -75,6 +77,9 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
             tenant = services.create_tenant(name=f"Demo ({slug})", slug=slug, country="NL", language="nl")
+            # Real tenants require a second factor for their admins; the demo's admin log-in is printed
+            # for trying the product at once. Support staff can switch it on in the admin.
+            Tenant.objects.filter(pk=tenant.pk).update(require_mfa_for_admins=False)
         if not privacy.get_register(tenant).has_purpose:  # recording needs a recorded purpose
             privacy.update_register(
                 tenant=tenant,
