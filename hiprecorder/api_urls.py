@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView
 
-from hiprecorder.api import ApiDocsView
+from hiprecorder.api import ApiDocsView, error_body
 from notifications.api import views as devices
 from recordings.api import actions, rules
 from recordings.api import views as recordings
@@ -53,8 +55,17 @@ v1: list[URLPattern | URLResolver] = [
     path("team", recordings.TeamView.as_view(), name="team"),
 ]
 
+
+@csrf_exempt  # changes nothing, for any method; the API is token-authenticated, not by cookie
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Anything else under /api/ (an unknown path, an id that is not a UUID): the API's 404, in
+    the API's error shape, not the portal's HTML page."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("v1/", include((v1, "api"), namespace="api")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^(?P<rest>[\s\S]*)$", not_found, name="api-not-found"),  # [\s\S]: also newlines
 ]

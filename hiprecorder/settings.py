@@ -365,6 +365,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api.authentication.IsCustomerUser"],
     "EXCEPTION_HANDLER": "hiprecorder.api.exception_handler",
+    # No OPTIONS metadata: the contract is /api/schema/ (OPTIONS answers 405 like any undocumented method).
+    "DEFAULT_METADATA_CLASS": None,
     # Sign-in attempts, counted in the cache (Redis in production): per address and per username.
     "DEFAULT_THROTTLE_RATES": {
         "api_login": env_str("API_LOGIN_RATE", "20/min"),

@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Value
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
@@ -83,14 +84,17 @@ def add_label(*, recording: Recording, name: str, acting_user: User) -> Label:
 
 def _add_label(recording: Recording, name: str, acting_user: User) -> Label:
     _require_can_hear(acting_user, recording)
-    existing = recording.labels.annotate(lname=Lower("name")).filter(lname=name.lower()).first()
+    # Compare with the database's LOWER(), as the unique index does (Python's str.lower() differs
+    # outside ASCII, e.g. "İ", and a duplicate would slip past this check into the index).
+    same = Lower(Value(name))
+    existing = recording.labels.annotate(lname=Lower("name")).filter(lname=same).first()
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
             return Label.objects.create(recording=recording, name=name, created_by=acting_user)
     except IntegrityError:  # lost a race against the same label
-        return recording.labels.annotate(lname=Lower("name")).get(lname=name.lower())
+        return recording.labels.annotate(lname=Lower("name")).get(lname=same)
 
 
 def remove_label(*, label: Label, acting_user: User) -> None:

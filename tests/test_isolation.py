@@ -294,6 +294,10 @@ ROWS: dict[str, Row] = {
     "api:team": Row("GET", (401, 401, 403, 403, 200, 403, 403), auth="token"),  # listeners only
     "api-schema": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
     "api-docs": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
+    # (any other path under /api/: the API's JSON 404 with or without a token)
+    "api-not-found": Row(
+        "GET", (404, 404, 404, 404, 404, 404, 404), auth="token", kwargs=(("rest", "path"),)
+    ),
     # --- the telephony interface (phone systems: last two columns, A's key then B's) ------------
     "rpi:calls": Row("POST", (401, 401, 401, 401, 401, 401, 401, 400, 400), auth="key", data={}, json=True),
     "rpi:call": Row(

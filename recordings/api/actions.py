@@ -183,6 +183,15 @@ class StreamUrlView(TenantAPIView):
                 ],
             ),
             **errors(401, 403, 404),
+            409: error_response(
+                409,
+                "No audio yet",
+                examples=[
+                    OpenApiExample(
+                        "no_audio", value=error_body("no_audio", "This recording has no audio (yet).")
+                    )
+                ],
+            ),
         },
     )
     def post(self, request: Request, recording_id: uuid.UUID) -> Response:

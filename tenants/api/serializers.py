@@ -71,6 +71,7 @@ class MeSerializer(serializers.ModelSerializer):
     product = serializers.SerializerMethodField()
     quota = serializers.SerializerMethodField(help_text="Playback `minutes_100k` tier only; else null.")
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    language = serializers.CharField(read_only=True, help_text="The user's own choice: nl, en, or empty.")
 
     class Meta:
         model = User

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -41,7 +42,9 @@ class LoginUsernameThrottle(ScopedRateThrottle):
         username = request.data.get("username") if isinstance(request.data, dict) else None
         if not isinstance(username, str) or not username.strip():
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
+        # Hashed: a username may hold any character, a cache key may not.
+        ident = hashlib.sha256(username.strip().lower()[:150].encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class LoginView(APIView):

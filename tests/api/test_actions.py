@@ -406,3 +406,13 @@ def test_another_playback_users_rule_is_404(
         assert ContactRule.objects.filter(pk=objects["rule"]).exists()
     for path in ("/api/v1/rules", "/api/v1/devices", "/api/v1/labels", "/api/v1/me", "/api/v1/recordings"):
         assert_error(APIClient().get(path), 401, "not_authenticated")
+
+
+def test_a_label_differing_only_in_non_ascii_case_is_the_same_label(personas: Personas) -> None:
+    # Found by schemathesis: "aİ" then "Aİ" was a 500 (str.lower() and the database's LOWER() differ).
+    rec = make_recording(personas.users["always"], with_audio=False)
+    client = client_for(personas.users["always"])
+    first = client.post(f"{R}/{rec.pk}/labels", {"name": "a\u0130"}, format="json")
+    second = client.post(f"{R}/{rec.pk}/labels", {"name": "A\u0130"}, format="json")
+    assert first.status_code == 201 and second.status_code == 201
+    assert second.json()["id"] == first.json()["id"]

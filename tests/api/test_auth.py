@@ -207,3 +207,9 @@ def test_admins_follow_the_portals_mfa_rule(personas: Personas) -> None:
     personas.tenant_a.save()
     assert client.get("/api/v1/me").status_code == 200
     assert login("alice").status_code == 201
+
+
+def test_unknown_api_paths_and_malformed_ids_are_json_404s(personas: Personas) -> None:
+    client = client_for(personas.users["always"])
+    for path in ("/api/v1/recordings/not-a-uuid", "/api/v1/nothing-here", "/api/v2/recordings"):
+        assert_error(client.get(path), 404, "not_found")
