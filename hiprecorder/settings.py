@@ -396,6 +396,9 @@ SPECTACULAR_SETTINGS = {
 RPI_MAX_AUDIO_BYTES = env_int("RPI_MAX_AUDIO_BYTES", 600 * 1024 * 1024, minimum=1024)
 # Lifetime of a streaming URL handed to the player.
 STREAM_URL_TTL = timedelta(seconds=env_int("STREAM_URL_TTL_SECONDS", 300, minimum=10))
+# Behind nginx: the internal location that serves recordings' files (X-Accel-Redirect); empty: the
+# application streams the bytes itself (sendfile on disk, ranged GETs on S3).
+STREAM_X_ACCEL_PREFIX = env_str("STREAM_X_ACCEL_PREFIX")
 # How often the expiry sweep runs; "nothing kept past due + one sweep interval".
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 300, minimum=10)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
