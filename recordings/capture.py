@@ -563,6 +563,8 @@ def process_call(*, tenant_id: str | uuid.UUID, call_id: str | uuid.UUID) -> str
             return "missing"
         if not claimed:
             _finish_cleanup(call)
+            if call.state == Call.State.RECORDED:
+                _hand_over(call)
             return call.state
         recording_id = uuid.uuid4()
         with transaction.atomic():
@@ -648,11 +650,22 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
         locked.save()
     logger.info("call %s recorded as %s", call.pk, recording.pk)
     _finish_cleanup(locked)
-    # The lifecycle takes over: expiry rule, and for a playback the contact rules and the prompt.
+    _hand_over(locked)
+    return locked.state
+
+
+def _hand_over(call: Call) -> None:
+    """The lifecycle takes over: expiry rule, and for a playback the contact rules and the prompt.
+
+    Also run by a redelivered task for a call already recorded, in case the worker died between
+    the commit and this step; a recording the lifecycle has handled (``expiry_rule`` set, or
+    deleted) is left alone, so the prompt is never sent twice.
+    """
     from recordings.lifecycle import on_recording_ready
 
-    on_recording_ready(recording)
-    return locked.state
+    recording = Recording.objects.filter(call=call, deleted_at__isnull=True, expiry_rule="").first()
+    if recording is not None:
+        on_recording_ready(recording)
 
 
 def _expires_at(call: Call) -> datetime | None:

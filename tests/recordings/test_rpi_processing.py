@@ -87,9 +87,13 @@ def test_crash_after_the_row_before_deleting_the_raw(
     monkeypatch.undo()
     [recording] = recordings_of(personas)
     assert len(stored_keys()) == 2
-    assert run(ready) == "recorded"  # the redelivered task finishes the cleanup only
+    assert recording.expiry_rule == ""  # the lifecycle has not taken over yet
+    assert run(ready) == "recorded"  # the redelivered task finishes the cleanup and the hand-over
     assert recordings_of(personas) == [recording]
     assert stored_keys() == [recording.storage_key]
+    [handed] = recordings_of(personas)
+    assert handed.expiry_rule != ""
+    assert handed.expires_at == handed.ended_at + timedelta(days=personas.tenant_a.retention_days)
 
 
 def test_transient_errors_are_retried_then_the_call_fails(
