@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -44,8 +49,8 @@ def test_anonymous_visitors_switch_with_a_cookie(client: Client, db: None) -> No
     assert '<html lang="nl">' in client.get("/accounts/login/").content.decode()
 
 
-def test_the_dutch_catalogue_is_complete() -> None:
-    text = PO.read_text()
+def _untranslated(text: str) -> list[str]:
+    """The entries of a .po text that are fuzzy or have an empty msgstr (header skipped)."""
     entries = text.split("\n\n")[1:]
     assert entries
     untranslated = []
@@ -56,4 +61,41 @@ def test_the_dutch_catalogue_is_complete() -> None:
         for match in re.finditer(r'^msgstr(?:\[\d\])? (".*")$', entry, re.M):
             if match.group(1) == '""' and not re.search(r'^msgstr.*\n"', entry[match.start() :], re.M):
                 untranslated.append(entry)
+                break
+    return untranslated
+
+
+def test_the_dutch_catalogue_is_complete() -> None:
+    untranslated = _untranslated(PO.read_text())
     assert not untranslated, untranslated[:3]
+
+
+# What makemessages must not read (as in the header of django.po), plus what a copy does not need.
+_NOT_SOURCES = {".git", ".venv", "node_modules", "static", "staticfiles", "var", "bench", "tests", "docs"}
+
+
+def test_every_source_string_has_a_dutch_translation(tmp_path: Path) -> None:
+    """makemessages, run on a copy of the project, finds no string without Dutch: a string added
+    to the code or a template but not to django.po (or made fuzzy by an edit) fails here."""
+    base = Path(settings.BASE_DIR)
+    copy = tmp_path / "project"
+    shutil.copytree(
+        base,
+        copy,
+        ignore=lambda folder, names: [
+            n
+            for n in names
+            if (Path(folder) == base and n in _NOT_SOURCES) or n == "__pycache__" or n.endswith(".mo")
+        ],
+    )
+    ignores = [f"--ignore={name}" for name in sorted(_NOT_SOURCES)]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "nl", "--no-obsolete", *ignores],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    untranslated = _untranslated((copy / PO.relative_to(base)).read_text())
+    assert not untranslated, f"{len(untranslated)} strings without Dutch, e.g. {untranslated[:3]}"
