@@ -24,8 +24,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, QuerySet
-from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -242,9 +241,9 @@ def keyset_page(queryset: QuerySet[Any], *, cursor: str | None, limit: int) -> t
     queryset = queryset.order_by("-started_at", "-id")
     if cursor:
         started_at, pk = Cursor.decode(cursor)
-        queryset = queryset.filter(
-            TupleLessThan(Tuple(F("started_at"), F("id")), (started_at, pk))  # type: ignore[arg-type]
-        )
+        from recordings.listing import after_position  # the portal's pages use the same position
+
+        queryset = after_position(queryset, started_at, pk)
     rows = list(queryset[: limit + 1])
     next_cursor = None
     if len(rows) > limit:

@@ -13,7 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 
 from recordings.models import Comment, Direction, Kind, Label, Recording
@@ -155,12 +156,21 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID] | None:
         return None
 
 
+def after_position(qs: QuerySet[Any], started_at: dt.datetime, pk: uuid.UUID) -> QuerySet[Any]:
+    """Rows after ``(started_at, pk)`` in newest-first order, for keyset pages (portal and API).
+
+    A row comparison ``(started_at, id) < (t, i)``: PostgreSQL answers it as one range of the
+    ``(tenant, owner, -started_at, -id)`` index however deep the page is, where the equivalent
+    ``started_at < t OR (started_at = t AND id < i)`` makes it filter row by row.
+    """
+    return qs.filter(TupleLessThan(Tuple(F("started_at"), F("id")), (started_at, pk)))  # type: ignore[arg-type]
+
+
 def page(qs: QuerySet[Recording], cursor: str = "", size: int = PAGE_SIZE) -> tuple[list[Recording], str]:
     """One page after ``cursor`` and the cursor of the next page ("" when this is the last)."""
     position = decode_cursor(cursor) if cursor else None
     if position is not None:
-        started, pk = position
-        qs = qs.filter(Q(started_at__lt=started) | Q(started_at=started, id__lt=pk))
+        qs = after_position(qs, *position)
     rows = list(
         qs.order_by("-started_at", "-id").select_related("owner").prefetch_related("labels")[: size + 1]
     )

@@ -36,6 +36,16 @@ def _fast_password_hashing(settings: object) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """The cache holds allauth's and DRF's rate-limit counters: no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery() -> Iterator[None]:
     """Tasks run in-process in tests (services are tested directly; tasks are called with ids)."""
     from hiprecorder.celery import app
