@@ -1,7 +1,9 @@
 """Browser tests: Playwright driving Debian's Chromium against the live server.
 
 They click through the portal as people do, at a phone viewport (360 px) and on a desktop, with
-the Content-Security-Policy on, and write the screenshots in docs/screenshots/.
+the Content-Security-Policy on, and take screenshots of the main screens: into docs/screenshots/
+with ``UPDATE_SCREENSHOTS=1`` (how the committed ones are made), else into a temporary folder,
+so a test run leaves the work tree as it was.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,11 @@ ARGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
-SHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+SHOTS = (
+    Path(settings.BASE_DIR) / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "hiprecorder-screenshots"
+)
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
