@@ -12,7 +12,7 @@ Rows carry no storage object here (objects are measured apart). Measured in the 
   (a) baseline: the bare tombstoning UPDATE in SQL, 1000 rows per statement via the same partial
       index (``FOR UPDATE SKIP LOCKED``), on the first 100,000 due rows;
   (b) ``sweep_expired()`` on the remaining due rows (Django: claim, derived-row deletes, tombstone
-      update, call update, per batch).
+      update, call update, per batch), with the time its statements took, by kind.
 EXPLAIN (ANALYZE, BUFFERS) of the sweep's claiming query shows the index it uses.
 
 Objects: ``--objects`` recordings with a real object each (16 KB), files and then S3 (the
@@ -192,10 +192,10 @@ def phase_rows(args: argparse.Namespace) -> None:
 
     claim = (
         Recording.objects.unscoped()
-        .select_for_update(skip_locked=True)
+        .select_for_update(skip_locked=True, of=("self",))
         .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
         .order_by("expires_at")
-        .values_list("id", "storage_key", "call_id")[: args.batch]
+        .values_list(*lifecycle._CLAIMED)[: args.batch]
     )
     with transaction.atomic(), connection.cursor() as cur:
         sql, params = claim.query.sql_with_params()
@@ -224,14 +224,31 @@ def phase_rows(args: argparse.Namespace) -> None:
     base_s = time.perf_counter() - t0
     print(f"(a) baseline SQL tombstoning: {done:,} rows in {base_s:.2f} s -> {done / base_s:,.0f} rows/s")
 
+    spent: dict[str, list[float]] = {}
+
+    def timed(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            words = sql.split()
+            table = next((w for w in words[1:] if w.startswith('"')), "")
+            key = f"{words[0]} {table}".strip() if not sql.startswith("WITH") else "probe derived tables"
+            spent.setdefault(key, []).append(time.perf_counter() - t)
+
     t0 = time.perf_counter()
-    result = lifecycle.sweep_expired(now=now, batch_size=args.batch)
+    with connection.execute_wrapper(timed):
+        result = lifecycle.sweep_expired(now=now, batch_size=args.batch)
     sweep_s = time.perf_counter() - t0
     rate = result.rows / sweep_s
     print(
         f"(b) sweep_expired(): {result.rows:,} rows in {result.batches} batches, {sweep_s:.2f} s -> "
         f"{rate:,.0f} rows/s ({rate / (done / base_s):.2f}x the baseline's rate)"
     )
+    for key, times in sorted(spent.items(), key=lambda kv: -sum(kv[1])):
+        print(f"    {sum(times):7.2f} s in {len(times):5} x {key}")
+    other = sweep_s - sum(sum(t) for t in spent.values())
+    print(f"    {other:7.2f} s outside statements (commits, Python)")
     left = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
     print(f"due rows left: {left}; goal >= {ROWS_GOAL:,} rows/s: {'met' if rate >= ROWS_GOAL else 'MISSED'}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -399,3 +400,31 @@ def test_devices_deactivated_get_nothing(personas: Personas, clock) -> None:
     ready(user)
     with tenant_scope(personas.tenant_a):
         assert not OutboxMessage.objects.exists()
+
+
+def test_sweep_removes_the_derived_rows_of_the_recordings_that_have_them(personas: Personas, clock) -> None:
+    from recordings.models import Comment, Label, PlaybackAccess, ShareLink, ShareOpen
+
+    user = personas.playback["days_30"]
+    due = [ready(user, ended_at=T0) for _ in range(4)]
+    later = ready(user, ended_at=T0 + timedelta(days=2))
+    with tenant_scope(personas.tenant_a):
+        tenant = personas.tenant_a
+        for rec in (due[1], later):  # one due recording with everything, one that is not due
+            Label.objects.create(tenant=tenant, recording=rec, name="vip", created_by=user)
+            Comment.objects.create(tenant=tenant, recording=rec, author=user, text="call back")
+            share = ShareLink.objects.create(
+                tenant=tenant, recording=rec, created_by=user, token_hash=uuid.uuid4().hex, expires_at=T0
+            )
+            ShareOpen.objects.create(tenant=tenant, share=share)
+            PlaybackAccess.objects.create(tenant=tenant, recording=rec, user=user, share=share, via="share")
+        Comment.objects.create(tenant=tenant, recording=due[3], author=user, text="only a comment")
+    clock.move_to(T0 + timedelta(days=3, seconds=1))
+    result = lifecycle.sweep_expired(batch_size=3)
+    assert (result.rows, result.batches) == (4, 2)
+    with tenant_scope(personas.tenant_a):
+        for model in (Label, Comment, ShareLink, PlaybackAccess):
+            assert list(model.objects.values_list("recording_id", flat=True)) == [later.pk], model
+        assert list(ShareOpen.objects.values_list("share__recording_id", flat=True)) == [later.pk]
+        assert list(PushPrompt.objects.values_list("recording_id", flat=True)) == [later.pk]
+    assert all(reload(r).is_deleted for r in due) and not reload(later).is_deleted
