@@ -17,12 +17,14 @@ set it); :func:`sweep_expired` deletes what is due through the partial index ``r
 Deleting (:func:`delete_recording_objects`, used by everyone): the storage objects go first (the
 rendition, a leftover raw upload, and the objects of derived artefacts registered with
 :func:`register_derived_objects`); then, in one transaction, every row of another model that points
-at the recording (labels, comments, shares, prompts, … — found through the model relations, so a
-new artefact model is covered without registering) is deleted, and the recording row is kept as a
-tombstone without personal data: tenant, kind, saved, rule (``deletion_reason``), due time
-(``expires_at``) and deletion time (``deleted_at``) remain; owner, numbers, peaks, spans,
-segments, storage key and checksum are cleared. The call row loses its numbers and is marked
-``deleted``. A model that must outlive the recording sets ``keep_when_recording_deleted = True``.
+at the recording (labels, comments, shares, prompts, the links of many-to-many relations such as an
+access copy's recordings, … — found through the model relations, hidden ones and many-to-many
+through tables included, so a new artefact model is covered without registering) is deleted,
+and the recording row is kept as a tombstone without personal data: tenant, kind, saved, rule
+(``deletion_reason``), due time (``expires_at``) and deletion time (``deleted_at``) remain;
+owner, numbers, peaks, spans, segments, storage key and checksum are cleared. The call row loses
+its numbers and is marked ``deleted``. A model that must outlive the recording sets
+``keep_when_recording_deleted = True``.
 If the storage delete succeeds and the row update fails, the row stays due and the next sweep
 finishes it (deleting a missing object is a no-op); a failed storage delete leaves the row live.
 """
@@ -106,11 +108,21 @@ def register_derived_objects(provider: Callable[[list[uuid.UUID]], Iterable[str]
 
 
 def _dependent_relations() -> list[Any]:
-    """Reverse relations of Recording whose rows are derived data (deleted with it)."""
+    """Reverse relations of Recording whose rows are derived data (deleted with it): every foreign
+    key (or one-to-one) of another table that points at Recording.
+
+    Hidden relations count too (``related_name="+"``), and so does the through table of every
+    many-to-many to Recording (e.g. an access copy's ``recordings``): its rows are the foreign
+    keys that point at Recording, so they go with the recording while the row on the other side
+    (the access copy) stays. The many-to-many relation itself is skipped: its through table's
+    foreign key is already in the list (and a deleted link row is exactly what must go).
+    """
     return [
         rel
-        for rel in Recording._meta.related_objects
-        if (rel.one_to_many or rel.one_to_one)
+        for rel in Recording._meta.get_fields(include_hidden=True)
+        if rel.auto_created
+        and not rel.concrete
+        and (rel.one_to_many or rel.one_to_one)
         and not getattr(rel.related_model, "keep_when_recording_deleted", False)
     ]
 

@@ -20,7 +20,9 @@ from recordings.lifecycle import ExpiryRule, RecordingGone
 from recordings.lifecycle_tasks import sweep_expired_task
 from recordings.models import Call, Kind, Recording
 from recordings.reconcile import reconcile
+from tenants import privacy
 from tenants import services as tenant_services
+from tenants.models import AccessCopy
 from tenants.scoping import tenant_scope
 from tests.base import Personas
 from tests.lifecycle_factory import committed, make_recording, object_exists, use_file_storage
@@ -419,6 +421,10 @@ def test_sweep_removes_the_derived_rows_of_the_recordings_that_have_them(persona
             ShareOpen.objects.create(tenant=tenant, share=share)
             PlaybackAccess.objects.create(tenant=tenant, recording=rec, user=user, share=share, via="share")
         Comment.objects.create(tenant=tenant, recording=due[3], author=user, text="only a comment")
+    # An access copy (a many-to-many to Recording): its links to the due ones go, the copy stays.
+    copy = privacy.create_access_copy(tenant=personas.tenant_a, number="+31612345678", acting_user=None).copy
+    with tenant_scope(personas.tenant_a):
+        assert copy.recordings.count() == 5
     clock.move_to(T0 + timedelta(days=3, seconds=1))
     result = lifecycle.sweep_expired(batch_size=3)
     assert (result.rows, result.batches) == (4, 2)
@@ -427,4 +433,35 @@ def test_sweep_removes_the_derived_rows_of_the_recordings_that_have_them(persona
             assert list(model.objects.values_list("recording_id", flat=True)) == [later.pk], model
         assert list(ShareOpen.objects.values_list("share__recording_id", flat=True)) == [later.pk]
         assert list(PushPrompt.objects.values_list("recording_id", flat=True)) == [later.pk]
+        assert list(copy.recordings.values_list("pk", flat=True)) == [later.pk]
+        through = AccessCopy.recordings.through.objects
+        assert list(through.values_list("recording_id", flat=True)) == [later.pk]
+        assert AccessCopy.objects.filter(pk=copy.pk).exists()
     assert all(reload(r).is_deleted for r in due) and not reload(later).is_deleted
+
+
+def test_every_deletion_path_removes_the_many_to_many_links(personas: Personas, clock) -> None:
+    """A user's delete answer, a blacklisted capture and a subject erasure go through the same
+    deletion, which removes the through rows of many-to-manys that point at Recording."""
+    user = personas.playback["days_30"]
+    answered, erased, other = ready(user), ready(user, remote_number="+31687654321"), ready(user)
+    through = AccessCopy.recordings.through.objects
+    copy = privacy.create_access_copy(tenant=personas.tenant_a, number="+31201234567", acting_user=None).copy
+    assert set(through.filter(accesscopy=copy).values_list("recording_id", flat=True)) == {
+        answered.pk,
+        erased.pk,
+        other.pk,
+    }
+    lifecycle.delete_recording(recording=answered, acting_user=user)
+    privacy.erase_subject(
+        tenant=personas.tenant_a, number="+31687654321", confirmed_count=1, acting_user=personas.admin
+    )
+    assert list(through.values_list("recording_id", flat=True)) == [other.pk]
+    assert reload(answered).is_deleted and reload(erased).is_deleted and not reload(other).is_deleted
+    rules.add_rule(user=user, list_type="blacklist", number="+31201111111", acting_user=user)
+    blocked = make_recording(user, remote_number="+31201111111")
+    with tenant_scope(personas.tenant_a):
+        copy.recordings.add(blocked)
+    lifecycle.on_playback_ready(blocked)
+    assert reload(blocked).is_deleted
+    assert list(through.values_list("recording_id", flat=True)) == [other.pk]
