@@ -10,6 +10,12 @@ Rules (``../shared/spec/recording-modes.md``, "Playback lifecycle"):
   quota, and the user is warned once per crossing of 90 %).
 - Delete: audio and everything derived go at once.
 - Standard recordings are due ``tenant.retention_days`` after the call ended.
+- The Playback subscription is removed (:func:`on_subscription_removed`): the user's saved
+  playbacks are due 30 days after the removal at the latest: those without a due date (tier
+  ``minutes_100k``) get removal + 30 days, those with a due date keep it if it is sooner and are
+  otherwise capped at removal + 30 days (rule ``unsubscribed``); unsaved ones keep their 3 days
+  (and can no longer be kept). A subscription given again before they are deleted re-computes
+  their expiry from the new tier (:func:`on_tier_changed`), as a tier change does.
 
 Every live recording that can expire has ``expires_at`` (and ``expiry_rule`` saying which rule
 set it); :func:`sweep_expired` deletes what is due through the partial index ``rec_live_expiry``.
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNSAVED_GRACE = timedelta(days=3)
+UNSUBSCRIBED_GRACE = timedelta(days=30)  # saved playbacks after the subscription is removed
 TIER_DAYS = {PlaybackTier.DAYS_30: 30, PlaybackTier.DAYS_90: 90}
 QUOTA_MINUTES = 100_000
 QUOTA_MS = QUOTA_MINUTES * 60_000
@@ -74,6 +81,7 @@ class ExpiryRule(models.TextChoices):
     DAYS_90 = "days_90", gettext_lazy("Saved playback, 90 days")
     QUOTA = "quota", gettext_lazy("Oldest saved playback over the 100,000-minute quota")
     RETENTION = "retention", gettext_lazy("Customer's retention period")
+    UNSUBSCRIBED = "unsubscribed", gettext_lazy("Saved playback, 30 days after the subscription was removed")
 
 
 class DeletionReason(models.TextChoices):
@@ -613,6 +621,22 @@ def on_tier_changed(*, user: User, previous: str | None, tier: str, now: datetim
         from notifications import services as push
 
         transaction.on_commit(lambda: push.warn_quota(user=user, used_ms=outcome.used_ms, quota_ms=QUOTA_MS))
+
+
+def on_subscription_removed(*, user: User, now: datetime | None = None) -> int:
+    """The user's Playback subscription was removed (inside the caller's transaction and tenant
+    scope): every saved playback is due at ``now`` + 30 days at the latest. Those without a due
+    date (``minutes_100k``) or with a later one get exactly that (rule ``unsubscribed``); sooner
+    due dates stay; unsaved ones keep their 3 days. Returns how many got the new due date."""
+    now = now or timezone.now()
+    cap = now + UNSUBSCRIBED_GRACE
+    return Recording.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=cap),
+        owner=user,
+        kind=Kind.PLAYBACK,
+        saved=True,
+        deleted_at__isnull=True,
+    ).update(expires_at=cap, expiry_rule=ExpiryRule.UNSUBSCRIBED)
 
 
 def on_retention_changed(*, tenant: Tenant) -> int:

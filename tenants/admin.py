@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -243,6 +244,28 @@ class PlaybackSubscriptionAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     list_filter = ["tenant", "tier"]
     search_fields = ["user__username"]
     raw_id_fields = ["user"]
+
+    # Through the lifecycle, as the portal does: a tier change re-computes the saved playbacks'
+    # expiry, a removal makes them due within 30 days (recordings.lifecycle).
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        from recordings.lifecycle import on_tier_changed
+
+        previous = form.initial.get("tier") if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if previous != obj.tier:
+                with tenant_scope(obj.tenant_id):
+                    on_tier_changed(user=obj.user, previous=previous, tier=obj.tier)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            for subscription in queryset.select_related("user"):
+                with tenant_scope(subscription.tenant_id):
+                    services.remove_playback_subscription(user=subscription.user, acting_user=request.user)
 
 
 class PbxKeyForm(forms.ModelForm):

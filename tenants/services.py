@@ -175,11 +175,32 @@ def set_playback_subscription(
     return subscription
 
 
+def _remove_subscription(user: User) -> bool:
+    """Inside a transaction and the user's tenant scope: delete the user's Playback subscription,
+    if any; their saved playbacks become due 30 days later at the latest
+    (``recordings.lifecycle.on_subscription_removed``). Returns whether there was one."""
+    deleted, _rows = PlaybackSubscription.objects.filter(user=user).delete()
+    if deleted:
+        from recordings.lifecycle import on_subscription_removed
+
+        on_subscription_removed(user=user)
+    return bool(deleted)
+
+
+def remove_playback_subscription(*, user: User, acting_user: User | None = None) -> bool:
+    """Remove the user's Playback subscription (whether there was one is returned): their saved
+    playbacks are deleted 30 days later at the latest, unsaved ones keep their 3 days."""
+    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+        User.objects.select_for_update().get(pk=user.pk)
+        return _remove_subscription(user)
+
+
 def remove_products(*, user: User, acting_user: User | None = None) -> None:
-    """Take away the user's licence or subscription (existing recordings keep their own expiry)."""
+    """Take away the user's licence or subscription. Standard recordings keep their expiry; saved
+    playbacks are deleted 30 days after the subscription's removal at the latest."""
     with transaction.atomic(), tenant_scope(_tenant_of(user)):
         Licence.objects.filter(user=user).delete()
-        PlaybackSubscription.objects.filter(user=user).delete()
+        _remove_subscription(user)
 
 
 def create_team(
@@ -348,7 +369,7 @@ def set_user_product(*, user: User, product: str, setting: str = "", acting_user
         if product != "licence":
             Licence.objects.filter(user=user).delete()
         if product != "playback":
-            PlaybackSubscription.objects.filter(user=user).delete()
+            _remove_subscription(user)
         if product == "licence":
             set_licence(user=user, mode=setting, acting_user=acting_user)
         elif product == "playback":

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -166,6 +168,19 @@ def user_product(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
             _add_errors(form, exc)
         else:
             messages.success(request, _("Product changed for %(user)s.") % {"user": person})
+            if before.startswith("playback:") and product != "playback":
+                from recordings.lifecycle import UNSUBSCRIBED_GRACE
+
+                latest = timezone.localdate(timezone.now() + UNSUBSCRIBED_GRACE)
+                messages.info(
+                    request,
+                    _(
+                        "The Playback subscription of %(user)s was removed: their saved recordings "
+                        "will be deleted on %(date)s at the latest, unless a subscription is given "
+                        "again before then. Unsaved recordings are still deleted 3 days after their call."
+                    )
+                    % {"user": person, "date": date_format(latest, "DATE_FORMAT")},
+                )
             if request.POST.get("next") == "users":
                 return redirect("manage_users")
             return redirect("manage_user", person.pk)

@@ -189,3 +189,37 @@ def test_contact_rules(admin: Client, personas: Personas) -> None:
     with tenant_scope(personas.tenant_a):
         assert ContactRule.objects.count() == 0
     assert {"manage.contact_rule.create", "manage.contact_rule.delete"} <= set(_actions(personas.tenant_a))
+
+
+def test_removing_a_playback_subscription_says_when_saved_recordings_go(
+    admin: Client, personas: Personas
+) -> None:
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from recordings import lifecycle
+    from recordings.models import Recording
+    from tests.lifecycle_factory import make_recording
+
+    user = personas.playback["minutes_100k"]
+    page = admin.get(reverse("manage_user", args=[user.pk])).content.decode()
+    assert "Het Playback-abonnement verwijderen: bewaarde opnamen worden uiterlijk 30" in page  # Acme: Dutch
+    with time_machine.travel(datetime(2026, 11, 2, 9, 0, tzinfo=UTC), tick=False):
+        rec = make_recording(user)
+        lifecycle.on_playback_ready(rec)
+        lifecycle.keep_recording(recording=rec, acting_user=user)
+        response = admin.post(reverse("manage_user_product", args=[user.pk]), {"product": ""}, follow=True)
+    html = response.content.decode()
+    assert "Het Playback-abonnement van" in html and "uiterlijk op 2 december 2026 verwijderd" in html
+    with tenant_scope(personas.tenant_a):
+        assert not PlaybackSubscription.objects.filter(user=user).exists()
+        assert Recording.objects.get(pk=rec.pk).expires_at == datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    assert (
+        "Het Playback-abonnement verwijderen"
+        not in admin.get(reverse("manage_user", args=[user.pk])).content.decode()
+    )
+    # A person without a subscription: the removal line is not said after a product change.
+    other = personas.users["always"]
+    response = admin.post(reverse("manage_user_product", args=[other.pk]), {"product": ""}, follow=True)
+    assert "Het Playback-abonnement van" not in response.content.decode()

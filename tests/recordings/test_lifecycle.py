@@ -465,3 +465,76 @@ def test_every_deletion_path_removes_the_many_to_many_links(personas: Personas, 
     lifecycle.on_playback_ready(blocked)
     assert reload(blocked).is_deleted
     assert list(through.values_list("recording_id", flat=True)) == [other.pk]
+
+
+# --- the Playback subscription is removed -------------------------------------------------------
+
+
+def test_removing_the_subscription_makes_saved_playbacks_due_within_30_days(
+    personas: Personas, clock
+) -> None:
+    user = personas.playback["days_90"]
+    soon = ready(user, ended_at=T0 - timedelta(days=80))  # saved: due T0 + 10 days, stays
+    clock.move_to(T0 - timedelta(days=79))
+    lifecycle.keep_recording(recording=soon, acting_user=user)
+    clock.move_to(T0)
+    late = ready(user, ended_at=T0)  # saved: due T0 + 90 days, capped at T0 + 30 days
+    lifecycle.keep_recording(recording=late, acting_user=user)
+    unsaved = ready(user, ended_at=T0)  # due T0 + 3 days, stays
+    removed_at = T0 + timedelta(hours=2)
+    clock.move_to(removed_at)
+    assert tenant_services.remove_playback_subscription(user=user) is True
+    assert (reload(soon).expires_at, reload(soon).expiry_rule) == (T0 + timedelta(days=10), "days_90")
+    assert (reload(late).expires_at, reload(late).expiry_rule) == (
+        removed_at + timedelta(days=30),
+        "unsubscribed",
+    )
+    assert (reload(unsaved).expires_at, reload(unsaved).expiry_rule) == (T0 + timedelta(days=3), "unanswered")
+    with pytest.raises(ValidationError, match="no longer have a Playback subscription"):
+        lifecycle.keep_recording(recording=unsaved, acting_user=user)
+    assert tenant_services.remove_playback_subscription(user=user) is False  # nothing left: no change
+    assert reload(late).expires_at == removed_at + timedelta(days=30)
+    clock.move_to(T0 + timedelta(days=3))
+    assert lifecycle.sweep_expired().rows == 1 and reload(unsaved).is_deleted
+    clock.move_to(T0 + timedelta(days=10))
+    assert lifecycle.sweep_expired().rows == 1 and reload(soon).is_deleted
+    clock.move_to(removed_at + timedelta(days=30) - timedelta(seconds=1))
+    assert lifecycle.sweep_expired().rows == 0
+    clock.move_to(removed_at + timedelta(days=30))
+    assert lifecycle.sweep_expired().rows == 1
+    assert_tombstone(late, "unsubscribed", late.storage_key)
+
+
+def test_quota_tier_playbacks_get_a_due_date_when_the_subscription_goes(personas: Personas, clock) -> None:
+    user = personas.playback["minutes_100k"]
+    kept = ready(user, ended_at=T0 - timedelta(days=400))
+    clock.move_to(T0 - timedelta(days=400))
+    lifecycle.keep_recording(recording=kept, acting_user=user)
+    clock.move_to(T0)
+    assert reload(kept).expires_at is None
+    tenant_services.set_user_product(user=user, product="licence", setting="always")  # another product
+    assert reload(kept).expires_at == T0 + timedelta(days=30)
+    clock.move_to(T0 + timedelta(days=30))
+    assert lifecycle.sweep_expired().rows == 1
+    assert reload(kept).deletion_reason == "unsubscribed"
+
+
+@pytest.mark.parametrize(
+    ("tier", "due_after_call"), [("days_90", timedelta(days=90)), ("minutes_100k", None)]
+)
+def test_a_subscription_given_again_recomputes_from_the_new_tier(
+    personas: Personas, clock, tier: str, due_after_call: timedelta | None
+) -> None:
+    user = personas.playback["days_30"]
+    rec = ready(user, ended_at=T0)
+    lifecycle.keep_recording(recording=rec, acting_user=user)
+    tenant_services.remove_products(user=user)
+    assert reload(rec).expires_at == T0 + timedelta(days=30)  # days_30: already the sooner one
+    assert reload(rec).expiry_rule == "days_30"
+    clock.move_to(T0 + timedelta(days=20))
+    tenant_services.set_playback_subscription(user=user, tier=tier)
+    expected = None if due_after_call is None else T0 + due_after_call
+    assert reload(rec).expires_at == expected
+    clock.move_to(T0 + timedelta(days=60))
+    assert lifecycle.sweep_expired().rows == 0
+    assert not reload(rec).is_deleted

@@ -140,3 +140,47 @@ def test_admin_refuses_a_duplicate_pbx_id(client: Client, personas: Personas) ->
     )
     assert response.status_code == 200
     assert b"already used" in response.content
+
+
+def test_support_removing_or_changing_a_subscription_goes_through_the_lifecycle(
+    client: Client, personas: Personas
+) -> None:
+    """The Django admin does what the portal does: a tier change re-computes, a removal caps."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recordings import lifecycle
+    from recordings.models import Recording
+    from tenants.models import PlaybackSubscription
+    from tenants.scoping import tenant_scope
+    from tests.lifecycle_factory import make_recording
+
+    user = personas.playback["minutes_100k"]
+    rec = make_recording(user)
+    lifecycle.on_playback_ready(rec)
+    lifecycle.keep_recording(recording=rec, acting_user=user)
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    with tenant_scope(personas.tenant_a):
+        subscription = PlaybackSubscription.objects.get(user=user)
+    response = client.post(
+        reverse("admin:tenants_playbacksubscription_change", args=[subscription.pk]),
+        {"user": user.pk, "tier": "days_30"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    with tenant_scope(personas.tenant_a):
+        assert Recording.objects.get(pk=rec.pk).expires_at == rec.ended_at + timedelta(days=30)
+    client.post(
+        reverse("admin:tenants_playbacksubscription_change", args=[subscription.pk]),
+        {"user": user.pk, "tier": "minutes_100k"},
+    )
+    response = client.post(
+        reverse("admin:tenants_playbacksubscription_delete", args=[subscription.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    with tenant_scope(personas.tenant_a):
+        assert not PlaybackSubscription.objects.filter(user=user).exists()
+        due = Recording.objects.get(pk=rec.pk).expires_at
+    assert due is not None and abs(due - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)

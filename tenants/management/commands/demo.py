@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from tenants import privacy, services
-from tenants.models import Licence, PlaybackSubscription, RecordingMode, Role, Team, Tenant, User
+from tenants.models import RecordingMode, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
 
 BLACKLIST = "+31201111111"
@@ -105,14 +105,8 @@ class Command(BaseCommand):
                     user.set_password(password)
                     user.role, user.pbx_id, user.is_active = role, pbx_id, True
                     user.save()
-                if product != "licence":
-                    Licence.objects.filter(user=user).delete()
-                if product != "playback":
-                    PlaybackSubscription.objects.filter(user=user).delete()
-                if product == "licence":
-                    services.set_licence(user=user, mode=str(setting))
-                elif product == "playback":
-                    services.set_playback_subscription(user=user, tier=str(setting))
+                # One product or none (a removed subscription: saved playbacks due within 30 days).
+                services.set_user_product(user=user, product=product or "", setting=setting or "")
                 people[key] = user
                 users[key] = {"username": username, "password": password, "pbx_id": pbx_id}
             sales = Team.objects.filter(name="Sales").first() or services.create_team(
