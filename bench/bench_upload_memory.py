@@ -3,8 +3,10 @@
 Runs a real gunicorn (one sync worker, the embedded default: SQLite, files on disk, no Celery
 worker, so processing does not run in this process) in a scratch DATA_DIR, then:
 
-1. baseline: after start-up and a warm-up (a short call with a 5 s upload, so Django, PyAV and
-   the views are loaded), the worker's peak RSS (VmHWM in /proc/<pid>/status);
+1. baseline: after start-up and a warm-up (a user signs in through the log-in form and opens
+   the portal's recordings page, then a short call with a 5 s upload, so Django, the templates,
+   PyAV, Celery's sending side and the views are loaded), the worker's peak RSS (VmHWM in
+   /proc/<pid>/status);
 2. a 2-hour 8 kHz mono 16-bit WAV (~115 MB), streamed from disk with a Content-Length;
 3. the same file again on a new call, with ``Transfer-Encoding: chunked`` (no Content-Length);
 
@@ -12,21 +14,29 @@ and prints the worker's VmHWM after each, with the growth over the baseline. Tar
 over idle stays under 16 MB (the body, 115 MB, is never held: 64 KiB chunks go to a temporary
 file; exit status 1 when missed), and the absolute peak under 100 MB (reported).
 
-    python bench/bench_upload_memory.py [--minutes 120] [--keep-dir DIR]
+    python bench/bench_upload_memory.py [--minutes 120] [--threads N] [--app-dir DIR] [--keep-dir DIR]
+
+``--threads 4`` runs gunicorn's threaded worker as the Procfile does (one process is measured
+either way; the uploads are sequential). ``--app-dir`` serves another checkout of the project
+(e.g. ``git archive`` of an older commit) with this same measurement: a before/after baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,8 +67,39 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
+def commit_of(folder: Path) -> str:
+    git = ["git", "-C", str(folder)]
+    answer = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if answer.returncode == 0:
+        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"], check=False).returncode
+        return answer.stdout.strip() + (" + uncommitted changes" if dirty else "")
+    marker = folder / "COMMIT"  # a `git archive` export: write the id there
+    return marker.read_text().strip() if marker.exists() else "unknown"
+
+
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sign_in_and_open_portal(port: int, username: str, password: str) -> None:
+    """Sign in through the real log-in form (CSRF cookie and token) and open the recordings page."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{port}"
+    form = opener.open(f"{base}/accounts/login/", timeout=60).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert token, "no CSRF token on the log-in page"
+    fields = {"csrfmiddlewaretoken": token.group(1), "login": username, "password": password}
+    request = urllib.request.Request(  # noqa: S310 (our own loopback URL)
+        f"{base}/accounts/login/",
+        data=urllib.parse.urlencode(fields).encode(),
+        headers={"Referer": f"{base}/accounts/login/"},
+    )
+    with opener.open(request, timeout=60) as answer:  # follows the redirect to the portal
+        page = answer.read().decode()
+        assert answer.url == f"{base}/", f"log-in did not reach the portal: {answer.url}"
+    assert 'name="password"' not in page, "still on the log-in form"
 
 
 class Phone:
@@ -122,10 +163,15 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=120)
     parser.add_argument("--limit-mb", type=float, default=100, help="absolute peak (reported)")
     parser.add_argument("--growth-mb", type=float, default=16, help="peak over idle (the target)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn --threads (Procfile: 4)")
+    parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout gunicorn serves")
     parser.add_argument("--keep-dir")
     args = parser.parse_args()
 
     from recordings import audio
+
+    app = args.app_dir.resolve()
+    print(f"serving {app} (commit {commit_of(app)})")
 
     folder = Path(args.keep_dir or tempfile.mkdtemp(prefix="bench-upload-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,13 +184,14 @@ def main() -> int:
     env.update(DATA_DIR=str(folder / "data"), DJANGO_SETTINGS_MODULE="hiprecorder.settings")
     server = None
     try:
-        subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=app, env=env, check=True)
         demo = json.loads(
             subprocess.run(
-                [python, "manage.py", "demo", "--json"], cwd=ROOT, env=env, check=True, capture_output=True
+                [python, "manage.py", "demo", "--json"], cwd=app, env=env, check=True, capture_output=True
             ).stdout
         )
-        user = demo["users"]["always"]["pbx_id"]
+        person = demo["users"]["always"]
+        user = person["pbx_id"]
         wav = folder / "call.wav"
         began = time.perf_counter()
         audio.make_wav(wav, seconds=args.minutes * 60, rate=8000, kind="speech-like")
@@ -165,10 +212,12 @@ def main() -> int:
                 f"127.0.0.1:{port}",
                 "--workers",
                 "1",
+                "--threads",
+                str(args.threads),
                 "--timeout",
                 "600",
             ],
-            cwd=ROOT,
+            cwd=app,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -182,11 +231,18 @@ def main() -> int:
             except OSError:
                 time.sleep(0.2)
         started = vm(pid, "VmHWM")
-        print(f"gunicorn worker {pid}: after start-up and /healthz: VmHWM {started / 1024:.1f} MB")
+        print(
+            f"gunicorn worker {pid} ({'sync' if args.threads == 1 else f'{args.threads} threads'}): "
+            f"after start-up and /healthz: VmHWM {started / 1024:.1f} MB"
+        )
+        sign_in_and_open_portal(port, person["username"], person["password"])
         phone.call("warm-up", user, 5)
         phone.upload("warm-up", small, chunked=False)
         baseline = vm(pid, "VmHWM")
-        print(f"gunicorn worker {pid}: idle after warm-up: VmHWM {baseline / 1024:.1f} MB")
+        print(
+            f"gunicorn worker {pid}: idle after warm-up (portal page signed in, 5 s upload): "
+            f"VmHWM {baseline / 1024:.1f} MB"
+        )
 
         peak = baseline
         for name, chunked in (("Content-Length", False), ("chunked", True)):
@@ -195,7 +251,7 @@ def main() -> int:
             _, seconds = phone.upload(call_id, wav, chunked=chunked)
             peak = vm(pid, "VmHWM")
             print(
-                f"2-hour upload ({name}): {wav.stat().st_size / 1e6 / seconds:.0f} MB/s, "
+                f"{args.minutes:g}-minute upload ({name}): {wav.stat().st_size / 1e6 / seconds:.0f} MB/s, "
                 f"VmHWM {peak / 1024:.1f} MB (+{(peak - baseline) / 1024:.1f} MB over idle), "
                 f"VmRSS now {vm(pid, 'VmRSS') / 1024:.1f} MB"
             )

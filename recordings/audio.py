@@ -2,7 +2,8 @@
 
 Pure module: PyAV (FFmpeg bindings, ``av`` on PyPI) and the standard library; no Django, no
 system ffmpeg. numpy is used for the level meter when it is importable (see "Speed and memory"
-below); without it the same figures are computed, bit for bit, by a slower stdlib path.
+below), imported only when audio is metered, so processes that just probe uploads never load
+it; without it the same figures are computed, bit for bit, by a slower stdlib path.
 
 Public API
 ==========
@@ -148,11 +149,6 @@ from typing import BinaryIO
 
 import av
 
-try:  # optional accelerator for the level meter; results are identical without it
-    import numpy as _np
-except ImportError:  # pragma: no cover - depends on the environment
-    _np = None
-
 __all__ = [
     "MAX_PEAKS",
     "MIN_RENDITION_MS",
@@ -199,6 +195,10 @@ MIN_RENDITION_MS = 20  # shorter is NothingRetained (FFmpeg's resampler drops a 
 _WAV_DEMUX_PACKET_BYTES = 65536  # FFmpeg's default of 4096 means 14k Python iterations per hour
 _CHUNK_SECONDS = 2  # resampler output frame length
 _PROBE_MAX_FRAMES = 200  # probe() gives up looking for samples after this many frames
+# How much FFmpeg reads ahead to find the stream parameters (its default, 5 MB, is buffered in
+# full for a long WAV: +4 MB of peak memory in the web process per upload). The WAV and Ogg/Opus
+# headers carry every parameter that is checked; decoding is not limited by it.
+_DEMUX_PROBE_BYTES = 65536
 
 _CONTENT_TYPES = {
     "audio/wav": "wav",
@@ -326,7 +326,9 @@ class _Source:
             if kind not in ("wav", "ogg"):
                 raise UnsupportedAudio(message=f"The audio is {kind}; {_ACCEPTED}.")
             self.kind = kind
-            options = {"max_size": str(_WAV_DEMUX_PACKET_BYTES)} if kind == "wav" else {}
+            options = {"probesize": str(_DEMUX_PROBE_BYTES)}
+            if kind == "wav":
+                options["max_size"] = str(_WAV_DEMUX_PACKET_BYTES)
             try:
                 self.container = av.open(fh, mode="r", format=kind, options=options)
             except (av.FFmpegError, ValueError, OSError) as exc:
@@ -497,6 +499,19 @@ def check_declared_type(info: AudioInfo, content_type: str | None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _numpy():
+    """numpy, or None when it is not installed (the meter's results are identical without it).
+
+    Imported on first use, not with this module: only the Celery worker meters audio, and the web
+    process, which imports this module to probe uploads, stays ~9 MB smaller without numpy.
+    """
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return numpy
+
+
 class _Meter:
     """Peak byte and talk flag per 20 ms frame of s16 mono audio fed in arbitrary pieces."""
 
@@ -505,8 +520,8 @@ class _Meter:
         self.peaks = bytearray()
         self.talk = 0
         self._rem = b""
-        self._np = _np if (use_numpy is None or use_numpy) else None
-        if use_numpy and _np is None:
+        self._np = _numpy() if (use_numpy is None or use_numpy) else None
+        if use_numpy and self._np is None:
             raise RuntimeError("numpy is not installed")
         self._swap = sys.byteorder != "little"
 

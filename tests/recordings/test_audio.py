@@ -157,6 +157,19 @@ def test_probe_accepts_a_file_object_and_leaves_its_position(tmp_path):
         assert not real.closed and real.tell() == 7
 
 
+def test_metadata_larger_than_the_demuxer_read_ahead_is_skipped(tmp_path):
+    """A 200 KB LIST chunk before the samples (over the 64 KB FFmpeg probes): still a WAV."""
+    raw = make_wav(tmp_path / "a.wav", seconds=3, kind="speech-like").read_bytes()
+    at = raw.index(b"data")
+    meta = b"LIST" + struct.pack("<I", 200_000) + b"INFO" + bytes(200_000 - 4)
+    body = raw[12:at] + meta + raw[at:]
+    path = tmp_path / "b.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    assert (probe(path).sample_rate, probe(path).duration_ms) == (8000, 3000)
+    res = process(path, tmp_path / "b.mp3", offset_ms=0, retained=[(0, 3000)])
+    assert res.duration_ms == 3000
+
+
 def test_probe_does_not_trust_the_file_name(tmp_path):
     ogg = make_opus(tmp_path / "a.ogg", 1)
     disguised = tmp_path / "a.wav"
@@ -555,7 +568,7 @@ def test_truncated_wav_keeps_the_audio_that_is_there(tmp_path):
 # level meter: numpy and standard-library paths agree exactly
 # ------------------------------------------------------------------------------------------
 
-needs_numpy = pytest.mark.skipif(audio._np is None, reason="numpy is not installed")
+needs_numpy = pytest.mark.skipif(audio._numpy() is None, reason="numpy is not installed")
 
 
 def run_meter(samples: list[int], cuts: list[int], rate: int, use_numpy: bool):
@@ -603,7 +616,7 @@ def test_process_without_numpy_gives_the_same_result(tmp_path, monkeypatch):
     src = make_wav(tmp_path / "a.wav", seconds=12, kind="speech-like")
     spans = [(0, 4000), (6000, 11000)]
     fast = process(src, tmp_path / "f.mp3", offset_ms=500, retained=spans)
-    monkeypatch.setattr(audio, "_np", None)
+    monkeypatch.setattr(audio, "_numpy", lambda: None)
     slow = process(src, tmp_path / "s.mp3", offset_ms=500, retained=spans)
     assert slow == fast
 
