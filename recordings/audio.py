@@ -20,6 +20,8 @@ Public API
     encode one playback rendition to ``dst_path`` and measure it (peaks, talk ratio, sha256).
 ``make_wav(...)``, ``make_opus(...)``
     Test and simulator helpers that synthesise uploads (tones, speech-like bursts, silence).
+``encode_opus(pcm_pieces, file, *, rate, channels, bit_rate)``
+    Ogg/Opus of given 16-bit PCM (``make_opus`` and the phone-system simulator use it).
 
 Exceptions: ``AudioError(code, message)`` is the base; ``UnsupportedAudio`` (HTTP 415 material:
 the bytes are not a supported upload, or fail to decode part-way) and ``NothingRetained`` (code
@@ -141,7 +143,7 @@ import os
 import random
 import sys
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -164,6 +166,7 @@ __all__ = [
     "ProcessResult",
     "UnsupportedAudio",
     "check_declared_type",
+    "encode_opus",
     "make_opus",
     "make_wav",
     "probe",
@@ -860,6 +863,51 @@ def make_wav(
     return path
 
 
+def encode_opus(
+    pcm: Iterable[bytes],
+    out: BinaryIO,
+    *,
+    rate: int = 16000,
+    channels: int = 1,
+    bit_rate: int = 24000,
+) -> None:
+    """Encode interleaved signed 16-bit PCM, given in pieces of any length, to Ogg/Opus on ``out``.
+
+    libopus through PyAV, fed one second at a time; ``out`` is a writable binary file object.
+    A piece that is not a whole number of sample frames raises ``ValueError``.
+    """
+    if rate not in (8000, 12000, 16000, 24000, 48000):
+        raise ValueError(f"Opus takes 8000, 12000, 16000, 24000 or 48000 Hz, not {rate}")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ValueError(f"channels must be 1 or 2, not {channels}")
+    layout = "mono" if channels == 1 else "stereo"
+    width = 2 * channels
+    container = av.open(out, mode="w", format="ogg")
+    try:
+        st = container.add_stream("libopus", rate=rate, layout=layout)
+        st.bit_rate = bit_rate
+        st.codec_context.format = "s16"
+        pts = 0
+        step = rate * width  # one second
+        for piece in pcm:
+            if len(piece) % width:
+                raise ValueError(f"a PCM piece of {len(piece)} bytes is not whole {width}-byte frames")
+            for i in range(0, len(piece), step):
+                data = piece[i : i + step]
+                frame = av.AudioFrame(format="s16", layout=layout, samples=len(data) // width)
+                frame.planes[0].update(data)
+                frame.sample_rate = rate
+                frame.pts = pts
+                frame.time_base = Fraction(1, rate)
+                pts += frame.samples
+                for packet in st.encode(frame):
+                    container.mux(packet)
+        for packet in st.encode(None):
+            container.mux(packet)
+    finally:
+        container.close()
+
+
 def make_opus(
     path: str | os.PathLike,
     seconds: float,
@@ -872,28 +920,12 @@ def make_opus(
 ) -> Path:
     """Write an Ogg/Opus file (libopus through PyAV) of the same synthetic audio as make_wav."""
     path = Path(path)
-    layout = "mono" if channels == 1 else "stereo"
     with open(path, "wb") as fh:
-        out = av.open(fh, mode="w", format="ogg")
-        try:
-            st = out.add_stream("libopus", rate=rate, layout=layout)
-            st.bit_rate = bit_rate
-            st.codec_context.format = "s16"
-            pts = 0
-            chunk = rate * 2 * channels  # one second of interleaved s16
-            for piece in _pcm_blocks(kind, rate, channels, seconds, seed):
-                for i in range(0, len(piece), chunk):
-                    data = piece[i : i + chunk]
-                    frame = av.AudioFrame(format="s16", layout=layout, samples=len(data) // (2 * channels))
-                    frame.planes[0].update(data)
-                    frame.sample_rate = rate
-                    frame.pts = pts
-                    frame.time_base = Fraction(1, rate)
-                    pts += frame.samples
-                    for packet in st.encode(frame):
-                        out.mux(packet)
-            for packet in st.encode(None):
-                out.mux(packet)
-        finally:
-            out.close()
+        encode_opus(
+            _pcm_blocks(kind, rate, channels, seconds, seed),
+            fh,
+            rate=rate,
+            channels=channels,
+            bit_rate=bit_rate,
+        )
     return path

@@ -19,6 +19,7 @@ import struct
 import sys
 import threading
 import wave
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -641,6 +642,29 @@ def test_make_opus_writes_ogg_opus(tmp_path):
         assert c.streams.audio[0].codec_context.name == "opus"
         n = sum(f.samples for f in c.decode(audio=0))
     assert abs(n / 48 - 1500) <= 30
+
+
+def test_encode_opus_keeps_the_audio_of_uneven_pieces(tmp_path):
+    """2.5 s of a 440 Hz tone in pieces of odd sizes: 2.5 s of Opus with the tone's level."""
+    tone = audio._tone_block(16000, seconds=3).tobytes()[: 2 * 40000]
+    cuts = [0, 2, 16002, 50000, len(tone)]
+    out = io.BytesIO()
+    audio.encode_opus((tone[a:b] for a, b in pairwise(cuts)), out, rate=16000)
+    out.seek(0)
+    info = probe(out)
+    assert (info.container, info.codec, info.channels) == ("ogg", "opus", 1)
+    assert abs(info.duration_ms - 2500) <= 30
+    res = process(out, tmp_path / "t.mp3", offset_ms=0, retained=[(0, 2500)])
+    assert abs(res.duration_ms - 2500) <= 30 and res.talk_ratio > 0.9
+
+
+def test_encode_opus_refuses_what_it_cannot_encode():
+    with pytest.raises(ValueError, match="whole 4-byte frames"):
+        audio.encode_opus([bytes(6)], io.BytesIO(), channels=2)
+    with pytest.raises(ValueError, match="44100"):
+        audio.encode_opus([bytes(4)], io.BytesIO(), rate=44100)
+    with pytest.raises(ValueError, match="channels"):
+        audio.encode_opus([bytes(6)], io.BytesIO(), channels=3)
 
 
 # ------------------------------------------------------------------------------------------

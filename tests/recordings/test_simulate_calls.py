@@ -50,3 +50,25 @@ def test_simulator_refuses_missing_users(tmp_path: Path) -> None:
 
     with pytest.raises(CommandError, match="--demo-json"):
         call_command("simulate_calls", "--url", "http://127.0.0.1:1", "--key", "k")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("wav8", ("wav", 8000, 1)),
+        ("wav16", ("wav", 16000, 1)),
+        ("wav16s", ("wav", 16000, 2)),
+        ("opus", ("ogg", 48000, 1)),
+    ],
+)
+def test_every_upload_format_is_one_the_interface_accepts(fmt: str, expected: tuple[str, int, int]) -> None:
+    from io import BytesIO
+
+    from recordings import audio
+    from recordings.management.commands.simulate_calls import encode
+
+    body, content_type = encode(audio._tone_block(16000, 2).tobytes(), fmt)
+    info = audio.probe(BytesIO(body))
+    audio.check_declared_type(info, content_type)
+    assert (info.container, info.sample_rate, info.channels) == expected
+    assert abs(info.duration_ms - 2000) <= 30

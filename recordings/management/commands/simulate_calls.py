@@ -45,6 +45,8 @@ from urllib.parse import quote, urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recordings import audio
+
 SENTENCES = {
     "nl": [
         "Goedemiddag, u spreekt met de klantenservice. Waarmee kan ik u helpen?",
@@ -179,26 +181,8 @@ def _resample_raw(pcm: bytes, src: int, dst: int) -> bytes:
 
 
 def _opus(pcm: bytes, rate: int = 16000) -> bytes:
-    import av
-
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="ogg") as out:
-        stream = out.add_stream("libopus", rate=rate, layout="mono")
-        stream.bit_rate = 24000
-        pts = 0
-        step = rate * 2  # one second
-        for i in range(0, len(pcm), step):
-            chunk = pcm[i : i + step]
-            frame = av.AudioFrame(format="s16", layout="mono", samples=len(chunk) // 2)
-            frame.planes[0].update(chunk)
-            frame.sample_rate = rate
-            frame.pts = pts
-            frame.time_base = Fraction(1, rate)
-            pts += frame.samples
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    audio.encode_opus([pcm], buffer, rate=rate)
     return buffer.getvalue()
 
 
