@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from recordings.models import Recording
+from recordings.models import Integrity, Recording
 from tenants.admin import UnscopedAdminMixin
 
 
@@ -22,6 +22,25 @@ def mask_number(number: str) -> str:
     if not number or number == "anonymous":
         return number or "–"
     return "…" + number[-3:]
+
+
+class IntegrityFilter(admin.SimpleListFilter):
+    """The last checksum check (``manage.py verify_recordings``): verified, failed, not checked yet."""
+
+    title = "integrity"
+    parameter_name = "integrity"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, str(label)) for value, label in Integrity.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Recording]) -> QuerySet[Recording]:
+        if self.value() == Integrity.FAILED:
+            return queryset.filter(integrity_failed_at__isnull=False)
+        if self.value() == Integrity.VERIFIED:
+            return queryset.filter(integrity_failed_at__isnull=True, verified_at__isnull=False)
+        if self.value() == Integrity.UNCHECKED:
+            return queryset.filter(integrity_failed_at__isnull=True, verified_at__isnull=True)
+        return queryset
 
 
 @admin.register(Recording)
@@ -43,7 +62,10 @@ class RecordingAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         "size_bytes",
         "saved",
         "expires_at",
+        "integrity_status",
         "verified_at",
+        "integrity_failed_at",
+        "integrity_problem",
         "created_at",
         "deleted_at",
         "deletion_reason",
@@ -56,16 +78,31 @@ class RecordingAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         "kind",
         "direction",
         "duration_ms",
-        "verified_at",
+        "integrity_status",
         "deleted_at",
     ]
-    list_filter = ["tenant", "kind", "direction", "saved", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "tenant",
+        "kind",
+        "direction",
+        "saved",
+        IntegrityFilter,
+        ("deleted_at", admin.EmptyFieldListFilter),
+    ]
     date_hierarchy = "started_at"
     list_select_related = ["tenant", "owner"]
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Recording]:
         return super().get_queryset(request).select_related("owner")
+
+    @admin.display(description="integrity")
+    def integrity_status(self, obj: Recording) -> str:
+        if obj.integrity == Integrity.FAILED:
+            return f"⚠ FAILED: {obj.get_integrity_problem_display()}"
+        if obj.integrity == Integrity.VERIFIED:
+            return f"verified {obj.verified_at:%Y-%m-%d %H:%M}"
+        return "not checked yet"
 
     @admin.display(description="local party")
     def local_party(self, obj: Recording) -> str:

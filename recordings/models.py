@@ -107,6 +107,20 @@ class CallEvent(TenantOwned):
         constraints = [models.UniqueConstraint(fields=["call", "type", "at"], name="call_event_unique")]
 
 
+class Integrity(models.TextChoices):
+    """What the last checksum check of a recording's stored object found."""
+
+    VERIFIED = "verified", _("Verified")
+    UNCHECKED = "unchecked", _("Not checked yet")
+    FAILED = "failed", _("Integrity check failed")
+
+
+class IntegrityProblem(models.TextChoices):
+    MISSING = "missing", _("stored object is missing")
+    NO_CHECKSUM = "no_checksum", _("no checksum was recorded")
+    MISMATCH = "mismatch", _("content does not match its SHA-256")
+
+
 class RecordingQuerySet(TenantQuerySet):
     def live(self) -> RecordingQuerySet:
         return self.filter(deleted_at__isnull=True)
@@ -166,7 +180,12 @@ class Recording(TenantOwned):
     expires_at = models.DateTimeField(null=True, blank=True)
     # Which rule set ``expires_at`` (recordings.lifecycle.ExpiryRule); kept on the tombstone.
     expiry_rule = models.CharField(max_length=16, blank=True)
+    # The integrity check (``manage.py verify_recordings``): ``verified_at`` is the last check the
+    # stored object passed; ``integrity_failed_at`` (with the problem) is set when a check fails and
+    # cleared by the next check that passes. Neither set: not checked yet.
     verified_at = models.DateTimeField(null=True, blank=True)
+    integrity_failed_at = models.DateTimeField(null=True, blank=True)
+    integrity_problem = models.CharField(max_length=16, choices=IntegrityProblem, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deletion_reason = models.CharField(max_length=32, blank=True)
@@ -196,6 +215,15 @@ class Recording(TenantOwned):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def integrity(self) -> str:
+        """``failed``, ``verified`` or ``unchecked`` (a failure outranks an older pass)."""
+        if self.integrity_failed_at is not None:
+            return Integrity.FAILED
+        if self.verified_at is not None:
+            return Integrity.VERIFIED
+        return Integrity.UNCHECKED
 
     @property
     def colour(self) -> str:

@@ -218,6 +218,20 @@ def register_document(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+def integrity_failures(tenant: Tenant, *, limit: int = 50) -> list[Recording]:
+    """Live recordings whose stored object failed its last checksum check (newest failure first),
+    for the customer admin: metadata only."""
+    from recordings.models import Recording
+
+    with tenant_scope(tenant):
+        return list(
+            Recording.objects.live()
+            .filter(tenant=tenant, integrity_failed_at__isnull=False)
+            .select_related("owner")
+            .order_by("-integrity_failed_at", "id")[:limit]
+        )
+
+
 # --- data subject requests -----------------------------------------------------------------------
 
 

@@ -86,7 +86,12 @@ def _field_errors(form: forms.BaseForm, exc: ValidationError) -> None:
 @admin_required
 def overview(request: TenantRequest) -> HttpResponse:
     register = privacy.get_register(request.tenant)
-    return _page(request, "privacy/overview.html", {"register": register, "tenant": request.tenant})
+    failures = privacy.integrity_failures(request.tenant)
+    return _page(
+        request,
+        "privacy/overview.html",
+        {"register": register, "tenant": request.tenant, "integrity_failures": failures},
+    )
 
 
 @require_http_methods(["GET", "POST"])

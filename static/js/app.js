@@ -129,4 +129,9 @@
       row.classList.remove("swiped");
     }
   }, true);
+
+  // "Print / save as PDF" on documents (the processing register): the browser's own print dialog.
+  document.addEventListener("click", function (e) {
+    if (e.target.closest("[data-print]")) window.print();
+  });
 })();

@@ -7,8 +7,12 @@ import io
 import pytest
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
-from recordings.models import Recording
+from recordings.models import Integrity, IntegrityProblem, Recording
 from tenants.audit import AuditEntry
 from tenants.scoping import tenant_scope
 from tests.base import Personas
@@ -71,19 +75,92 @@ def test_one_tenant_only_and_unknown_tenant(personas: Personas) -> None:
         call_command("verify_recordings", "--tenant", "nope")
 
 
-def test_the_player_shows_verified(personas: Personas) -> None:
-    from django.test import Client
-    from django.urls import reverse
+def _integrity_mark(client: Client, recording: Recording) -> str:
+    """The player's integrity line (the page is in the tenant's language: read the markers)."""
+    body = client.get(reverse("player", args=[recording.pk])).content.decode()
+    start = body.index('<div class="integrity">')
+    return body[start : body.index("</div>", start)]
 
+
+def test_the_player_tells_verified_unchecked_and_failed_apart(personas: Personas) -> None:
     recording = make_recording(personas.users["always"])
     client = Client()
     client.force_login(personas.users["always"])
-    url = reverse("player", args=[recording.pk])
-    # (the page is in the tenant's language: read the marker, not the word)
-    assert '<span class="verified">' not in client.get(url).content.decode()
+
+    mark = _integrity_mark(client, recording)  # never checked
+    assert '<span class="unchecked">' in mark
+    assert "verified" not in mark and "integrity-failed" not in mark
+
     call_command("verify_recordings", stdout=io.StringIO())
-    assert '<span class="verified">' in client.get(url).content.decode()
+    with tenant_scope(recording.tenant_id):
+        checked = Recording.objects.get(pk=recording.pk)
+    assert checked.integrity == Integrity.VERIFIED
+    mark = _integrity_mark(client, recording)
+    assert '<span class="verified">' in mark
+    assert date_format(localtime(checked.verified_at), "SHORT_DATETIME_FORMAT") in mark  # with its time
+    assert "integrity-failed" not in mark and "unchecked" not in mark
+
     _flip_one_byte(recording.storage_key)
     with pytest.raises(CommandError):
         call_command("verify_recordings", stdout=io.StringIO(), stderr=io.StringIO())
-    assert '<span class="verified">' not in client.get(url).content.decode()
+    with tenant_scope(recording.tenant_id):
+        failed = Recording.objects.get(pk=recording.pk)
+    assert failed.integrity == Integrity.FAILED
+    assert failed.verified_at is None and failed.integrity_problem == IntegrityProblem.MISMATCH
+    mark = _integrity_mark(client, recording)
+    assert '<strong class="integrity-failed" role="alert">' in mark  # a warning, not "not checked"
+    assert "unchecked" not in mark and '<span class="verified">' not in mark
+
+    # Repaired (the original bytes back): the next check passes and the warning goes.
+    _flip_one_byte(recording.storage_key)
+    call_command("verify_recordings", stdout=io.StringIO())
+    with tenant_scope(recording.tenant_id):
+        repaired = Recording.objects.get(pk=recording.pk)
+    assert repaired.integrity == Integrity.VERIFIED
+    assert repaired.integrity_failed_at is None and repaired.integrity_problem == ""
+    assert '<span class="verified">' in _integrity_mark(client, recording)
+
+
+def test_a_missing_object_shows_as_failed_not_unchecked(personas: Personas) -> None:
+    recording = make_recording(personas.users["always"])
+    storages["recordings"].delete(recording.storage_key)
+    with pytest.raises(CommandError):
+        call_command("verify_recordings", stdout=io.StringIO(), stderr=io.StringIO())
+    with tenant_scope(recording.tenant_id):
+        assert Recording.objects.get(pk=recording.pk).integrity_problem == IntegrityProblem.MISSING
+    client = Client()
+    client.force_login(personas.users["always"])
+    assert "integrity-failed" in _integrity_mark(client, recording)
+
+
+def test_the_admins_see_failed_recordings(personas: Personas) -> None:
+    """The customer admin (Manage → Privacy, and the access log) and support staff (the admin's
+    integrity filter) see a failure; the other tenant's admin does not."""
+    good = make_recording(personas.users["always"])
+    bad = make_recording(personas.users["always"])
+    _flip_one_byte(bad.storage_key)
+    with pytest.raises(CommandError):
+        call_command("verify_recordings", stdout=io.StringIO(), stderr=io.StringIO())
+
+    client = Client()
+    client.force_login(personas.admin)
+    page = client.get(reverse("privacy:overview")).content.decode()
+    assert 'class="card warning integrity-failures"' in page
+    assert str(bad.pk) in page and str(good.pk) not in page
+    client.force_login(personas.charlie)
+    page = client.get(reverse("privacy:overview")).content.decode()
+    assert "integrity-failures" not in page and str(bad.pk) not in page
+
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    changelist = reverse("admin:recordings_recording_changelist")
+    failed = client.get(changelist, {"integrity": "failed"}).content.decode()
+    assert str(bad.pk) in failed and str(good.pk) not in failed
+    assert "⚠ FAILED: content does not match its SHA-256" in failed
+    verified = client.get(changelist, {"integrity": "verified"}).content.decode()
+    assert str(good.pk) in verified and str(bad.pk) not in verified
+    unchecked = make_recording(personas.users["always"])
+    listing = client.get(changelist, {"integrity": "unchecked"}).content.decode()
+    assert str(unchecked.pk) in listing and str(bad.pk) not in listing and str(good.pk) not in listing
+    assert "not checked yet" in listing

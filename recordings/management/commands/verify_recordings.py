@@ -1,8 +1,11 @@
 """``manage.py verify_recordings``: re-check every stored rendition against its recorded SHA-256.
 
-The SHA-256 is taken when the rendition is stored. A match stamps ``verified_at`` (the player
-shows "verified"); a mismatch or a missing object clears it, is written to the audit log and makes
-the command exit non-zero, naming the recordings (by id, never their content).
+The SHA-256 is taken when the rendition is stored. A match stamps ``verified_at`` and clears an
+earlier failure (the player shows "verified" with the time); a mismatch or a missing object clears
+``verified_at`` and stamps ``integrity_failed_at`` with the problem (the player shows a warning, the
+Django admin lists it under "integrity: failed"), is written to the tenant's audit log (which its
+admins read) and makes the command exit non-zero, naming the recordings (by id, never their
+content). A recording never checked shows "not checked yet".
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from recordings.models import Recording
+from recordings.models import IntegrityProblem, Recording
 from tenants.audit import log_event
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -44,17 +47,22 @@ def verify_tenant(tenant: Tenant, *, batch: int = 500) -> tuple[int, list[tuple[
         for recording in recordings.iterator(chunk_size=batch):
             actual = sha256_of(recording.storage_key)
             if actual is not None and recording.sha256 and actual == recording.sha256:
-                Recording.objects.filter(pk=recording.pk).update(verified_at=timezone.now())
+                Recording.objects.filter(pk=recording.pk).update(
+                    verified_at=timezone.now(), integrity_failed_at=None, integrity_problem=""
+                )
                 verified += 1
                 continue
-            problem = (
-                "stored object is missing"
+            code = (
+                IntegrityProblem.MISSING
                 if actual is None
-                else "no checksum was recorded"
+                else IntegrityProblem.NO_CHECKSUM
                 if not recording.sha256
-                else "content does not match its SHA-256"
+                else IntegrityProblem.MISMATCH
             )
-            Recording.objects.filter(pk=recording.pk).update(verified_at=None)
+            problem = str(code.label)
+            Recording.objects.filter(pk=recording.pk).update(
+                verified_at=None, integrity_failed_at=timezone.now(), integrity_problem=code
+            )
             problems.append((str(recording.pk), problem))
             log_event(
                 tenant=tenant,
