@@ -136,6 +136,7 @@ class DeletionReportAdmin(admin.ModelAdmin):
         "verified",
         "objects_remaining",
         "rows_remaining",
+        "audit_entries_with_personal_data",
         "requested_at",
         "finished_at",
     ]
@@ -151,6 +152,7 @@ class DeletionReportAdmin(admin.ModelAdmin):
         "counts",
         "objects_remaining",
         "rows_remaining",
+        "audit_entries_with_personal_data",
         "verified",
     ]
     readonly_fields = fields
@@ -316,7 +318,7 @@ class PbxKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     """Read-only: the audit log is append-only, for support staff too."""
 
-    list_display = ["created_at", "tenant", "actor_label", "action", "target_type", "target_id", "ip"]
+    list_display = ["created_at", "tenant", "actor_display", "action", "target_type", "target_id", "ip"]
     list_filter = ["action", "tenant"]
     search_fields = ["actor_label", "action", "target_id"]
     date_hierarchy = "created_at"

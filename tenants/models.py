@@ -415,6 +415,9 @@ class DeletionReport(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     objects_remaining = models.IntegerField(null=True, blank=True)
     rows_remaining = models.IntegerField(null=True, blank=True)
+    audit_entries_with_personal_data = models.IntegerField(
+        null=True, blank=True, help_text="Entries of the tenant's audit chain still holding personal fields."
+    )
 
     class Meta:
         ordering = ["-requested_at"]
@@ -425,4 +428,9 @@ class DeletionReport(models.Model):
 
     @property
     def verified(self) -> bool:
-        return self.status == self.Status.DONE and self.objects_remaining == 0 and self.rows_remaining == 0
+        return (
+            self.status == self.Status.DONE
+            and self.objects_remaining == 0
+            and self.rows_remaining == 0
+            and self.audit_entries_with_personal_data == 0
+        )

@@ -36,6 +36,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from tenants import audit
 from tenants.audit import log_event
 from tenants.models import (
     AccessCopy,
@@ -575,6 +576,39 @@ def _bump(report: DeletionReport, key: str, n: int) -> None:
         report.counts = counts
 
 
+def _scrub_admin_history(tenant_id: uuid.UUID, batch: int) -> int:
+    """Blank the object names in Django's admin history (``LogEntry.object_repr``) of every row
+    of the tenant and its people; idempotent. Returns how many entries were blanked now."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    scrubbed = 0
+    querysets = [m.objects.unscoped().filter(tenant_id=tenant_id) for m in tenant_owned_models()]
+    querysets.append(User.objects.filter(tenant_id=tenant_id))
+    for rows in querysets:
+        content_type = ContentType.objects.get_for_model(rows.model)
+        ids = [str(pk) for pk in rows.values_list("pk", flat=True)]
+        for start in range(0, len(ids), batch):
+            scrubbed += (
+                LogEntry.objects.filter(content_type=content_type, object_id__in=ids[start : start + batch])
+                .exclude(object_repr=ERASED_REPR)
+                .update(object_repr=ERASED_REPR)
+            )
+    return scrubbed
+
+
+ERASED_REPR = "(erased)"
+
+
+def _erase_audit_personal_fields(report: DeletionReport, tenant_id: uuid.UUID, batch: int) -> int:
+    """Blank the personal fields of the tenant's audit entries; the entries still holding any."""
+    _bump(report, "audit_entries_anonymised", audit.erase_personal_fields(tenant_id=tenant_id, batch=batch))
+    left = audit.personal_data_left(tenant_id=tenant_id)
+    DeletionReport.objects.filter(pk=report.pk).update(audit_entries_with_personal_data=left)
+    report.audit_entries_with_personal_data = left
+    return left
+
+
 def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> DeletionReport:
     """Delete everything of an ended tenant, in batches; safe to run again after an interruption
     (each step deletes what is still there). Ends with proof: no storage object under the tenant's
@@ -590,6 +624,8 @@ def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> Del
         raise ValidationError(_("The service of %(tenant)s has not ended.") % {"tenant": tenant})
     report = DeletionReport.objects.get(tenant=tenant)
     if report.status == DeletionReport.Status.DONE:
+        # Entries written since (support staff asking to resume) lose their personal fields too.
+        _erase_audit_personal_fields(report, tenant_id, batch)
         return report
     now = timezone.now()
     DeletionReport.objects.filter(pk=report.pk).update(
@@ -613,6 +649,9 @@ def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> Del
             _bump(report, "recording_objects", result.objects)
         # (a recording whose objects could not be deleted still goes as a row; its objects are
         # swept again in step 4 and counted there if they remain)
+        # 1b. Support staff's admin history names the objects it changed ("Jan Jansen – always"):
+        #     blank those names while the rows still say which entries are the tenant's.
+        _bump(report, "admin_history_anonymised", _scrub_admin_history(tenant_id, batch))
         # 2. Every row of the tenant, tombstones included (shares, labels, comments cascade).
         #    Passes repeat until nothing is left, so a PROTECTed reference only changes the order.
         models_in_order = sorted(tenant_owned_models(), key=lambda m: m is not Recording)
@@ -655,12 +694,16 @@ def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> Del
                 swept += 1
         _bump(report, "storage_objects_swept", swept)
 
-    # 5. Proof.
+    # 5. The personal fields of the tenant's audit chain (names, addresses, browsers, numbers);
+    #    the entries themselves stay, and the chain still verifies (tenants.audit, scheme 2).
+    audit_left = _erase_audit_personal_fields(report, tenant_id, batch)
+
+    # 6. Proof.
     objects_remaining = len(storage_objects_of(tenant_id))
     rows_remaining = _remaining_rows(tenant_id)
     status = (
         DeletionReport.Status.DONE
-        if objects_remaining == 0 and rows_remaining == 0
+        if objects_remaining == 0 and rows_remaining == 0 and audit_left == 0
         else DeletionReport.Status.FAILED
     )
     DeletionReport.objects.filter(pk=report.pk).update(
@@ -675,7 +718,12 @@ def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> Del
         actor=None,
         action="support.tenant.purged",
         target=tenant,
-        detail={"status": status, "objects_remaining": objects_remaining, "rows_remaining": rows_remaining},
+        detail={
+            "status": status,
+            "objects_remaining": objects_remaining,
+            "rows_remaining": rows_remaining,
+            "audit_entries_with_personal_data": audit_left,
+        },
     )
     return report
 
@@ -693,5 +741,6 @@ def deletion_report_document(report: DeletionReport) -> dict[str, Any]:
         "counts": report.counts,
         "objects_remaining": report.objects_remaining,
         "rows_remaining": report.rows_remaining,
+        "audit_entries_with_personal_data": report.audit_entries_with_personal_data,
         "verified": report.verified,
     }

@@ -87,7 +87,9 @@ def test_support_staff_end_the_service_and_the_tenant_is_emptied(
     assert User.objects.filter(username="charlie").exists()
     # The audit chain of the tenant records who ended it, and stays whole.
     entries = AuditEntry.objects.unscoped().filter(tenant_id=tenant_id)
-    assert entries.filter(action="support.tenant.end_service", actor_label="sam").exists()
+    # (who: support staff's id; the name, address and browser are erased with the tenant's data)
+    assert entries.filter(action="support.tenant.end_service", actor_id=personas.support.pk).exists()
+    assert not entries.exclude(actor_label="").exists()
     assert entries.filter(action="support.tenant.purged", detail__status="done").exists()
     from tenants.audit import verify_all
 
@@ -175,20 +177,39 @@ def test_customers_cannot_reach_the_action(client: Client, personas: Personas) -
 
 
 def test_the_purged_demo_tenant_reports_zero_objects_left(db: None) -> None:
+    """The issue's "done when": a tenant built by ``manage.py demo``, with recordings and a raw
+    upload in storage (S3 in the real-services run) and people in its audit log, purged: the
+    report shows zero objects and rows left and no personal data in the log, and proves it."""
     import io
 
     from django.core.management import call_command
+    from django.test import RequestFactory
+
+    from tenants.audit import log_event, verify_all
 
     call_command("demo", "--json", stdout=io.StringIO())
     demo = Tenant.objects.get(slug="demo")
     for username in ["always", "on_demand", "playback_days_30"]:
         make_recording(User.objects.get(username=username))
+    storages["recordings"].save(f"tenants/{demo.pk}/uploads/raw.wav", ContentFile(b"RIFF" + b"\0" * 64))
+    admin = User.objects.get(username="admin")
+    browser = RequestFactory().get("/", REMOTE_ADDR="192.0.2.55", HTTP_USER_AGENT="DemoBrowser/1")
+    log_event(tenant=demo, actor=admin, action="manage.team.create", detail={"name": "Demo"}, request=browser)
     support = User.objects.create_user(username="sam", password="x" * 12, is_staff=True)
-    assert len(privacy.storage_objects_of(demo.pk)) == 3
-    privacy.end_service(tenant=demo, acting_user=support)
+    assert len(privacy.storage_objects_of(demo.pk)) == 4
+
+    privacy.end_service(tenant=demo, acting_user=support, request=browser)
     report = privacy.purge_tenant(tenant_id=demo.pk)
+
     document = privacy.deletion_report_document(report)
     assert document["verified"] is True
     assert document["objects_remaining"] == 0 and document["rows_remaining"] == 0
+    assert document["audit_entries_with_personal_data"] == 0
     assert document["counts"]["recordings"] == 3
+    assert document["counts"]["storage_objects_at_start"] == 4
+    assert privacy.storage_objects_of(demo.pk) == []  # listed again here, not taken from the report
     assert not User.objects.filter(tenant=demo).exists()
+    entries = AuditEntry.objects.unscoped().filter(tenant_id=demo.pk)
+    assert entries.exists() and not entries.exclude(actor_label="").exists()
+    assert not entries.filter(ip__isnull=False).exists() and not entries.exclude(user_agent="").exists()
+    assert verify_all() == []
