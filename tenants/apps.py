@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class TenantsConfig(AppConfig):
     name = "tenants"
     verbose_name = "Tenants and people"
+
+    def ready(self) -> None:
+        from tenants import signins
+
+        signins.connect()

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from tenants import services
 from tenants.models import User
 
 
@@ -43,17 +45,23 @@ class PersonLanguageMiddleware:
 
 @require_POST
 def switch_language(request: HttpRequest) -> HttpResponse:
-    """Switch language: remembered on the person (signed in) or in the cookie (anonymous)."""
+    """Switch language: remembered on the person (signed in) or in the cookie (anonymous).
+
+    The rule is ``tenants.services.set_user_language``'s, as for the app's ``PATCH /api/v1/me``;
+    an unknown language changes nothing.
+    """
     language = request.POST.get("language", "")
     target = request.POST.get("next") or reverse("home")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         target = reverse("home")
     response = HttpResponseRedirect(target)
-    if language not in dict(settings.LANGUAGES):
-        return response
     user = request.user
-    if user.is_authenticated and getattr(user, "tenant_id", None):
-        User.objects.filter(pk=user.pk).update(language=language)
+    try:
+        services.clean_language(language)
+        if user.is_authenticated and getattr(user, "tenant_id", None):
+            services.set_user_language(user=user, language=language, acting_user=user)  # type: ignore[arg-type]
+    except ValidationError:
+        return response
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -335,6 +336,35 @@ def update_user(
                 user.save()
         except IntegrityError as exc:
             raise ValidationError(_("A user with this phone-system id already exists.")) from exc
+    return user
+
+
+def clean_language(language: str) -> str:
+    """One of the portal's languages (settings.LANGUAGES), or ValidationError."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationError(
+            {
+                "language": _("Unknown language %(language)s; choose one of: %(choices)s.")
+                % {"language": language, "choices": ", ".join(dict(settings.LANGUAGES))}
+            }
+        )
+    return language
+
+
+def set_user_language(*, user: User, language: str, acting_user: User) -> User:
+    """A person's own language for the portal and the app; ``""`` follows the tenant's again.
+
+    The one rule of the portal's language switch and the app's ``PATCH /api/v1/me``. People
+    choose their own language only. Not in the audit log: a display preference, not an access
+    or data change.
+    """
+    if acting_user.pk != user.pk:
+        raise ValidationError(_("Only the person themselves chooses their language."))
+    if language != "":
+        clean_language(language)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language
     return user
 
 

@@ -113,3 +113,12 @@ class MeSerializer(serializers.ModelSerializer):
     def get_quota(self, user: User) -> dict[str, Any] | None:
         quota = self.context.get("quota")
         return QuotaSerializer(quota).data if quota is not None else None
+
+
+class MeUpdateSerializer(serializers.Serializer):
+    language = serializers.CharField(
+        max_length=5,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text='`nl` or `en`; empty (`""`) to follow the customer\'s language again.',
+    )

@@ -26,9 +26,17 @@ from hiprecorder.api import (
     mfa_setup_required,
     must_set_up_mfa,
 )
-from tenants.api.serializers import ApiTokenSerializer, IssuedTokenSerializer, LoginSerializer, MeSerializer
+from tenants import services
+from tenants.api.serializers import (
+    ApiTokenSerializer,
+    IssuedTokenSerializer,
+    LoginSerializer,
+    MeSerializer,
+    MeUpdateSerializer,
+)
 from tenants.api.tokens import issue_api_token, revoke_api_token
 from tenants.models import ApiToken, PlaybackTier, User
+from tenants.signins import APP, log_failed_sign_in
 
 AUTH_TAG = "Sign-in and devices"
 
@@ -163,12 +171,16 @@ class LoginView(APIView):
             if not code:
                 raise ApiError(401, "totp_required", "Enter the code of your authenticator app.")
             if not TOTP(totp).validate_code(code):
+                # The password was right: worth an entry (the password never is in one).
+                log_failed_sign_in(username=user.username, via=APP, reason="totp", request=request._request)
                 raise ApiError(401, "invalid_totp", "The authenticator code is wrong.")
         if user.tenant_id is None:
             raise ApiError(403, "no_app_access", "Support staff have no app access.")
         if must_set_up_mfa(user):
             raise mfa_setup_required()
-        issued = issue_api_token(user=user, name=data["device_name"], acting_user=user)
+        issued = issue_api_token(
+            user=user, name=data["device_name"], acting_user=user, request=request._request
+        )
         body = {"token": issued.secret, "device": ApiTokenSerializer(issued.token).data}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -231,7 +243,9 @@ class TokenDetailView(TenantAPIView):
         responses={204: None, **errors(401, 403, 404)},
     )
     def delete(self, request: Request, token_id: uuid.UUID) -> Response:
-        revoke_api_token(token=_token_of(request, token_id), acting_user=request.user)
+        revoke_api_token(
+            token=_token_of(request, token_id), acting_user=request.user, request=request._request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -245,7 +259,7 @@ class LogoutView(TenantAPIView):
         responses={204: None, **errors(401, 403)},
     )
     def post(self, request: Request) -> Response:
-        revoke_api_token(token=request.auth, acting_user=request.user)
+        revoke_api_token(token=request.auth, acting_user=request.user, request=request._request, how="logout")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -264,6 +278,29 @@ def _quota(user: User) -> dict[str, Any] | None:
     }
 
 
+ME_EXAMPLE = OpenApiExample(
+    "Playback user",
+    value={
+        "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "username": "anna",
+        "first_name": "Anna",
+        "last_name": "de Vries",
+        "display_name": "Anna de Vries",
+        "role": "user",
+        "language": "",
+        "effective_language": "nl",
+        "tenant": {
+            "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "name": "Acme BV",
+            "language": "nl",
+            "country": "NL",
+        },
+        "product": {"type": "playback", "mode": None, "tier": "minutes_100k"},
+        "quota": {"used_minutes": 1234.5, "limit_minutes": 100000, "warning": False},
+    },
+)
+
+
 class MeView(TenantAPIView):
     @extend_schema(
         tags=["Me"],
@@ -277,33 +314,54 @@ class MeView(TenantAPIView):
         responses={
             200: OpenApiResponse(
                 MeSerializer,
-                examples=[
-                    OpenApiExample(
-                        "Playback user",
-                        value={
-                            "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
-                            "username": "anna",
-                            "first_name": "Anna",
-                            "last_name": "de Vries",
-                            "display_name": "Anna de Vries",
-                            "role": "user",
-                            "language": "",
-                            "effective_language": "nl",
-                            "tenant": {
-                                "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                                "name": "Acme BV",
-                                "language": "nl",
-                                "country": "NL",
-                            },
-                            "product": {"type": "playback", "mode": None, "tier": "minutes_100k"},
-                            "quota": {"used_minutes": 1234.5, "limit_minutes": 100000, "warning": False},
-                        },
-                    )
-                ],
+                examples=[ME_EXAMPLE],
             ),
             **errors(401, 403),
         },
     )
     def get(self, request: Request) -> Response:
         user = request.user
+        return Response(MeSerializer(user, context={"quota": _quota(user)}).data)
+
+    @extend_schema(
+        tags=["Me"],
+        operation_id="me_update",
+        summary="Change the signed-in user's language",
+        description=(
+            "The same setting as the portal's language switch: the user's own language for the portal, "
+            'the app and push notifications. `""` follows the customer\'s language again '
+            "(`effective_language` in the answer says which one applies). Only `language` can be changed "
+            "here; everything else about the person is managed by the customer's admin."
+        ),
+        request=MeUpdateSerializer,
+        examples=[
+            OpenApiExample("Switch to English", request_only=True, value={"language": "en"}),
+            OpenApiExample("Follow the customer's language", request_only=True, value={"language": ""}),
+        ],
+        responses={
+            200: OpenApiResponse(
+                MeSerializer, description="The user, as `GET /api/v1/me` shows them", examples=[ME_EXAMPLE]
+            ),
+            400: error_response(
+                400,
+                examples=[
+                    OpenApiExample(
+                        "unknown language",
+                        value=error_body(
+                            "invalid",
+                            "Unknown language de; choose one of: nl, en.",
+                            {"language": ["Unknown language de; choose one of: nl, en."]},
+                        ),
+                    )
+                ],
+            ),
+            **errors(401, 403),
+        },
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = MeUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.set_user_language(
+            user=request.user, language=serializer.validated_data["language"], acting_user=request.user
+        )
         return Response(MeSerializer(user, context={"quota": _quota(user)}).data)
