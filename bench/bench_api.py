@@ -68,29 +68,35 @@ def summary(values: list[float]) -> str:
 
 def fill(*, total: int, heavy: int) -> dict[str, object]:
     """Create (once) the tenant, its people and ``total`` recordings; return the actors."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     from recordings.models import Recording
     from tenants import services
-    from tenants.models import Role, Tenant, User
+    from tenants.models import ProcessingRegister, Role, Tenant, User
     from tenants.scoping import tenant_scope
 
     tenant = Tenant.objects.filter(slug="bench").first()
     if tenant is None:
-        tenant = services.create_tenant(name="Bench BV", slug="bench")
-        heavy_user = services.create_user(tenant=tenant, username="heavy", password="x" * 20, pbx_id="1")
-        services.set_playback_subscription(user=heavy_user, tier="days_90")
-        listener = services.create_user(
-            tenant=tenant, username="listener", password="x" * 20, role=Role.LISTENER, pbx_id="2"
-        )
-        others = []
-        for n in range(250):
-            user = services.create_user(
-                tenant=tenant, username=f"u{n}", password="x" * 20, pbx_id=str(100 + n)
+        with transaction.atomic():
+            tenant = services.create_tenant(name="Bench BV", slug="bench")
+            # Recording can be switched on only once the register states its purpose (tenants.privacy).
+            with tenant_scope(tenant):
+                ProcessingRegister.objects.create(
+                    tenant=tenant, purpose="Benchmark.", legitimate_interest="Benchmark data only."
+                )
+            heavy_user = services.create_user(tenant=tenant, username="heavy", password="x" * 20, pbx_id="1")
+            services.set_playback_subscription(user=heavy_user, tier="days_90")
+            listener = services.create_user(
+                tenant=tenant, username="listener", password="x" * 20, role=Role.LISTENER, pbx_id="2"
             )
-            services.set_licence(user=user, mode="always")
-            others.append(user)
-        services.create_team(tenant=tenant, name="Team", members=others[:20], listeners=[listener])
+            others = []
+            for n in range(250):
+                user = services.create_user(
+                    tenant=tenant, username=f"u{n}", password="x" * 20, pbx_id=str(100 + n)
+                )
+                services.set_licence(user=user, mode="always")
+                others.append(user)
+            services.create_team(tenant=tenant, name="Team", members=others[:20], listeners=[listener])
     heavy_user = User.objects.get(username="heavy", tenant=tenant)
     listener = User.objects.get(username="listener", tenant=tenant)
     with tenant_scope(tenant):
