@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from tenants.audit import AuditEntry, verify_all
 from tenants.models import Tenant
-from tests.api.test_auth import assert_error, login as api_login
+from tests.api.test_auth import assert_error
+from tests.api.test_auth import login as api_login
 from tests.base import PASSWORD, Personas, login, totp_code
 
 
