@@ -307,6 +307,71 @@ def page_serializer(name: str, item: type[serializers.Serializer]) -> Any:
     )
 
 
+# --- OpenAPI links: which answer gives the ids for which next request -------------------------
+
+_LISTED = {"recording_id": "$response.body#/results/0/id"}
+_SAME_RECORDING = {"recording_id": "$request.path.recording_id"}
+
+# (operation, status) -> {link name: (target operation, parameters)}. Shown in /api/docs/ for the
+# app's developers, and followed by schemathesis' stateful run (tests/api/test_schemathesis.py),
+# which is how it checks that a deleted object is unreachable afterwards (use_after_free).
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("recordings_list", "200"): {
+        "detail": ("recordings_detail", _LISTED),
+        "delete": ("recordings_delete", _LISTED),
+        "keep": ("recordings_keep", _LISTED),
+        "stream": ("recordings_stream", _LISTED),
+        "labels": ("labels_list", _LISTED),
+        "addLabel": ("labels_add", _LISTED),
+        "comments": ("comments_list", _LISTED),
+        "addComment": ("comments_add", _LISTED),
+        "shares": ("shares_list", _LISTED),
+        "share": ("shares_create", _LISTED),
+    },
+    ("recordings_detail", "200"): {
+        "delete": ("recordings_delete", {"recording_id": "$response.body#/id"}),
+        "comments": ("comments_list", {"recording_id": "$response.body#/id"}),
+    },
+    ("labels_add", "201"): {
+        "remove": ("labels_remove", {**_SAME_RECORDING, "label_id": "$response.body#/id"}),
+    },
+    ("comments_add", "201"): {
+        "edit": ("comments_edit", {**_SAME_RECORDING, "comment_id": "$response.body#/id"}),
+        "delete": ("comments_delete", {**_SAME_RECORDING, "comment_id": "$response.body#/id"}),
+    },
+    ("shares_create", "201"): {
+        "revoke": ("shares_revoke", {**_SAME_RECORDING, "share_id": "$response.body#/share/id"}),
+        "opens": ("shares_opens", {**_SAME_RECORDING, "share_id": "$response.body#/share/id"}),
+    },
+    ("rules_add", "201"): {
+        "detail": ("rules_detail", {"rule_id": "$response.body#/id"}),
+        "update": ("rules_update", {"rule_id": "$response.body#/id"}),
+        "delete": ("rules_delete", {"rule_id": "$response.body#/id"}),
+    },
+    ("devices_register", "201"): {
+        "remove": ("devices_remove", {"device_id": "$response.body#/id"}),
+    },
+}
+
+
+def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: put :data:`LINKS` into the schema's responses."""
+    operations = {
+        operation["operationId"]: operation
+        for item in result.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for (source, status_code), links in LINKS.items():
+        response = operations[source]["responses"][status_code]
+        response["links"] = {
+            name: {"operationId": target, "parameters": dict(parameters)}
+            for name, (target, parameters) in links.items()
+            if target in operations
+        }
+    return result
+
+
 # --- the docs page ---------------------------------------------------------------------------
 
 

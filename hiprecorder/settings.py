@@ -383,6 +383,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hiprecorder.api.add_links"],
     "SWAGGER_UI_SETTINGS": {
         "persistAuthorization": True,
         "displayOperationId": False,
