@@ -96,6 +96,9 @@ def parse_filters(params: Any, *, allowed_people: list[uuid.UUID]) -> Filters:
     return f
 
 
+EARLIEST_DAY = dt.date(1900, 1, 1)
+
+
 def visible_queryset(user: User, member_ids: list[uuid.UUID]) -> QuerySet[Recording]:
     """Like ``Recording.objects.visible_to`` but without a join + DISTINCT, so the keyset index
     is usable: owner = me, or (for listeners) a standard recording of a listed team member."""
@@ -119,9 +122,11 @@ def apply_filters(qs: QuerySet[Recording], f: Filters, user: User) -> QuerySet[R
     elif f.person:
         qs = qs.filter(owner_id=f.person)
     tz = timezone.get_current_timezone()
-    if f.date_from:
+    # A day before any call, or the calendar's last day, bounds nothing (and as a time in UTC it
+    # would fall outside what datetime can hold).
+    if f.date_from and f.date_from > EARLIEST_DAY:
         qs = qs.filter(started_at__gte=dt.datetime.combine(f.date_from, dt.time.min, tzinfo=tz))
-    if f.date_to:
+    if f.date_to and f.date_to < dt.date.max:
         end = dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
         qs = qs.filter(started_at__lt=end)
     if f.label:
