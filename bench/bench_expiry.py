@@ -161,6 +161,25 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
         cur.execute("ANALYZE recordings_call")
 
 
+class _RollBack(Exception):
+    pass
+
+
+def hot_updates() -> dict[str, tuple[int, int]]:
+    """(updates, HOT updates) per table so far (this backend's counters flushed first)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname IN ('recordings_recording', 'recordings_call')"
+        )
+        return {name: (upd, hot) for name, upd, hot in cur.fetchall()}
+
+
 def phase_rows(args: argparse.Namespace) -> None:
     from django.db import connection, transaction
 
@@ -190,18 +209,36 @@ def phase_rows(args: argparse.Namespace) -> None:
     due = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
     print(f"loaded {loaded:,} recordings and calls in {time.perf_counter() - t0:.1f} s; due now: {due:,}")
 
-    claim = (
-        Recording.objects.unscoped()
-        .select_for_update(skip_locked=True, of=("self",))
-        .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
-        .order_by("expires_at")
-        .values_list(*lifecycle._CLAIMED)[: args.batch]
-    )
-    with transaction.atomic(), connection.cursor() as cur:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT relname, pg_size_pretty(pg_relation_size(oid)), pg_size_pretty(pg_indexes_size(oid)), "
+            "(SELECT count(*) FROM pg_index WHERE indrelid = c.oid), "
+            "coalesce((SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = c.oid), '') "
+            "FROM pg_class c WHERE relname IN ('recordings_recording', 'recordings_call') ORDER BY relname"
+        )
+        for name, heap, idx, n_idx, opts in cur.fetchall():
+            print(f"table {name}: heap {heap}, {n_idx} indexes {idx}{', ' + opts if opts else ''}")
+    if hasattr(lifecycle, "claim_and_tombstone_sql"):  # the set-based batch (one statement)
+        sql, params = lifecycle.claim_and_tombstone_sql(connection, now=now, batch_size=args.batch)
+        what = "the sweep's batch statement (claim + tombstone + call; rolled back)"
+    else:  # before it: the claim of the row-by-row batch
+        claim = (
+            Recording.objects.unscoped()
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
+            .order_by("expires_at")
+            .values_list(*lifecycle._CLAIMED)[: args.batch]
+        )
         sql, params = claim.query.sql_with_params()
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        plan = "\n".join(r[0] for r in cur.fetchall())
-    print("EXPLAIN (ANALYZE, BUFFERS) of the sweep's claim:\n" + plan)
+        what = "the sweep's claim"
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, COSTS OFF) " + sql, params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            raise _RollBack
+    except _RollBack:
+        pass
+    print(f"EXPLAIN (ANALYZE, BUFFERS, WAL) of {what}:\n" + plan)
 
     # (a) baseline: the bare tombstoning UPDATE in SQL over the same index, 1000 rows a statement.
     t0 = time.perf_counter()
@@ -233,9 +270,15 @@ def phase_rows(args: argparse.Namespace) -> None:
         finally:
             words = sql.split()
             table = next((w for w in words[1:] if w.startswith('"')), "")
-            key = f"{words[0]} {table}".strip() if not sql.startswith("WITH") else "probe derived tables"
+            if sql.startswith("WITH due"):
+                key = "claim + tombstone + call UPDATE (one statement)"
+            elif sql.startswith("WITH"):
+                key = "probe derived tables"
+            else:
+                key = f"{words[0]} {table}".strip()
             spent.setdefault(key, []).append(time.perf_counter() - t)
 
+    hot_before = hot_updates()
     t0 = time.perf_counter()
     with connection.execute_wrapper(timed):
         result = lifecycle.sweep_expired(now=now, batch_size=args.batch)
@@ -249,6 +292,11 @@ def phase_rows(args: argparse.Namespace) -> None:
         print(f"    {sum(times):7.2f} s in {len(times):5} x {key}")
     other = sweep_s - sum(sum(t) for t in spent.values())
     print(f"    {other:7.2f} s outside statements (commits, Python)")
+    hot_after = hot_updates()
+    for name in sorted(hot_after):
+        upd = hot_after[name][0] - hot_before.get(name, (0, 0))[0]
+        hot = hot_after[name][1] - hot_before.get(name, (0, 0))[1]
+        print(f"    {name}: {upd:,} rows updated by the sweep, {hot:,} of them HOT (no index entry)")
     left = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
     print(f"due rows left: {left}; goal >= {ROWS_GOAL:,} rows/s: {'met' if rate >= ROWS_GOAL else 'MISSED'}")
 

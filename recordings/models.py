@@ -81,7 +81,10 @@ class Call(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "pbx_call_id"], name="call_id_unique_per_tenant"),
         ]
-        indexes = [models.Index(fields=["tenant", "state"], name="call_tenant_state")]
+        # No index on ``state`` (nothing looks calls up by it): the state changes of a call (in
+        # progress, processing, recorded, deleted by the expiry sweep) then touch no indexed
+        # column and can be HOT updates, which add no index entries; the table's fillfactor
+        # (migration 0008_call_fillfactor) leaves the room on each page that a HOT update needs.
 
     def __str__(self) -> str:
         return self.pbx_call_id
@@ -154,7 +157,10 @@ class Recording(TenantOwned):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     call = models.OneToOneField(Call, on_delete=models.SET_NULL, null=True, related_name="recording")
-    owner = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="recordings")
+    # Indexed only where set (``rec_owner``): a tombstone has no owner and gets no entry.
+    owner = models.ForeignKey(
+        "tenants.User", on_delete=models.SET_NULL, null=True, related_name="recordings", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=Kind)
     direction = models.CharField(max_length=8, choices=Direction)
     leg = models.CharField(max_length=6, choices=Leg)
@@ -201,6 +207,9 @@ class Recording(TenantOwned):
                 name="rec_owner_started",
                 condition=Q(deleted_at__isnull=True),
             ),
+            # A user's recordings (``owner_id = …``, also the SET NULL when a user is deleted):
+            # tombstones (owner cleared) stay out, so the sweep's tombstone UPDATE adds no entry.
+            models.Index(fields=["owner"], name="rec_owner", condition=Q(owner__isnull=False)),
             # The expiry sweep: only live rows with an expiry, in due order.
             models.Index(
                 fields=["expires_at"],

@@ -329,7 +329,10 @@ def test_switching_to_the_quota_tier_trims_to_the_quota(
     assert [reload(r).is_deleted for r in recs] == [True, True, False, False]
 
 
-def test_sweep_leaves_a_recording_whose_object_cannot_be_deleted(personas: Personas, clock) -> None:
+@pytest.mark.parametrize("batch_size", [1, 10])  # alone, or in one batch with one that goes
+def test_sweep_leaves_a_recording_whose_object_cannot_be_deleted(
+    personas: Personas, clock, batch_size: int
+) -> None:
     user = personas.playback["days_30"]
     stuck = ready(user, ended_at=T0)
     fine = ready(user, ended_at=T0)
@@ -340,9 +343,22 @@ def test_sweep_leaves_a_recording_whose_object_cannot_be_deleted(personas: Perso
     with tenant_scope(personas.tenant_a):
         Recording.objects.filter(pk=stuck.pk).update(storage_key=f"{user.tenant_id}/stuck")
     clock.move_to(T0 + timedelta(days=4))
-    result = lifecycle.sweep_expired(batch_size=1)
+    result = lifecycle.sweep_expired(batch_size=batch_size)
     assert result.rows == 1 and result.failed == [stuck.pk]
     assert not reload(stuck).is_deleted and reload(fine).is_deleted
+    assert_tombstone(fine, ExpiryRule.UNANSWERED, fine.storage_key)
+    # The stuck one is whole: PostgreSQL's set-based batch was rolled back, not half-applied.
+    left = reload(stuck)
+    assert (left.remote_number, left.owner_id, left.storage_key) == (
+        "+31612345678",
+        user.pk,
+        f"{user.tenant_id}/stuck",
+    )
+    with tenant_scope(personas.tenant_a):
+        call = Call.objects.get(pk=left.call_id)
+    assert (call.state, call.remote_number) == (Call.State.RECORDED, "+31612345678")
+    with tenant_scope(personas.tenant_a):
+        assert PushPrompt.objects.filter(recording=stuck).exists()
 
 
 def test_sweep_works_in_batches_and_is_resumable(personas: Personas, clock) -> None:
