@@ -232,19 +232,20 @@ class Cursor:
         return started_at, pk
 
 
-def keyset_page(queryset: QuerySet[Any], *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+def keyset_page(
+    queryset: QuerySet[Any], *, cursor: str | None, limit: int, owners: list[Any] | None = None
+) -> tuple[list[Any], str | None]:
     """One page of ``queryset`` newest first, after ``cursor``; and the cursor of the next page.
 
     The position is a row comparison ``(started_at, id) < (t, i)``, which PostgreSQL answers from
-    the ``(tenant, owner, -started_at, -id)`` index however deep the page is.
+    the ``(tenant, owner, -started_at, -id)`` index however deep the page is; with several
+    ``owners`` (a listener's list) the page is merged from per-owner index walks
+    (``recordings.listing.keyset_rows``, the portal's pages use the same).
     """
-    queryset = queryset.order_by("-started_at", "-id")
-    if cursor:
-        started_at, pk = Cursor.decode(cursor)
-        from recordings.listing import after_position  # the portal's pages use the same position
+    from recordings.listing import keyset_rows
 
-        queryset = after_position(queryset, started_at, pk)
-    rows = list(queryset[: limit + 1])
+    position = Cursor.decode(cursor) if cursor else None
+    rows = keyset_rows(queryset, limit=limit + 1, position=position, owners=owners)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

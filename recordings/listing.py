@@ -2,6 +2,11 @@
 
 No COUNT(*) and no OFFSET: a page is "the next N rows after (started_at, id)", which an index on
 ``(tenant, owner, -started_at, -id)`` answers at any depth.
+
+A listener's list spans several owners (``owner = me OR (standard AND owner IN members)``), which
+no single index walks in order: the database would sort every member's recordings for each page.
+:func:`keyset_rows` instead takes the first N+1 rows of each owner (one short walk of that owner's
+index range each) and merges them: the N+1 newest of the union are the N+1 newest overall.
 """
 
 from __future__ import annotations
@@ -9,11 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connections
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 
@@ -171,13 +179,107 @@ def after_position(qs: QuerySet[Any], started_at: dt.datetime, pk: uuid.UUID) ->
     return qs.filter(TupleLessThan(Tuple(F("started_at"), F("id")), (started_at, pk)))  # type: ignore[arg-type]
 
 
-def page(qs: QuerySet[Recording], cursor: str = "", size: int = PAGE_SIZE) -> tuple[list[Recording], str]:
-    """One page after ``cursor`` and the cursor of the next page ("" when this is the last)."""
-    position = decode_cursor(cursor) if cursor else None
+# Without LATERAL (SQLite) the merge is a UNION ALL of one part per owner; SQLite allows at most
+# 500 parts in a compound, and many parts cost more to plan than the plain query to run.
+UNION_MAX_OWNERS = 100
+
+
+def candidate_owners(user: User, member_ids: list[uuid.UUID], f: Filters | None = None) -> list[Any]:
+    """The owners whose recordings can be in ``user``'s list under ``f``: the user, and for a
+    listener the team members (only their standard recordings are visible). Every visible row's
+    owner is in the list, so merging per-owner pages loses nothing."""
+    f = f or Filters()
+    if f.person == "me":
+        return [user.pk]
+    if f.person:
+        return [uuid.UUID(f.person)]
+    if f.kind == Kind.PLAYBACK or f.saved:  # members' rows are standard recordings only
+        return [user.pk]
+    return [user.pk, *(m for m in member_ids if m != user.pk)]
+
+
+def keyset_rows(
+    qs: QuerySet[Any],
+    *,
+    limit: int,
+    position: tuple[dt.datetime, uuid.UUID] | None = None,
+    owners: list[Any] | None = None,
+) -> list[Any]:
+    """The first ``limit`` rows of ``qs`` newest first, after ``position`` (portal and API).
+
+    ``owners``: every owner a row of ``qs`` can have (:func:`candidate_owners`). With more than one,
+    the page is merged from per-owner pages — ``qs.filter(owner=o)`` in index order, ``LIMIT``
+    ``limit`` each, all filters and the position applied inside — in one statement, so each owner
+    costs one short index range instead of the database sorting every owner's recordings. ``qs``
+    must only contain rows of those owners (a visible_queryset, filtered).
+    """
     if position is not None:
         qs = after_position(qs, *position)
-    rows = list(
-        qs.order_by("-started_at", "-id").select_related("owner").prefetch_related("labels")[: size + 1]
+    qs = qs.order_by("-started_at", "-id")
+    lateral = connections[qs.db].vendor == "postgresql"
+    if owners is None or len(owners) < 2 or (not lateral and len(owners) > UNION_MAX_OWNERS):
+        return list(qs[:limit])
+    merged, params = _merged_sql(qs, limit=limit, owners=owners)
+    # The SQL is Django's own compilation of ``qs``; every value stays a parameter.
+    return list(qs.filter(pk__in=RawSQL(merged, params)))  # noqa: S611
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _merged_sql(qs: QuerySet[Any], *, limit: int, owners: list[Any]) -> tuple[str, list[Any]]:
+    """``SELECT id`` of the first ``limit`` rows of ``qs`` (ordered) over the per-owner pages.
+
+    The per-owner query is compiled once, with a marker value in the owner's parameter place.
+    PostgreSQL runs it once per owner as a ``LATERAL`` subquery over the owner list (planned once:
+    a ``UNION ALL`` of 20 parts took longer to plan than to run); elsewhere (SQLite) the parts are
+    repeated in a ``UNION ALL``, each owner's id in the marker's place.
+    """
+    marker = uuid.uuid4()
+    part = qs.filter(owner_id=marker).values_list("id", "started_at")[:limit]
+    sql, part_params = part.query.sql_with_params()
+    places = [n for n, value in enumerate(part_params) if str(value).replace("-", "") == marker.hex]
+    if len(places) != 1:  # cannot happen with a random marker; never guess
+        raise RuntimeError("The owner's parameter is not found once in the per-owner query.")
+    place = places[0]
+    order = f"ORDER BY merged.started_at DESC, merged.id DESC LIMIT {int(limit)}"
+    owner_ids = [owner if isinstance(owner, uuid.UUID) else uuid.UUID(str(owner)) for owner in owners]
+    if connections[qs.db].vendor == "postgresql":
+        tokens = iter(range(len(part_params)))
+
+        def owner_column(match: re.Match[str]) -> str:
+            if match.group() == "%%":
+                return "%%"
+            return "owners.id" if next(tokens) == place else "%s"
+
+        lateral = _PLACEHOLDER.sub(owner_column, sql)
+        params = [owner_ids, *part_params[:place], *part_params[place + 1 :]]
+        return (
+            f"SELECT merged.id FROM unnest(%s::uuid[]) AS owners(id) "  # noqa: S608 (compiled by Django)
+            f"CROSS JOIN LATERAL ({lateral}) AS merged {order}",
+            params,
+        )
+    parts, params = [], []
+    for n, owner_id in enumerate(owner_ids):
+        # A subquery per part: SQLite allows no ORDER BY/LIMIT directly inside a compound.
+        parts.append(f"SELECT * FROM ({sql}) AS part{n}")  # noqa: S608 (compiled by Django)
+        # The marker's value as the backend took it: a UUID object, or its hex (SQLite).
+        value = owner_id if isinstance(part_params[place], uuid.UUID) else owner_id.hex
+        params.extend((*part_params[:place], value, *part_params[place + 1 :]))
+    union = " UNION ALL ".join(parts)
+    return f"SELECT merged.id FROM ({union}) AS merged {order}", params  # noqa: S608 (compiled by Django)
+
+
+def page(
+    qs: QuerySet[Recording], cursor: str = "", size: int = PAGE_SIZE, *, owners: list[Any] | None = None
+) -> tuple[list[Recording], str]:
+    """One page after ``cursor`` and the cursor of the next page ("" when this is the last)."""
+    position = decode_cursor(cursor) if cursor else None
+    rows = keyset_rows(
+        qs.select_related("owner").prefetch_related("labels"),
+        limit=size + 1,
+        position=position,
+        owners=owners,
     )
     more = len(rows) > size
     rows = rows[:size]

@@ -39,7 +39,9 @@ def home(request: TenantRequest) -> HttpResponse:
     member_ids = listing.team_member_ids(user)
     filters = listing.parse_filters(request.GET, allowed_people=member_ids)
     qs = listing.apply_filters(listing.visible_queryset(user, member_ids), filters, user)
-    rows, next_cursor = listing.page(qs, request.GET.get("after", ""))
+    rows, next_cursor = listing.page(
+        qs, request.GET.get("after", ""), owners=listing.candidate_owners(user, member_ids, filters)
+    )
     names = listing.contact_names(rows)
     for row in rows:
         row.party_name = names.get((row.owner_id, row.remote_number), "")  # type: ignore[attr-defined]

@@ -118,7 +118,12 @@ class RecordingListView(TenantAPIView):
             filters,
             request.user,
         )
-        rows, next_cursor = keyset_page(recordings, cursor=data.get("cursor"), limit=data["limit"])
+        rows, next_cursor = keyset_page(
+            recordings,
+            cursor=data.get("cursor"),
+            limit=data["limit"],
+            owners=listing.candidate_owners(request.user, members, filters),
+        )
         _attach_owners(request, rows)
         return Response({"results": RecordingSerializer(rows, many=True).data, "next_cursor": next_cursor})
 
