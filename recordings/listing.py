@@ -44,8 +44,9 @@ def team_member_ids(listener: User) -> list[uuid.UUID]:
     )
 
 
-def team_members(listener: User) -> list[User]:
-    ids = team_member_ids(listener)
+def team_members(listener: User, ids: list[uuid.UUID] | None = None) -> list[User]:
+    """The team members as people (for the person filter); ``ids`` when already known."""
+    ids = team_member_ids(listener) if ids is None else ids
     return list(User.objects.filter(pk__in=ids, tenant_id=listener.tenant_id).order_by("username"))
 
 

@@ -240,6 +240,10 @@ class Recording(TenantOwned):
             return self.Colour.STANDARD
         return self.Colour.SAVED_PLAYBACK if self.saved else self.Colour.UNSAVED_PLAYBACK
 
+    def get_colour_display(self) -> str:
+        """The colour's name for people ("Saved playback"), as the list and the player show it."""
+        return str(self.Colour(self.colour).label)
+
 
 # --- the portal: labels, comments, share links, the access log ---------------------------------
 

@@ -16,6 +16,12 @@ How the bytes leave the server:
 - S3: a ranged ``GetObject`` through the server's own credentials, relayed in blocks; the bucket
   URL never reaches the browser.
 
+The portal's audio URL is served ahead of the session, authentication, tenant, locale, messages
+and CSP middleware (:class:`PortalAudioMiddleware`): its signed token already names the user and
+the recording, carries a binding to the browser session it was issued to, and expires within
+minutes. A token's first request checks the user, the recording and writes the access log; the
+seeks that follow touch no database at all.
+
 The services here are used by the portal views and by the mobile API.
 """
 
@@ -24,15 +30,20 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import storages
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.urls import reverse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from recordings.models import PlaybackAccess, Recording, ShareLink
 from tenants.models import User
@@ -55,34 +66,51 @@ class StreamGrant:
     subject: str
     recording_id: str
     nonce: str
+    session: str = ""  # the binding to the browser session it was issued to ("" : none)
 
 
 def _ttl_seconds() -> int:
     return int(settings.STREAM_URL_TTL.total_seconds())
 
 
-def issue_stream_token(*, user: User, recording: Recording) -> str:
-    """A token letting ``user`` (and nobody else) stream ``recording`` for STREAM_URL_TTL."""
-    value = f"{user.pk}.{recording.pk}.{secrets.token_urlsafe(9)}"
+def session_binding(session_key: str | None) -> str:
+    """What a token keeps of the session it was issued to: a keyed hash of the session key (the
+    key itself must not travel in URLs). "" without a session."""
+    if not session_key:
+        return ""
+    return salted_hmac("recordings.stream.session", session_key, algorithm="sha256").hexdigest()[:32]
+
+
+def issue_stream_token(*, user: User, recording: Recording, session_key: str | None = None) -> str:
+    """A token letting ``user`` (and nobody else) stream ``recording`` for STREAM_URL_TTL; with
+    ``session_key`` (the portal), bound to that browser session too."""
+    value = f"{user.pk}.{recording.pk}.{secrets.token_urlsafe(9)}.{session_binding(session_key)}"
     return signing.TimestampSigner(salt=_USER_SALT).sign(value)
 
 
 def issue_share_stream_token(*, share: ShareLink) -> str:
-    value = f"{share.pk}.{share.recording_id}.{secrets.token_urlsafe(9)}"
+    value = f"{share.pk}.{share.recording_id}.{secrets.token_urlsafe(9)}."
     return signing.TimestampSigner(salt=_SHARE_SALT).sign(value)
 
 
 def _verify(token: str, salt: str, kind: str, recording_id: uuid.UUID | str) -> StreamGrant:
+    signer = signing.TimestampSigner(salt=salt)
     try:
-        value = signing.TimestampSigner(salt=salt).unsign(token, max_age=_ttl_seconds())
+        value = signer.unsign(token, max_age=_ttl_seconds())
     except signing.SignatureExpired:
         raise StreamTokenError("The playback link has expired; reload the page.") from None
     except signing.BadSignature:
         raise StreamTokenError("The playback link is not valid.") from None
     parts = value.split(".")
-    if len(parts) != 3 or parts[1] != str(recording_id):
+    if len(parts) != 4 or parts[1] != str(recording_id):
         raise StreamTokenError("The playback link is for another recording.")
-    return StreamGrant(kind=kind, subject=parts[0], recording_id=parts[1], nonce=parts[2])
+    return StreamGrant(
+        kind=kind,
+        subject=parts[0],
+        recording_id=parts[1],
+        nonce=parts[2],
+        session=parts[3],
+    )
 
 
 def verify_stream_token(token: str, *, recording_id: uuid.UUID | str) -> StreamGrant:
@@ -95,9 +123,10 @@ def verify_share_stream_token(token: str, *, recording_id: uuid.UUID | str) -> S
     return _verify(token, _SHARE_SALT, "share", recording_id)
 
 
-def stream_url(*, user: User, recording: Recording) -> str:
-    """The player's audio URL (relative), valid for STREAM_URL_TTL, for ``user`` only."""
-    token = issue_stream_token(user=user, recording=recording)
+def stream_url(*, user: User, recording: Recording, session_key: str | None = None) -> str:
+    """The player's audio URL (relative), valid for STREAM_URL_TTL, for ``user`` (and the browser
+    session ``session_key``) only."""
+    token = issue_stream_token(user=user, recording=recording, session_key=session_key)
     return f"{reverse('recording_audio', args=[recording.pk])}?t={token}"
 
 
@@ -239,8 +268,18 @@ def _common_headers(response: HttpResponse, recording: Recording) -> HttpRespons
     return response
 
 
-def range_response(request: HttpRequest, recording: Recording) -> HttpResponse:
-    """Serve ``recording``'s audio for ``request`` (GET with an optional Range header)."""
+@dataclass(frozen=True)
+class AudioFile:
+    """What serving a recording's bytes needs of it (kept per token by the portal's fast path)."""
+
+    storage_key: str
+    mime: str
+    size_bytes: int
+
+
+def range_response(request: HttpRequest, recording: Recording | AudioFile) -> HttpResponse:
+    """Serve ``recording``'s audio for ``request`` (GET with an optional Range header).
+    Http404 when the file is gone (deleted since the URL was issued)."""
     storage = storages["recordings"]
     content_type = recording.mime or "audio/mpeg"
     prefix = getattr(settings, "STREAM_X_ACCEL_PREFIX", "")
@@ -251,7 +290,10 @@ def range_response(request: HttpRequest, recording: Recording) -> HttpResponse:
 
     local_path = _local_path(storage, recording.storage_key)
     if local_path is not None:
-        raw = open(local_path, "rb")  # noqa: SIM115 - closed by the response
+        try:
+            raw = open(local_path, "rb")  # noqa: SIM115 - closed by the response
+        except FileNotFoundError:
+            raise Http404("No such recording") from None
         size = os.fstat(raw.fileno()).st_size
     else:
         raw = None
@@ -292,10 +334,18 @@ def _local_path(storage: Any, key: str) -> str | None:
 
 
 def _s3_get(storage: Any, key: str, first: int, last: int) -> Any:
+    """The range's body, by the server's own credentials; Http404 when the object is gone."""
+    from botocore.exceptions import ClientError
+
     client = storage.connection.meta.client
-    answer = client.get_object(
-        Bucket=storage.bucket_name, Key=storage._normalize_name(key), Range=f"bytes={first}-{last}"
-    )
+    try:
+        answer = client.get_object(
+            Bucket=storage.bucket_name, Key=storage._normalize_name(key), Range=f"bytes={first}-{last}"
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            raise Http404("No such recording") from None
+        raise
     return answer["Body"]
 
 
@@ -305,3 +355,106 @@ def _s3_iter(body: Any) -> Any:
             yield chunk
     finally:
         body.close()
+
+
+# --- the portal's audio, ahead of the middleware stack ------------------------------------------
+
+
+class _Grants:
+    """Per process: the tokens whose first request was authorised here (nonce -> the file), for
+    STREAM_URL_TTL. The seeks of one playback are served from this without a database query."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: OrderedDict[str, tuple[float, AudioFile]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, nonce: str) -> AudioFile | None:
+        with self._lock:
+            item = self._items.get(nonce)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                del self._items[nonce]
+                return None
+            return item[1]
+
+    def put(self, nonce: str, audio: AudioFile) -> None:
+        with self._lock:
+            self._items[nonce] = (time.monotonic() + _ttl_seconds(), audio)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, nonce: str) -> None:
+        with self._lock:
+            self._items.pop(nonce, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+GRANTS = _Grants()
+
+
+def _authorise(request: HttpRequest, grant: StreamGrant, recording_id: str) -> AudioFile | None:
+    """A token's first request in this process: the user is active in an active tenant and may
+    still hear the recording (as :func:`recordings.access.get_recording_for_user` decides); the
+    playback is logged once per token. None: not allowed (the full view then answers why)."""
+    from tenants.scoping import tenant_scope
+
+    user = User.objects.select_related("tenant").filter(pk=grant.subject, is_active=True).first()
+    if user is None or user.tenant is None or not user.tenant.is_active:
+        return None
+    with tenant_scope(user.tenant):
+        recording = Recording.objects.visible_to(user).filter(pk=recording_id).first()
+        if recording is None or not recording.storage_key:
+            return None
+        recording.tenant = user.tenant  # the same row: spare the audit log a query for it
+        log_playback(request=request, recording=recording, grant=grant, via="portal", user=user)
+    return AudioFile(recording.storage_key, recording.mime, recording.size_bytes)
+
+
+def serve_portal_audio(request: HttpRequest, recording_id: str) -> HttpResponse | None:
+    """The player's audio for a valid token presented with the session it was issued to; None
+    when that is not the case (the full view answers: 403, 404, the log-in page)."""
+    try:
+        grant = verify_stream_token(request.GET.get("t", ""), recording_id=recording_id)
+    except StreamTokenError:
+        return None
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    if not grant.session or not constant_time_compare(grant.session, session_binding(session_key)):
+        return None
+    audio = GRANTS.get(grant.nonce)
+    if audio is None:
+        audio = _authorise(request, grant, recording_id)
+        if audio is None:
+            return None
+        GRANTS.put(grant.nonce, audio)
+    try:
+        return range_response(request, audio)
+    except Http404:  # deleted since: the full view says so
+        GRANTS.forget(grant.nonce)
+        return None
+
+
+class PortalAudioMiddleware:
+    """Serves ``recording_audio`` GETs before the rest of the middleware stack (place it right
+    after SecurityMiddleware), like WhiteNoise serves static files: a Range request of the player
+    costs a signature check and a ``sendfile()``, not a session, a user, a tenant, a locale, a
+    CSP nonce and a message store. Anything it cannot serve goes down the stack to the view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "GET" and request.path_info.endswith("/audio"):
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name == "recording_audio":
+                response = serve_portal_audio(request, str(match.kwargs["recording_id"]))
+                if response is not None:
+                    return response
+        return self.get_response(request)

@@ -32,6 +32,19 @@ def _errors(exc: ValidationError) -> str:
 # --- home -------------------------------------------------------------------------------------
 
 
+_URL_MARK = "00000000-0000-0000-0000-000000000000"
+
+
+def _row_urls() -> dict[str, tuple[str, str]]:
+    """Each row's links, reversed once per page and filled in per row (a ``{% url %}`` per row and
+    link was a fifth of the list's rendering)."""
+    mark = uuid.UUID(_URL_MARK)
+    return {
+        name: tuple(reverse(name, args=[mark]).split(_URL_MARK, 1))  # type: ignore[misc]
+        for name in ("player", "recording_keep", "recording_delete_confirm")
+    }
+
+
 @require_GET
 @tenant_required
 def home(request: TenantRequest) -> HttpResponse:
@@ -43,19 +56,23 @@ def home(request: TenantRequest) -> HttpResponse:
         qs, request.GET.get("after", ""), owners=listing.candidate_owners(user, member_ids, filters)
     )
     names = listing.contact_names(rows)
+    urls = _row_urls()
     for row in rows:
         row.party_name = names.get((row.owner_id, row.remote_number), "")  # type: ignore[attr-defined]
         row.is_mine = row.owner_id == user.pk  # type: ignore[attr-defined]
         row.is_unsaved = row.colour == Recording.Colour.UNSAVED_PLAYBACK  # type: ignore[attr-defined]
+        row.urls = {name: f"{head}{row.pk}{tail}" for name, (head, tail) in urls.items()}  # type: ignore[attr-defined]
     params = filters.as_params()
     context = {
         "recordings": rows,
         "filters": filters,
         "next_url": f"?{urlencode({**params, 'after': next_cursor})}" if next_cursor else "",
-        "members": listing.team_members(user) if member_ids else [],
         "is_listener": bool(member_ids),
-        "is_playback_user": hasattr(user, "playback_subscription"),
-        "suggestions": social.label_suggestions(user=user, limit=50),
+        # Only the full page's filter form needs these: the template calls them when it gets there,
+        # so the next-page and results partials make no query for them.
+        "members": lambda: listing.team_members(user, member_ids) if member_ids else [],
+        "is_playback_user": lambda: hasattr(user, "playback_subscription"),
+        "suggestions": lambda: social.label_suggestions(user=user, limit=50),
         "kinds": Recording._meta.get_field("kind").choices,
     }
     if request.htmx and request.GET.get("after"):
@@ -86,7 +103,9 @@ def _player_context(request: TenantRequest, recording: Recording) -> dict[str, o
     owner = may_manage(request.user, recording)
     return {
         "recording": recording,
-        "audio_url": streaming.stream_url(user=request.user, recording=recording),
+        "audio_url": streaming.stream_url(
+            user=request.user, recording=recording, session_key=request.session.session_key
+        ),
         "bars": bars,
         "bar_width": round(bar * 0.8, 4) if bar else 0,
         "markers": markers,
@@ -110,7 +129,12 @@ def player(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
 @require_GET
 @tenant_required
 def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
-    """The audio of the player: a valid token for this user and recording, plus the session."""
+    """The audio of the player: a valid token for this user and recording, plus the session.
+
+    Most requests never get here: ``streaming.PortalAudioMiddleware`` serves a token presented
+    with the session it was issued to. This view answers the rest (expired, someone else's,
+    signed out, no longer allowed) with the full stack, and serves a valid token of the same user
+    from another session of theirs."""
     try:
         grant = streaming.verify_stream_token(request.GET.get("t", ""), recording_id=recording_id)
     except streaming.StreamTokenError as exc:

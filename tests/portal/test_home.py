@@ -154,3 +154,40 @@ def test_htmx_filter_returns_the_results_partial(
     html = response.content.decode()
     assert html.strip().startswith('<section id="results"')
     assert "<html" not in html
+
+
+def test_each_row_names_its_colour_in_words(
+    client: Client, personas: Personas, recs: dict[str, Recording]
+) -> None:
+    """The colour mark is not the only cue: each row says its kind (also to screen readers)."""
+    client.force_login(personas.playback["days_30"])
+    html = client.get(reverse("home")).content.decode()
+    assert ('<span class="kind-tag">Unsaved playback</span>' in html) or (
+        '<span class="kind-tag">Niet-bewaarde playback</span>' in html
+    )
+    assert ("Saved playback" in html) or ("Bewaarde playback" in html)
+    row = html[html.index('class="row-link"') :]
+    assert row.startswith(f'class="row-link" href="{reverse("player", args=[recs["unsaved"].pk])}"')
+
+
+def test_next_page_and_results_partials_make_no_form_queries(
+    client: Client, personas: Personas, django_assert_max_num_queries: object
+) -> None:
+    """The filter form's people, suggestions and kinds are the full page's: a next-page fetch
+    runs the session, the page and its labels and contact names, nothing more."""
+    user = personas.listener
+    now = timezone.now()
+    for n in range(30):
+        make_recording(user, kind="standard", started_at=now - dt.timedelta(minutes=n), with_audio=False)
+    client.force_login(user)
+    first = client.get(reverse("home"))
+    nxt = first.context["next_url"]
+    assert nxt
+    with django_assert_max_num_queries(8) as captured:  # type: ignore[operator]
+        more = client.get(reverse("home") + nxt, headers={"HX-Request": "true"})
+    assert more.status_code == 200
+    sql = " ".join(q["sql"] for q in captured.captured_queries)  # type: ignore[attr-defined]
+    assert "recordings_label" in sql  # the rows' labels
+    assert "playbacksubscription" not in sql  # the form's "kind" select
+    assert '"recordings_label"."name" AS "name"' not in sql  # the label suggestions
+    assert sql.count('FROM "tenants_user"') == 1  # the session's user; not the person filter's people
