@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import PlaybackTier, RecordingMode, Role, Tenant, User
@@ -103,3 +106,35 @@ class ContactRuleForm(forms.Form):
     )
     name = forms.CharField(label=_("Name"), max_length=120, required=False)
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters (Manage → Audit log); all optional, combined with AND."""
+
+    action = forms.CharField(label=_("Action starts with"), required=False, max_length=64)
+    actor = forms.CharField(label=_("Who"), required=False, max_length=150)
+    target = forms.CharField(label=_("Object id"), required=False, max_length=64)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data
+
+    def filter(self, entries: QuerySet[Any]) -> QuerySet[Any]:
+        """``entries`` narrowed by the valid form's filters (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        if data["action"]:
+            entries = entries.filter(action__startswith=data["action"])
+        if data["actor"]:
+            entries = entries.filter(actor_label__icontains=data["actor"])
+        if data["target"]:
+            entries = entries.filter(target_id=data["target"])
+        zone = timezone.get_current_timezone()
+        if data["since"]:
+            entries = entries.filter(created_at__gte=dt.datetime.combine(data["since"], dt.time.min, zone))
+        if data["until"]:
+            entries = entries.filter(created_at__lte=dt.datetime.combine(data["until"], dt.time.max, zone))
+        return entries

@@ -7,19 +7,16 @@ Thin views over ``tenants.privacy``; every page is for customer admins of the re
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from hiprecorder.http import TenantRequest
 from tenants import privacy
 from tenants.access import admin_required
-from tenants.audit import AuditEntry, log_event
+from tenants.audit import log_event
 from tenants.models import ProcessingRegister
 
 
@@ -53,18 +50,6 @@ class NumberForm(forms.Form):
 
 class EraseForm(NumberForm):
     confirmed_count = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-
-
-class AuditFilterForm(forms.Form):
-    action = forms.CharField(label=gettext_lazy("Action starts with"), required=False, max_length=64)
-    actor = forms.CharField(label=gettext_lazy("Who"), required=False, max_length=150)
-    target = forms.CharField(label=gettext_lazy("Object id"), required=False, max_length=64)
-    since = forms.DateField(
-        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        label=gettext_lazy("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -140,25 +125,11 @@ def staff_policy(request: TenantRequest) -> HttpResponse:
 @require_GET
 @admin_required
 def audit_log(request: TenantRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET or None)
-    entries = AuditEntry.objects.filter(tenant=request.tenant).order_by("-seq")  # scoped to the tenant
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["action"]:
-            entries = entries.filter(action__startswith=data["action"])
-        if data["actor"]:
-            entries = entries.filter(actor_label__icontains=data["actor"])
-        if data["target"]:
-            entries = entries.filter(target_id=data["target"])
-        zone = timezone.get_current_timezone()
-        if data["since"]:
-            entries = entries.filter(created_at__gte=datetime.combine(data["since"], time.min, zone))
-        if data["until"]:
-            entries = entries.filter(created_at__lte=datetime.combine(data["until"], time.max, zone))
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    """Moved: the one audit log page is Manage → Audit log, with these filters (kept for links)."""
+    target = reverse("manage_audit")
     query = request.GET.copy()
-    query.pop("page", None)
-    return _page(request, "privacy/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
+    query.pop("page", None)  # this page's old numbered pages; the audit page pages by position
+    return redirect(f"{target}?{query.urlencode()}" if query else target)
 
 
 @require_GET

@@ -429,15 +429,32 @@ AUDIT_PAGE = 50
 @require_GET
 @admin_required
 def audit_log(request: TenantRequest) -> HttpResponse:
+    """The tenant's audit log, newest first, filtered (who, what, object, dates), paged by
+    position (``before`` an entry id: no COUNT, any depth). A malformed filter is shown as an
+    error and no filter is applied: the page never shows a half-filtered list as if filtered."""
+    form = forms.AuditFilterForm(request.GET or None)
     entries = AuditEntry.objects.filter(tenant=request.tenant).order_by("-id")
+    filtered = form.is_bound and form.is_valid() and any(form.cleaned_data.values())
+    if filtered:
+        entries = form.filter(entries)
     before = request.GET.get("before", "")
     if before.isdigit():
         entries = entries.filter(id__lt=int(before))
     rows = list(entries[: AUDIT_PAGE + 1])
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
+    query = request.GET.copy()
+    query.pop("before", None)
+    if more and rows:
+        query["before"] = str(rows[-1].id)
     return render(
         request,
         "tenants/audit.html",
-        {"entries": rows, "older": rows[-1].id if more and rows else None, "section": "audit"},
+        {
+            "form": form,
+            "filtered": filtered,
+            "entries": rows,
+            "older_url": f"?{query.urlencode()}" if more and rows else "",
+            "section": "audit",
+        },
     )
