@@ -295,6 +295,25 @@ def test_old_entries_verify_are_resealed_and_then_erasable(personas: Personas) -
     assert [(x.chain, x.seq) for x in verify_all()] == [(str(b.pk), 2)]
 
 
+def test_the_migration_can_be_reversed(personas: Personas, logged: dict) -> None:
+    """Migrating back re-links intact chains in scheme 1; forward again re-seals them."""
+    import importlib
+
+    migration = importlib.import_module("tenants.migrations.0006_audit_reseal_scheme_2")
+    state = MigrationLoader(connection).project_state(("tenants", "0006_audit_reseal_scheme_2"))
+    migration.unseal(state.apps, None)
+    entries = AuditEntry.objects.unscoped().all()
+    assert set(entries.values_list("hash_version", flat=True)) == {1}
+    assert verify_all() == []
+    first = entries.get(chain=str(personas.tenant_a.pk), seq=1)
+    _tamper(f"UPDATE {TABLE} SET ip = %s WHERE id = %s", ["203.0.113.1", first.pk])  # noqa: S608
+    assert len(verify_all()) == 1  # scheme 1 covers the address directly
+    _tamper(f"UPDATE {TABLE} SET ip = %s WHERE id = %s", [ACME_IP, first.pk])  # noqa: S608
+    migration.reseal(state.apps, None)
+    assert set(entries.values_list("hash_version", flat=True)) == {2}
+    assert verify_all() == []
+
+
 def test_a_purge_with_personal_data_left_in_the_log_is_not_verified(
     personas: Personas, logged: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
