@@ -53,7 +53,10 @@ def home(request: TenantRequest) -> HttpResponse:
     filters = listing.parse_filters(request.GET, allowed_people=member_ids)
     qs = listing.apply_filters(listing.visible_queryset(user, member_ids), filters, user)
     rows, next_cursor = listing.page(
-        qs, request.GET.get("after", ""), owners=listing.candidate_owners(user, member_ids, filters)
+        qs,
+        request.GET.get("after", ""),
+        owners=listing.candidate_owners(user, member_ids, filters),
+        viewer=user,
     )
     names = listing.contact_names(rows)
     urls = _row_urls()
@@ -61,6 +64,7 @@ def home(request: TenantRequest) -> HttpResponse:
         row.party_name = names.get((row.owner_id, row.remote_number), "")  # type: ignore[attr-defined]
         row.is_mine = row.owner_id == user.pk  # type: ignore[attr-defined]
         row.is_unsaved = row.colour == Recording.Colour.UNSAVED_PLAYBACK  # type: ignore[attr-defined]
+        row.colour_name = row.get_colour_display()  # type: ignore[attr-defined]
         row.urls = {name: f"{head}{row.pk}{tail}" for name, (head, tail) in urls.items()}  # type: ignore[attr-defined]
     params = filters.as_params()
     context = {

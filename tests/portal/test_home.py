@@ -189,5 +189,31 @@ def test_next_page_and_results_partials_make_no_form_queries(
     sql = " ".join(q["sql"] for q in captured.captured_queries)  # type: ignore[attr-defined]
     assert "recordings_label" in sql  # the rows' labels
     assert "playbacksubscription" not in sql  # the form's "kind" select
-    assert '"recordings_label"."name" AS "name"' not in sql  # the label suggestions
+    assert '"recordings_label"."created_by_id" =' not in sql  # the label suggestions
     assert sql.count('FROM "tenants_user"') == 1  # the session's user; not the person filter's people
+
+
+def test_rows_show_labels_and_for_listeners_the_owner_without_a_query_per_row(
+    client: Client, personas: Personas, django_assert_max_num_queries: object
+) -> None:
+    member = personas.users["always"]
+    now = timezone.now()
+    made = [
+        make_recording(member, started_at=now - dt.timedelta(minutes=n), with_audio=False) for n in range(12)
+    ]
+    for rec in made:
+        for name in ("Offerte", "klant"):
+            social.add_label(recording=rec, name=name, acting_user=member)
+    mine = make_recording(
+        personas.listener, kind="standard", started_at=now + dt.timedelta(minutes=1), with_audio=False
+    )
+    client.force_login(personas.listener)
+    with django_assert_max_num_queries(14):  # type: ignore[operator]
+        html = client.get(reverse("home")).content.decode()
+    rows = html.split('<li class="recording ')[1:]
+    assert len(rows) == 13
+    first, *others = rows  # the listener's own (newest): no owner shown
+    assert 'class="owner"' not in first and str(mine.pk) in first
+    for row in others:
+        assert f'<span class="owner">{member}</span>' in row
+        assert '<span class="chip">Offerte</span><span class="chip">klant</span>' in row  # by name
