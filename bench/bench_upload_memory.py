@@ -14,7 +14,12 @@ and prints the worker's VmHWM after each, with the growth over the baseline. Tar
 over idle stays under 16 MB (the body, 115 MB, is never held: 64 KiB chunks go to a temporary
 file; exit status 1 when missed), and the absolute peak under 100 MB (reported).
 
-    python bench/bench_upload_memory.py [--minutes 120] [--threads N] [--app-dir DIR] [--keep-dir DIR]
+    python bench/bench_upload_memory.py [--minutes 120] [--surface all|telephony] [--threads N]
+                                        [--app-dir DIR] [--keep-dir DIR]
+
+``--surface telephony`` serves only the telephony interface (``HIPRECORDER_SURFACE=telephony``, the
+process the phone system's uploads go to in a deployment that splits them off): no portal, so the
+warm-up is /healthz and the short call only.
 
 ``--threads 4`` runs gunicorn's threaded worker as the Procfile does (one process is measured
 either way; the uploads are sequential). ``--app-dir`` serves another checkout of the project
@@ -164,6 +169,7 @@ def main() -> int:
     parser.add_argument("--limit-mb", type=float, default=100, help="absolute peak (reported)")
     parser.add_argument("--growth-mb", type=float, default=16, help="peak over idle (the target)")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn --threads (Procfile: 4)")
+    parser.add_argument("--surface", choices=("all", "telephony"), default="all", help="HIPRECORDER_SURFACE")
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout gunicorn serves")
     parser.add_argument("--keep-dir")
     args = parser.parse_args()
@@ -171,7 +177,7 @@ def main() -> int:
     from recordings import audio
 
     app = args.app_dir.resolve()
-    print(f"serving {app} (commit {commit_of(app)})")
+    print(f"serving {app} (commit {commit_of(app)}), surface {args.surface}")
 
     folder = Path(args.keep_dir or tempfile.mkdtemp(prefix="bench-upload-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -181,7 +187,11 @@ def main() -> int:
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_URL", "CELERY_", "AWS_", "REDIS_URL"))
     }
-    env.update(DATA_DIR=str(folder / "data"), DJANGO_SETTINGS_MODULE="hiprecorder.settings")
+    env.update(
+        DATA_DIR=str(folder / "data"),
+        DJANGO_SETTINGS_MODULE="hiprecorder.settings",
+        HIPRECORDER_SURFACE=args.surface,
+    )
     server = None
     try:
         subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=app, env=env, check=True)
@@ -235,12 +245,14 @@ def main() -> int:
             f"gunicorn worker {pid} ({'sync' if args.threads == 1 else f'{args.threads} threads'}): "
             f"after start-up and /healthz: VmHWM {started / 1024:.1f} MB"
         )
-        sign_in_and_open_portal(port, person["username"], person["password"])
+        if args.surface == "all":
+            sign_in_and_open_portal(port, person["username"], person["password"])
         phone.call("warm-up", user, 5)
         phone.upload("warm-up", small, chunked=False)
         baseline = vm(pid, "VmHWM")
         print(
-            f"gunicorn worker {pid}: idle after warm-up (portal page signed in, 5 s upload): "
+            f"gunicorn worker {pid}: idle after warm-up "
+            f"({'portal page signed in, ' if args.surface == 'all' else ''}5 s upload): "
             f"VmHWM {baseline / 1024:.1f} MB"
         )
 

@@ -167,7 +167,14 @@ MIDDLEWARE = [
     "tenants.language.PersonLanguageMiddleware",
 ]
 
-ROOT_URLCONF = "hiprecorder.urls"
+# Which URLs this web process serves: "all" (the default: portal, API, admin and the telephony
+# interface), or "telephony" (only /rpi/v1/ and /healthz: a leaner process for the phone system's
+# uploads; see hiprecorder/telephony_urls.py).
+SURFACES = {"all": "hiprecorder.urls", "telephony": "hiprecorder.telephony_urls"}
+_surface = env_str("HIPRECORDER_SURFACE", "all")
+if _surface not in SURFACES:
+    raise ImproperlyConfigured(f"HIPRECORDER_SURFACE={_surface!r} is not one of {', '.join(SURFACES)}")
+ROOT_URLCONF = SURFACES[_surface]
 WSGI_APPLICATION = "hiprecorder.wsgi.application"
 
 TEMPLATES = [

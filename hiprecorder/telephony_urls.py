@@ -1,0 +1,19 @@
+"""URLs of a telephony-only web process (``HIPRECORDER_SURFACE=telephony``): the phone system's
+interface under ``/rpi/v1/`` and ``/healthz``, nothing else.
+
+The phone system's uploads are the long requests (a 2-hour call is ~115 MB of WAV); a process
+that serves only them never imports the portal, the API, the admin or allauth's views (allauth's
+MFA stage alone pulls in its WebAuthn code), so each worker stays smaller (bench/README.md,
+"Upload memory"). Same code, settings and database as the full surface; only the routing differs.
+"""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from hiprecorder.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("rpi/v1/", include("recordings.rpi_urls")),
+]
