@@ -82,6 +82,9 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
     """COPY calls and recordings: rows of (recording id, call id, ended_at, expires_at, storage_key)."""
     from django.db import connection
 
+    from recordings.models import Recording
+
+    connection.ensure_connection()
     raw = connection.connection  # psycopg 3
     with raw.cursor() as cur:
         with cur.copy(
@@ -120,11 +123,18 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
                         "",
                     )
                 )
+        # NOT NULL columns without a database default that not every version has (the script
+        # also measures older code): integrity_problem (recordings 0006).
+        later = [
+            c for c in ("integrity_problem",) if c in {f.column for f in Recording._meta.concrete_fields}
+        ]
         with cur.copy(
             "COPY recordings_recording (id, tenant_id, call_id, owner_id, kind, direction, leg, "
             "local_number, remote_number, started_at, ended_at, duration_ms, storage_key, mime, "
             "size_bytes, sha256, peaks, "
-            "paused_spans, segments, saved, expires_at, expiry_rule, created_at, deletion_reason) FROM STDIN"
+            "paused_spans, segments, saved, expires_at, expiry_rule, created_at, deletion_reason"
+            + "".join(f", {c}" for c in later)
+            + ") FROM STDIN"
         ) as copy:
             for rec_id, call_id, ended, exp, key in rows:
                 saved = exp is None
@@ -154,6 +164,7 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
                         "" if saved else "unanswered",
                         ended,
                         "",
+                        *([""] * len(later)),
                     )
                 )
     with connection.cursor() as cur:
@@ -218,21 +229,21 @@ def phase_rows(args: argparse.Namespace) -> None:
         )
         for name, heap, idx, n_idx, opts in cur.fetchall():
             print(f"table {name}: heap {heap}, {n_idx} indexes {idx}{', ' + opts if opts else ''}")
-    if hasattr(lifecycle, "claim_and_tombstone_sql"):  # the set-based batch (one statement)
-        sql, params = lifecycle.claim_and_tombstone_sql(connection, now=now, batch_size=args.batch)
-        what = "the sweep's batch statement (claim + tombstone + call; rolled back)"
-    else:  # before it: the claim of the row-by-row batch
-        claim = (
-            Recording.objects.unscoped()
-            .select_for_update(skip_locked=True, of=("self",))
-            .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
-            .order_by("expires_at")
-            .values_list(*lifecycle._CLAIMED)[: args.batch]
-        )
-        sql, params = claim.query.sql_with_params()
-        what = "the sweep's claim"
     try:
         with transaction.atomic(), connection.cursor() as cur:
+            if hasattr(lifecycle, "claim_and_tombstone_sql"):  # the set-based batch (one statement)
+                sql, params = lifecycle.claim_and_tombstone_sql(connection, now=now, batch_size=args.batch)
+                what = "the sweep's batch statement (claim + tombstone + call; rolled back)"
+            else:  # before it: the claim of the row-by-row batch
+                claim = (
+                    Recording.objects.unscoped()
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
+                    .order_by("expires_at")
+                    .values_list(*lifecycle._CLAIMED)[: args.batch]
+                )
+                sql, params = claim.query.sql_with_params()
+                what = "the sweep's claim"
             cur.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, COSTS OFF) " + sql, params)
             plan = "\n".join(r[0] for r in cur.fetchall())
             raise _RollBack
