@@ -83,7 +83,17 @@ class RecordingSerializer(serializers.ModelSerializer):
     )
 
     def to_representation(self, recording: Recording) -> dict[str, Any]:
+        # Per page, not per row: the time zone (a context-local lookup) and each owner's dict.
+        cache = self.__dict__.setdefault("_page_cache", {"tz": timezone.get_current_timezone(), "owners": {}})
+        tz = cache["tz"]
         owner = recording.owner
+        if owner is None:
+            person = None
+        else:
+            person = cache["owners"].get(owner.pk)
+            if person is None:
+                person = {"id": str(owner.pk), "username": owner.username, "display_name": str(owner)}
+                cache["owners"][owner.pk] = person
         return {
             "id": str(recording.pk),
             "kind": recording.kind,
@@ -92,23 +102,21 @@ class RecordingSerializer(serializers.ModelSerializer):
             "leg": recording.leg,
             "local_number": recording.local_number,
             "remote_number": recording.remote_number,
-            "started_at": _iso(recording.started_at),
-            "ended_at": _iso(recording.ended_at),
+            "started_at": _iso(recording.started_at, tz),
+            "ended_at": _iso(recording.ended_at, tz),
             "duration_ms": recording.duration_ms,
             "saved": recording.saved,
             "decision_pending": recording.kind == Kind.PLAYBACK and not recording.saved,
-            "expires_at": _iso(recording.expires_at),
-            "owner": None
-            if owner is None
-            else {"id": str(owner.pk), "username": owner.username, "display_name": str(owner)},
+            "expires_at": _iso(recording.expires_at, tz),
+            "owner": None if person is None else dict(person),
         }
 
 
-def _iso(value: datetime | None) -> str | None:
+def _iso(value: datetime | None, tz: Any = None) -> str | None:
     """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as ``Z``."""
     if value is None:
         return None
-    text = timezone.localtime(value).isoformat()
+    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 

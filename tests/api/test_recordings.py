@@ -169,3 +169,12 @@ def test_fast_list_rows_equal_drf_field_by_field_output(personas: Personas) -> N
         fast = RecordingSerializer(row).data
         slow = serializers.ModelSerializer.to_representation(RecordingSerializer(), row)
         assert fast == slow
+    # A page (owners and the time zone looked up once per page) gives the same rows.
+    again = make_recording(personas.playback["days_30"])
+    again.owner = recording.owner
+    page = RecordingSerializer([recording, orphan, again], many=True).data
+    assert page == [
+        serializers.ModelSerializer.to_representation(RecordingSerializer(), row)
+        for row in (recording, orphan, again)
+    ]
+    assert page[0]["owner"] is not page[2]["owner"]
