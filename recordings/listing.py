@@ -283,19 +283,21 @@ def page(
     *,
     owners: list[Any] | None = None,
     viewer: User | None = None,
+    people: list[User] | tuple[User, ...] = (),
 ) -> tuple[list[Recording], str]:
     """One page after ``cursor`` and the cursor of the next page ("" when this is the last).
 
     Each row gets ``label_names`` (its labels' names, alphabetically) and its owner (``viewer``
-    for their own rows), in one query each for the whole page: Django's prefetch built a
-    queryset per row, which cost more than the page's query.
+    for their own rows, else from ``people`` when given, e.g. the team members), in one query
+    each for the whole page: Django's prefetch built a queryset per row, which cost more than
+    the page's query.
     """
     position = decode_cursor(cursor) if cursor else None
     rows = keyset_rows(qs.defer(*LIST_DEFERRED), limit=size + 1, position=position, owners=owners)
     more = len(rows) > size
     rows = rows[:size]
     _attach_labels(rows)
-    _attach_owners(rows, viewer)
+    _attach_owners(rows, viewer, people)
     return rows, encode_cursor(rows[-1]) if more and rows else ""
 
 
@@ -309,8 +311,10 @@ def _attach_labels(rows: list[Recording]) -> None:
         row.label_names = names[row.pk]  # type: ignore[attr-defined]
 
 
-def _attach_owners(rows: list[Recording], viewer: User | None) -> None:
-    people: dict[Any, User] = {viewer.pk: viewer} if viewer is not None else {}
+def _attach_owners(rows: list[Recording], viewer: User | None, known: Any = ()) -> None:
+    people: dict[Any, User] = {person.pk: person for person in known}
+    if viewer is not None:
+        people[viewer.pk] = viewer
     missing = {row.owner_id for row in rows if row.owner_id is not None} - people.keys()
     if missing:
         people.update((person.pk, person) for person in User.objects.filter(pk__in=missing))

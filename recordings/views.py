@@ -52,11 +52,14 @@ def home(request: TenantRequest) -> HttpResponse:
     member_ids = listing.team_member_ids(user)
     filters = listing.parse_filters(request.GET, allowed_people=member_ids)
     qs = listing.apply_filters(listing.visible_queryset(user, member_ids), filters, user)
+    # A listener's team members: the owners of most rows, and the person filter's choices.
+    members = listing.team_members(user, member_ids) if member_ids else []
     rows, next_cursor = listing.page(
         qs,
         request.GET.get("after", ""),
         owners=listing.candidate_owners(user, member_ids, filters),
         viewer=user,
+        people=members,
     )
     names = listing.contact_names(rows)
     urls = _row_urls()
@@ -74,7 +77,7 @@ def home(request: TenantRequest) -> HttpResponse:
         "is_listener": bool(member_ids),
         # Only the full page's filter form needs these: the template calls them when it gets there,
         # so the next-page and results partials make no query for them.
-        "members": lambda: listing.team_members(user, member_ids) if member_ids else [],
+        "members": members,
         "is_playback_user": lambda: hasattr(user, "playback_subscription"),
         "suggestions": lambda: social.label_suggestions(user=user, limit=50),
         "kinds": Recording._meta.get_field("kind").choices,

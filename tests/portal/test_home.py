@@ -190,7 +190,8 @@ def test_next_page_and_results_partials_make_no_form_queries(
     assert "recordings_label" in sql  # the rows' labels
     assert "playbacksubscription" not in sql  # the form's "kind" select
     assert '"recordings_label"."created_by_id" =' not in sql  # the label suggestions
-    assert sql.count('FROM "tenants_user"') == 1  # the session's user; not the person filter's people
+    # the session's user and the team members (the rows' owners; also the person filter's choices)
+    assert sql.count('FROM "tenants_user"') == 2
 
 
 def test_rows_show_labels_and_for_listeners_the_owner_without_a_query_per_row(
