@@ -133,10 +133,15 @@ def _clean_comment(text: str) -> str:
     return text
 
 
+POSITION_MAX_MS = 2**31 - 1  # Comment.position_ms, a PositiveIntegerField (~24.8 days)
+
+
 def _clean_position(recording: Recording, position_ms: int | None) -> int | None:
     if position_ms is None:
         return None
-    if position_ms < 0 or (recording.duration_ms and position_ms > recording.duration_ms):
+    # Bounded by the recording's length, and (length not known yet) by what the column holds.
+    too_far = position_ms > (recording.duration_ms or POSITION_MAX_MS) or position_ms > POSITION_MAX_MS
+    if position_ms < 0 or too_far:
         raise ValidationError(_("The position lies outside the recording."))
     return position_ms
 
