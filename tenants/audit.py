@@ -184,10 +184,10 @@ class AuditEntry(models.Model):
 
     @property
     def actor_display(self) -> str:
-        """Who, for display: the name, "(erased)" after the end of service, "-" for the system."""
+        """Who, for display: the name, "(erased)" after the end of service, "system" for the system."""
         if self.personal_erased_at is not None:
             return str(_("(erased)"))
-        return self.actor_label or "-"
+        return self.actor_label or str(_("system"))
 
     @property
     def detail_display(self) -> dict[str, Any]:
