@@ -11,6 +11,7 @@ import pytest
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tests.base import REAL_SERVICES, Personas, make_personas
+from tests.browser import CHROMIUM, HAVE_CHROMIUM
 
 
 @pytest.fixture(autouse=True)
@@ -94,5 +95,5 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """In CI the browser tests must run, not skip: a missing Chromium is a failed set-up."""
     import os
 
-    if os.environ.get("CI") == "true" and not os.path.exists("/usr/bin/chromium"):
-        raise pytest.UsageError("CI needs /usr/bin/chromium (scripts/system-deps.sh installs it)")
+    if os.environ.get("CI") == "true" and not HAVE_CHROMIUM:
+        raise pytest.UsageError(f"CI needs {CHROMIUM} (scripts/system-deps.sh installs it)")

@@ -11,6 +11,7 @@ from django.test import Client
 from drf_spectacular.validation import validate_schema
 
 from tests.base import Personas
+from tests.browser import chromium
 
 
 def load_schema(client: Client) -> dict[str, Any]:
@@ -83,23 +84,10 @@ def test_docs_page_loads_its_scripts_from_files_only(client: Client, db: None) -
 
 @pytest.mark.browser
 def test_docs_render_in_chromium_offline_under_the_csp(live_server: Any, personas: Personas) -> None:
-    from playwright.sync_api import sync_playwright
-
     origin = live_server.url
     outside: list[str] = []
     problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    with chromium() as browser:
         page = browser.new_page()
         page.on(
             "request",
@@ -119,6 +107,5 @@ def test_docs_render_in_chromium_offline_under_the_csp(live_server: Any, persona
         ]:
             assert page.locator(f"text={summary}").count() >= 1
         assert page.locator("text=1. Sign in").count() >= 1  # the guide in the description
-        browser.close()
     assert outside == []
     assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []

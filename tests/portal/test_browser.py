@@ -25,6 +25,7 @@ from recordings.models import PlaybackAccess, Recording, ShareOpen
 from tenants.models import Licence
 from tenants.scoping import tenant_scope
 from tests.base import PASSWORD, Personas, make_personas, totp_code
+from tests.browser import HAVE_CHROMIUM, chromium_beside_live_server
 from tests.factories import make_recording
 
 pytestmark = [
@@ -36,16 +37,6 @@ pytestmark = [
 ]
 
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SHOTS = (
     Path(settings.BASE_DIR) / "docs" / "screenshots"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1"
@@ -55,34 +46,14 @@ AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - the machines of this project have it
+if not HAVE_CHROMIUM:  # pragma: no cover - the machines of this project have it
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the tests
-    # themselves (fixtures, assertions) are still plain synchronous calls. Only for this module.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-    # Collect the live server thread's SQLite connections here, where their ResourceWarning is
-    # expected, rather than in whichever test happens to run the garbage collector next.
-    import gc
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gc.collect()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium_beside_live_server() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ Chromium renders it with print media, without the portal's navigation or buttons
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from django.urls import reverse
 
 from tenants import privacy
 from tests.base import PASSWORD, Personas, make_personas, totp_code
+from tests.browser import HAVE_CHROMIUM, chromium_beside_live_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,33 +21,14 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():  # pragma: no cover - the machines of this project have it
+if not HAVE_CHROMIUM:  # pragma: no cover - the machines of this project have it
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-    import gc
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gc.collect()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium_beside_live_server() as launched:
+        yield launched
 
 
 def _visible(page: Any, selector: str) -> bool:

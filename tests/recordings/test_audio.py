@@ -38,6 +38,7 @@ from recordings.audio import (
     probe,
     process,
 )
+from tests.browser import HAVE_CHROMIUM, chromium
 
 MAX_BYTES_PER_MINUTE = 240_000  # "240 KB per minute", read as the stricter 1000-byte KB
 
@@ -671,8 +672,6 @@ def test_encode_opus_refuses_what_it_cannot_encode():
 # a real browser plays and seeks the rendition (skipped without Chromium and Playwright)
 # ------------------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Serves files with single byte ranges, as the object store does."""
@@ -712,9 +711,9 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed")
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason="Chromium is not installed")
 def test_chromium_plays_and_seeks_the_rendition(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("playwright.sync_api")
     src = make_wav(tmp_path / "a.wav", seconds=40, kind="speech-like")
     res = process(src, tmp_path / "rec.mp3", offset_ms=0, retained=[(0, 10000), (15000, 40000)])
     (tmp_path / "index.html").write_text("<!doctype html><audio src='rec.mp3' preload='metadata'></audio>")
@@ -724,44 +723,29 @@ def test_chromium_plays_and_seeks_the_rendition(tmp_path):
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with playwright.sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--autoplay-policy=no-user-gesture-required",
-                ],
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
+            result = page.evaluate(
+                """async () => {
+                  const a = document.querySelector('audio');
+                  const once = (ev) => new Promise((ok, ko) => {
+                    a.addEventListener(ev, ok, {once: true});
+                    a.addEventListener('error', () => ko(new Error('media error ' +
+                      (a.error && a.error.code))), {once: true});
+                  });
+                  if (a.readyState < 1) await once('loadedmetadata');
+                  const duration = a.duration;
+                  a.currentTime = 30;
+                  await once('seeked');
+                  a.muted = true;
+                  await a.play();
+                  const t0 = a.currentTime;
+                  await new Promise(ok => setTimeout(ok, 700));
+                  return {canPlay: a.canPlayType('audio/mpeg'), duration, t0,
+                          t1: a.currentTime, error: a.error && a.error.code};
+                }"""
             )
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
-                result = page.evaluate(
-                    """async () => {
-                      const a = document.querySelector('audio');
-                      const once = (ev) => new Promise((ok, ko) => {
-                        a.addEventListener(ev, ok, {once: true});
-                        a.addEventListener('error', () => ko(new Error('media error ' +
-                          (a.error && a.error.code))), {once: true});
-                      });
-                      if (a.readyState < 1) await once('loadedmetadata');
-                      const duration = a.duration;
-                      a.currentTime = 30;
-                      await once('seeked');
-                      a.muted = true;
-                      await a.play();
-                      const t0 = a.currentTime;
-                      await new Promise(ok => setTimeout(ok, 700));
-                      return {canPlay: a.canPlayType('audio/mpeg'), duration, t0,
-                              t1: a.currentTime, error: a.error && a.error.code};
-                    }"""
-                )
-            finally:
-                browser.close()
     finally:
         server.shutdown()
         server.server_close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -15,22 +14,13 @@ from django.core.files.storage import storages
 from recordings.models import Recording
 from tenants.scoping import tenant_scope
 from tests.base import Personas
+from tests.browser import HAVE_CHROMIUM, chromium
 from tests.recordings.rpi_support import Pbx, opus_bytes, wav_bytes
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed"),
+    pytest.mark.skipif(not HAVE_CHROMIUM, reason="Chromium is not installed"),
 ]
 
 
@@ -53,7 +43,7 @@ def record(pbx: Pbx, personas: Personas, body: bytes, content_type: str, user: s
 
 
 def test_renditions_play_in_chromium(pbx: Pbx, personas: Personas, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("playwright.sync_api")
     recordings = [
         record(
             pbx,
@@ -78,21 +68,17 @@ def test_renditions_play_in_chromium(pbx: Pbx, personas: Personas, tmp_path: Pat
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('audio')].every(a => a.readyState === 4 || a.error)",
-                    timeout=15000,
-                )
-                states = page.evaluate(
-                    "() => [...document.querySelectorAll('audio')].map(a => ({ready: a.readyState,"
-                    " duration: a.duration, error: a.error && a.error.code}))"
-                )
-            finally:
-                browser.close()
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('audio')].every(a => a.readyState === 4 || a.error)",
+                timeout=15000,
+            )
+            states = page.evaluate(
+                "() => [...document.querySelectorAll('audio')].map(a => ({ready: a.readyState,"
+                " duration: a.duration, error: a.error && a.error.code}))"
+            )
     finally:
         server.shutdown()
         server.server_close()
