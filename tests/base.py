@@ -9,8 +9,11 @@ Everyone's password is ``PASSWORD``.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -122,3 +125,27 @@ def login(client: Client, username: str, password: str = PASSWORD) -> HttpRespon
         user = User.objects.get(username=username)
         response = client.post(reverse("mfa_authenticate"), {"code": totp_code(user)})
     return response
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str, *args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter, as a process of the project starts: from the project's
+    root, with the project's settings, its own ``DATA_DIR`` and the extra environment ``env``
+    (a value of ``""`` removes that variable). Output is captured as text; it never raises."""
+    environ = {**os.environ, "DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "hiprecorder.settings"}
+    for name, value in env.items():
+        if value == "":
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=PROJECT_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

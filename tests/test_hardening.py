@@ -4,10 +4,8 @@ session lifetime, and ``check --deploy`` on the production settings."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +18,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.base import PASSWORD, Personas, login
+from tests.base import PASSWORD, Personas, login, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
     "HIPRECORDER_PRODUCTION": "1",
     "SECRET_KEY": "k" * 25 + "-production-only-test-key-0123456789",
@@ -39,22 +36,7 @@ def _fresh_rate_limits() -> Iterator[None]:
 
 
 def _production(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **PRODUCTION_ENV,
-        "DATA_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "hiprecorder.settings",
-    }
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(code, data_dir=tmp_path, DATABASE_URL="", **PRODUCTION_ENV)
 
 
 def test_check_deploy_is_clean_in_production(tmp_path: Path) -> None:

@@ -10,14 +10,10 @@ interpreter, as gunicorn's worker starts: the WSGI application, every URL module
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from recordings.audio import make_opus, make_wav
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.base import run_python
 
 WEB_PROCESS = """
 import json, sys
@@ -38,16 +34,7 @@ print(json.dumps({"web": web, "after_metering": "numpy" in sys.modules}))
 def test_the_web_process_does_not_import_numpy_or_firebase_admin(tmp_path: Path) -> None:
     wav = make_wav(tmp_path / "call.wav", seconds=2, kind="speech-like")
     ogg = make_opus(tmp_path / "call.ogg", 2)
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "hiprecorder.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", WEB_PROCESS, str(wav), str(ogg)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(WEB_PROCESS, str(wav), str(ogg), data_dir=tmp_path / "data")
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)
     assert loaded["web"] == {"numpy": False, "firebase_admin": False, "av": True, "rest_framework": True}

@@ -4,9 +4,7 @@ works, nothing else is routed, and it does not load the portal's, API's or allau
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,10 +12,8 @@ import pytest
 from django.test import Client
 
 from recordings.audio import make_wav
-from tests.base import Personas
+from tests.base import Personas, run_python
 from tests.recordings.rpi_support import Pbx, wav_bytes
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -67,21 +63,7 @@ print(json.dumps({name: name in sys.modules for name in names}))
 
 def run_process(tmp_path: Path, surface: str) -> subprocess.CompletedProcess[str]:
     wav = make_wav(tmp_path / "call.wav", seconds=2, kind="speech-like")
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path / "data"),
-        "DJANGO_SETTINGS_MODULE": "hiprecorder.settings",
-        "HIPRECORDER_SURFACE": surface,
-    }
-    return subprocess.run(
-        [sys.executable, "-c", TELEPHONY_PROCESS, str(wav)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(TELEPHONY_PROCESS, str(wav), data_dir=tmp_path / "data", HIPRECORDER_SURFACE=surface)
 
 
 def test_the_telephony_process_loads_no_portal_api_or_mfa_views(tmp_path: Path) -> None:
