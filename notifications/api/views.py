@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -51,10 +51,7 @@ _DEVICE = {
 
 
 def _device_of(request: Request, device_id: uuid.UUID) -> Device:
-    device = Device.objects.filter(pk=device_id, user=request.user).first()
-    if device is None:
-        raise Http404
-    return device
+    return get_object_or_404(Device, pk=device_id, user=request.user)
 
 
 class DeviceListView(TenantAPIView):

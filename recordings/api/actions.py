@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -334,9 +335,7 @@ class LabelDetailView(TenantAPIView):
     )
     def delete(self, request: Request, recording_id: uuid.UUID, label_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
-        label = recording.labels.filter(pk=label_id).first()
-        if label is None:
-            raise Http404
+        label = get_object_or_404(recording.labels, pk=label_id)
         social.remove_label(label=label, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -409,10 +408,7 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
 
 
 def _comment_of(recording: Recording, comment_id: uuid.UUID) -> Comment:
-    comment = recording.comments.select_related("author", "recording").filter(pk=comment_id).first()
-    if comment is None:
-        raise Http404
-    return comment
+    return get_object_or_404(recording.comments.select_related("author", "recording"), pk=comment_id)
 
 
 class CommentListView(TenantAPIView):
@@ -567,10 +563,7 @@ def _shares_of(recording: Recording) -> Any:
 
 
 def _share_of(recording: Recording, share_id: uuid.UUID) -> ShareLink:
-    share = _shares_of(recording).filter(pk=share_id).first()
-    if share is None:
-        raise Http404
-    return share
+    return get_object_or_404(_shares_of(recording), pk=share_id)
 
 
 class ShareListView(TenantAPIView):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -75,10 +75,9 @@ _DESCRIPTION = (
 
 
 def _rule_of(request: Request, rule_id: uuid.UUID) -> ContactRule:
-    rule = ContactRule.objects.select_related("user__tenant").filter(pk=rule_id, user=request.user).first()
-    if rule is None:
-        raise Http404
-    return rule
+    return get_object_or_404(
+        ContactRule.objects.select_related("user__tenant"), pk=rule_id, user=request.user
+    )
 
 
 class RuleListView(TenantAPIView):

@@ -9,6 +9,7 @@ from typing import Any
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import authenticate
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -187,12 +188,7 @@ class LoginView(APIView):
 
 def _token_of(request: Request, token_id: uuid.UUID) -> ApiToken:
     """The user's own token (another user's or tenant's and a missing one: the same 404)."""
-    from django.http import Http404
-
-    token = ApiToken.objects.filter(pk=token_id, user=request.user, revoked_at__isnull=True).first()
-    if token is None:
-        raise Http404
-    return token
+    return get_object_or_404(ApiToken, pk=token_id, user=request.user, revoked_at__isnull=True)
 
 
 class TokenListView(TenantAPIView):
