@@ -2,6 +2,7 @@
 
     . /tmp/svc-x/env.sh && python bench/bench_portal.py [--recordings 1500000] [--heavy 200000]
                                                         [--requests 200] [--depth 1000]
+                                                        [--skip-home | --skip-streaming]
 
 Needs ``DATABASE_URL`` pointing at a PostgreSQL server; works in its own database
 ``<name>_bench_portal`` (created, migrated and filled once with bench_api's filler; kept for the
@@ -363,6 +364,8 @@ def main() -> int:
     parser.add_argument("--file-mb", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--ranges", type=int, default=500)
+    parser.add_argument("--skip-home", action="store_true", help="measure only the streaming part")
+    parser.add_argument("--skip-streaming", action="store_true", help="measure only the home list")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = bench_database_url()
@@ -382,10 +385,13 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     _record_purpose_of_new_tenants()
     actors = fill(total=args.recordings, heavy=args.heavy)
-    home_ok, home_lines = bench_home(actors, args.requests, args.depth)
-    print("\n".join(home_lines), flush=True)
-    stream_ok, stream_lines = bench_streaming(actors, args.file_mb, args.rounds, args.ranges)
-    print("\n".join(stream_lines))
+    home_ok = stream_ok = True
+    if not args.skip_home:
+        home_ok, home_lines = bench_home(actors, args.requests, args.depth)
+        print("\n".join(home_lines), flush=True)
+    if not args.skip_streaming:
+        stream_ok, stream_lines = bench_streaming(actors, args.file_mb, args.rounds, args.ranges)
+        print("\n".join(stream_lines))
     return 0 if home_ok and stream_ok else 1
 
 
