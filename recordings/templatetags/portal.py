@@ -26,7 +26,12 @@ def deleted_in(expires_at: dt.datetime | None) -> str:
     """ "deleted in 2 days" / "deleted in 5 hours" for an unsaved playback."""
     if expires_at is None:
         return ""
-    left = expires_at - timezone.now()
+    return expiry_text(expires_at, timezone.now())
+
+
+def expiry_text(expires_at: dt.datetime, now: dt.datetime) -> str:
+    """``deleted_in`` at ``now`` (the home list takes the time once per page)."""
+    left = expires_at - now
     hours = int(left.total_seconds() // 3600)
     if left.total_seconds() <= 0:
         return _("deleted soon")
