@@ -38,11 +38,11 @@ def _errors(exc: ValidationError) -> str:
 @tenant_required
 def home(request: TenantRequest) -> HttpResponse:
     user = request.user
-    member_ids = listing.team_member_ids(user)
+    # A listener's team members: the owners of most rows, and the person filter's choices.
+    members = listing.team_members(user)
+    member_ids = [member.pk for member in members]
     filters = listing.parse_filters(request.GET, allowed_people=member_ids)
     qs = listing.apply_filters(listing.visible_queryset(user, member_ids), filters, user)
-    # A listener's team members: the owners of most rows, and the person filter's choices.
-    members = listing.team_members(user, member_ids) if member_ids else []
     rows, next_cursor = listing.page(
         qs,
         request.GET.get("after", ""),

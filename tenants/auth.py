@@ -6,6 +6,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 
@@ -21,11 +22,15 @@ class TenantAwareModelBackend(AuthenticationBackend):
         return bool(tenant.is_active)
 
     def get_user(self, user_id: Any) -> Any:
-        user = super().get_user(user_id)
-        # An existing session stops working the moment the service ends.
-        if user is not None and not self.user_can_authenticate(user):
+        """The session's user, with their tenant in the same query (every signed-in request
+        reads it: the tenant scope, the check below, the language)."""
+        model = get_user_model()
+        try:
+            user = model._default_manager.select_related("tenant").get(pk=user_id)
+        except model.DoesNotExist:
             return None
-        return user
+        # An existing session stops working the moment the service ends.
+        return user if self.user_can_authenticate(user) else None
 
 
 class AccountAdapter(DefaultAccountAdapter):

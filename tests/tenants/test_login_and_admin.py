@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tenants.models import PbxKey
@@ -50,6 +52,25 @@ def test_users_of_an_ended_tenant_cannot_sign_in_and_lose_their_session(
     fresh = Client()
     login(fresh, "charlie")
     assert fresh.get("/").status_code == 302
+
+
+def test_a_deactivated_person_loses_their_session(client: Client, personas: Personas) -> None:
+    client.force_login(personas.listener)
+    assert client.get("/").status_code == 200
+    personas.listener.is_active = False
+    personas.listener.save(update_fields=["is_active"])
+    assert client.get("/").status_code == 302
+
+
+def test_the_sessions_user_and_tenant_are_one_query(client: Client, personas: Personas) -> None:
+    """Every signed-in request reads the person and their tenant (scope, service check, language)."""
+    client.force_login(personas.listener)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/healthz").status_code == 200
+    sql = [q["sql"] for q in captured.captured_queries]
+    users = [q for q in sql if 'FROM "tenants_user"' in q]
+    assert len(users) == 1 and 'JOIN "tenants_tenant"' in users[0]
+    assert not any('FROM "tenants_tenant"' in q for q in sql)
 
 
 def test_logout_needs_post(client: Client, personas: Personas) -> None:
