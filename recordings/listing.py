@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from recordings.models import Comment, Direction, Kind, Label, Recording
+from recordings.models import Comment, ContactRule, Direction, Kind, Label, Recording
 from tenants.models import Role, Team, User
 
 PAGE_SIZE = 25
@@ -290,13 +291,14 @@ def page(
 ) -> tuple[list[Recording], str]:
     """One page after ``cursor`` and the cursor of the next page ("" when this is the last).
 
-    Each row gets ``label_names`` (its labels' names, alphabetically) and its owner (``viewer``
-    for their own rows, else from ``people`` when given, e.g. the team members), in one query
-    each for the whole page: Django's prefetch built a queryset per row, which cost more than
-    the page's query.
+    Each row gets ``party_name`` (:func:`with_party_names`, in the page's query),
+    ``label_names`` (its labels' names, alphabetically) and its owner (``viewer`` for their own
+    rows, else from ``people`` when given, e.g. the team members), in one query each for the
+    whole page: Django's prefetch built a queryset per row, which cost more than the page's query.
     """
     position = decode_cursor(cursor) if cursor else None
-    rows = keyset_rows(qs.defer(*LIST_DEFERRED), limit=size + 1, position=position, owners=owners)
+    qs = with_party_names(qs.defer(*LIST_DEFERRED))
+    rows = keyset_rows(qs, limit=size + 1, position=position, owners=owners)
     more = len(rows) > size
     rows = rows[:size]
     _attach_labels(rows)
@@ -324,6 +326,15 @@ def _attach_owners(rows: list[Recording], viewer: User | None, known: Any = ()) 
     for row in rows:
         if row.owner_id is not None:
             row.owner = people[row.owner_id]
+
+
+def with_party_names(qs: QuerySet[Recording]) -> QuerySet[Recording]:
+    """Each row's ``party_name``: the name its owner gave the other party's number in their
+    contact rules, "" when none (a subquery on the rule's (user, number) index: one query less
+    per page than :func:`contact_names`)."""
+    names = ContactRule.objects.filter(user_id=OuterRef("owner_id"), number=OuterRef("remote_number"))
+    first = names.exclude(name="").values("name")[:1]
+    return qs.annotate(party_name=Coalesce(Subquery(first), Value("")))
 
 
 def contact_names(recordings: list[Recording]) -> dict[tuple[Any, str], str]:

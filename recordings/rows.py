@@ -75,8 +75,8 @@ def _url_parts(name: str) -> tuple[str, str]:
 class RowRenderer:
     """Renders a page's rows for ``viewer`` in the active language and time zone.
 
-    ``csrf_token``: called (once) when the first row needs the "Keep" form's token.
-    ``names``: (owner id, number) -> the owner's contact-rule name (``listing.contact_names``).
+    ``csrf_token``: called (once) when the first row needs the "Keep" form's token. The rows
+    are ``listing.page``'s: with ``party_name``, ``label_names`` and their owner.
     """
 
     def __init__(
@@ -85,13 +85,11 @@ class RowRenderer:
         viewer: Any,
         is_listener: bool,
         csrf_token: Callable[[], str],
-        names: dict[tuple[Any, str], str] | None = None,
     ) -> None:
         self.viewer_id = viewer.pk
         self.is_listener = is_listener
         self._csrf_token = csrf_token
         self._csrf = ""
-        self.names = names or {}
         self.now = timezone.now()
         self.tz = timezone.get_current_timezone()
         self.date_format = get_format("SHORT_DATETIME_FORMAT")
@@ -114,7 +112,7 @@ class RowRenderer:
 
     def party(self, row: Recording) -> str:
         """The contact-rule name when there is one, else the number (``party`` filter's rule)."""
-        name = self.names.get((row.owner_id, row.remote_number), "")
+        name = getattr(row, "party_name", "")
         if name:
             return escape(name)
         number = row.remote_number
@@ -186,7 +184,7 @@ class RowRenderer:
             direction_name=self.directions.get(direction) or escape(direction),
             owner=_OWNER.format(self.owner(row)) if self.is_listener and not mine else "",
             expiry=_EXPIRY.format(self.expiry(row)) if unsaved else "",
-            chips=self.chips(getattr(row, "label_names", ())),  # listing.page attaches them
+            chips=self.chips(getattr(row, "label_names", ())),
             actions=actions,
         )
 

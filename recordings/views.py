@@ -56,7 +56,6 @@ def home(request: TenantRequest) -> HttpResponse:
         viewer=user,
         is_listener=bool(member_ids),
         csrf_token=lambda: get_token(request),
-        names=listing.contact_names(rows),
     ).render(rows)
     params = filters.as_params()
     context = {

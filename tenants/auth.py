@@ -22,11 +22,12 @@ class TenantAwareModelBackend(AuthenticationBackend):
         return bool(tenant.is_active)
 
     def get_user(self, user_id: Any) -> Any:
-        """The session's user, with their tenant in the same query (every signed-in request
-        reads it: the tenant scope, the check below, the language)."""
+        """The session's user, with their tenant (every signed-in request reads it: the tenant
+        scope, the check below, the language) and Playback subscription (the portal's pages ask
+        whether they have one) in the same query."""
         model = get_user_model()
         try:
-            user = model._default_manager.select_related("tenant").get(pk=user_id)
+            user = model._default_manager.select_related("tenant", "playback_subscription").get(pk=user_id)
         except model.DoesNotExist:
             return None
         # An existing session stops working the moment the service ends.
