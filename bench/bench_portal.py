@@ -333,28 +333,6 @@ def bench_streaming(
     return ok, lines
 
 
-def _record_purpose_of_new_tenants() -> None:
-    """Recording can be switched on only once the tenant's processing register states its
-    purpose (tenants.privacy): the bench tenant records one as soon as bench_api creates it."""
-    from tenants import services
-    from tenants.models import ProcessingRegister
-    from tenants.scoping import tenant_scope
-
-    create_tenant = services.create_tenant
-
-    def create_with_purpose(**kwargs: object) -> object:
-        tenant = create_tenant(**kwargs)  # type: ignore[arg-type]
-        with tenant_scope(tenant):
-            ProcessingRegister.objects.create(
-                tenant=tenant,
-                purpose="Quality and training (benchmark tenant)",
-                legitimate_interest="Benchmark data only",
-            )
-        return tenant
-
-    services.create_tenant = create_with_purpose  # type: ignore[assignment]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recordings", type=int, default=1_500_000)
@@ -383,7 +361,6 @@ def main() -> int:
 
     setup_test_environment()
     call_command("migrate", verbosity=0)
-    _record_purpose_of_new_tenants()
     actors = fill(total=args.recordings, heavy=args.heavy)
     home_ok = stream_ok = True
     if not args.skip_home:
