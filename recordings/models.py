@@ -131,7 +131,10 @@ class RecordingQuerySet(TenantQuerySet):
     def visible_to(self, user: User) -> RecordingQuerySet:
         """What ``user`` may hear: their own recordings, and for listeners the standard
         recordings of the members of the teams they listen to. Playback recordings are their
-        owner's only; playback users never see standard recordings of others."""
+        owner's only; playback users never see standard recordings of others.
+
+        ``recordings.streaming.visible_sql`` states this rule in SQL for the player's first
+        request; tests/portal/test_stream_access_log.py keeps the two equal."""
         own = Q(owner=user)
         if user.role == Role.LISTENER:
             team_members = Q(kind=Kind.STANDARD, owner__teams__listeners=user)
@@ -352,10 +355,15 @@ class PlaybackAccess(TenantOwned):
     at = models.DateTimeField(auto_now_add=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # The stream URL this playback came through ("user:<nonce>" or "share:<nonce>" of its signed
+    # token): unique, so one issued URL is one row however many processes serve it. None for
+    # rows written before it was kept.
+    stream_nonce = models.CharField(max_length=32, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["tenant", "recording", "-at"], name="access_recording_at")]
+        constraints = [models.UniqueConstraint(fields=["stream_nonce"], name="access_stream_nonce_unique")]
 
 
 # --- Playback contact rules ------------------------------------------------------------------

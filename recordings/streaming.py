@@ -19,14 +19,27 @@ How the bytes leave the server:
 The portal's audio URL is served ahead of the session, authentication, tenant, locale, messages
 and CSP middleware (:class:`PortalAudioMiddleware`): its signed token already names the user and
 the recording, carries a binding to the browser session it was issued to, and expires within
-minutes. A token's first request checks the user, the recording and writes the access log; the
-seeks that follow touch no database at all.
+minutes. A token's first request in a process checks the user and the recording and writes the
+access log in one statement; the seeks that follow touch no database at all.
+
+The access log (who, which recording, when, from where). A playback is one issued stream URL:
+its first request writes one ``PlaybackAccess`` row, and only one across every process, since the
+row keeps the URL's nonce under a unique constraint (``INSERT … ON CONFLICT DO NOTHING``). The row
+is committed before the first byte: when it cannot be written, nothing is sent. The hash-chained
+audit-log entry ``recording.played`` is written *after the last byte*, when the server closes the
+response (:func:`audit_when_sent`). Appending to a tenant's chain is serialised per tenant and was
+most of a new playback's cost before its first byte (bench/README.md, Portal). The access row is
+the fail-closed record the issue asks for; the audit entry mirrors it. If that write fails (or the
+worker dies between the last byte and it), the playback stays in the access log, and the failure
+is logged as an error. Not a Celery task: sending one is a broker round trip per playback, and a
+broker outage would then hold up playback instead of only the audit entry.
 
 The services here are used by the portal views and by the mobile API.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -40,13 +53,18 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
+from django.db import connections, router
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from recordings.models import PlaybackAccess, Recording, ShareLink
 from tenants.models import User
+
+log = logging.getLogger(__name__)
 
 _USER_SALT = "recordings.stream.user"
 _SHARE_SALT = "recordings.stream.share"
@@ -139,6 +157,44 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+@dataclass(frozen=True)
+class Playback:
+    """One playback's access-log row, written before its bytes: its id and its tenant."""
+
+    access_id: int
+    tenant_id: uuid.UUID | str
+
+
+_ACCESS_COLUMNS = ("tenant", "recording", "user", "share", "via", "at", "ip", "user_agent", "stream_nonce")
+
+
+def _access_values(
+    connection: Any, request: HttpRequest, grant: StreamGrant, via: str, **ids: Any
+) -> list[Any]:
+    """The bound values of an access row, as the database takes them, in the order of
+    :data:`_ACCESS_COLUMNS`; ``ids`` gives those of tenant, recording, user and share known here
+    (without them: via, at, ip, user agent and nonce)."""
+    values = {
+        **ids,
+        "via": via,
+        "at": timezone.now(),
+        "ip": client_ip(request),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+        "stream_nonce": f"{grant.kind}:{grant.nonce}",
+    }
+    meta = PlaybackAccess._meta
+    return [
+        meta.get_field(name).get_db_prep_save(values[name], connection)
+        for name in _ACCESS_COLUMNS
+        if name in values
+    ]
+
+
+def _access_columns(qn: Callable[[str], str]) -> str:
+    meta = PlaybackAccess._meta
+    return ", ".join(qn(meta.get_field(name).column) for name in _ACCESS_COLUMNS)
+
+
 def log_playback(
     *,
     request: HttpRequest,
@@ -147,32 +203,77 @@ def log_playback(
     via: str,
     user: User | None = None,
     share: ShareLink | None = None,
-) -> bool:
-    """Write one access-log row per issued stream URL (the first request using it; the seeks
-    that follow are the same playback). Returns whether a row was written."""
-    from django.core.cache import cache
+) -> Playback | None:
+    """Write the access-log row of the stream URL ``grant`` came with: one row per issued URL
+    (its first request; the seeks that follow are the same playback), across every process, as
+    the row's ``stream_nonce`` is unique. Committed when this returns (one statement, outside any
+    transaction on the request path), so no byte leaves before it. None: this URL's playback is
+    logged already. Pass the result to :func:`audit_when_sent` with the response.
 
-    if not cache.add(f"stream-played:{grant.kind}:{grant.nonce}", 1, timeout=_ttl_seconds() + 60):
-        return False
-    PlaybackAccess.objects.create(
-        recording=recording,
-        user=user,
-        share=share,
-        via=via,
-        ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+    Raw SQL (a dangerous construct per CONTRIBUTING): ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING`` is the one statement that both writes the row and says whether it was new (the
+    ORM's ``ignore_conflicts`` does not say); table and column names come from the model's
+    metadata, every value is a bound parameter, and the row is the caller's tenant's (the
+    recording's, which the caller has already found in its scope)."""
+    connection = connections[router.db_for_write(PlaybackAccess)]
+    qn = connection.ops.quote_name
+    meta = PlaybackAccess._meta
+    values = _access_values(
+        connection,
+        request,
+        grant,
+        via,
+        tenant=recording.tenant_id,
+        recording=recording.pk,
+        user=user.pk if user is not None else None,
+        share=share.pk if share is not None else None,
     )
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({_access_columns(qn)}) "  # noqa: S608 (names from _meta)
+        f"VALUES ({', '.join(['%s'] * len(values))}) ON CONFLICT DO NOTHING RETURNING {qn(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return Playback(row[0], recording.tenant_id) if row is not None else None
+
+
+def audit_playback(*, tenant_id: uuid.UUID | str, access_id: int, request: HttpRequest | None = None) -> None:
+    """The audit-log entry ``recording.played`` of the playback whose access row is ``access_id``."""
     from recordings.social import audit_event
+    from tenants.scoping import tenant_scope
 
-    audit_event(
-        tenant=recording.tenant,
-        actor=user,
-        action="recording.played",
-        target=recording,
-        detail={"via": via, "share": str(share.pk) if share else None},
-        request=request,
-    )
-    return True
+    with tenant_scope(tenant_id):
+        access = PlaybackAccess.objects.select_related("user", "tenant", "recording").get(pk=access_id)
+        audit_event(
+            tenant=access.tenant,
+            actor=access.user,
+            action="recording.played",
+            target=access.recording,
+            detail={"via": access.via, "share": str(access.share_id) if access.share_id else None},
+            request=request,
+        )
+
+
+def audit_when_sent(
+    response: HttpResponse, *, request: HttpRequest, playback: Playback | None
+) -> HttpResponse:
+    """Have ``response`` write ``playback``'s audit-log entry once it has been sent (when the
+    server closes it), not before its first byte. The access row, written before, is the
+    fail-closed record; an audit write that fails is logged and leaves it in place."""
+    if playback is None:
+        return response
+
+    def write_entry() -> None:
+        try:
+            audit_playback(tenant_id=playback.tenant_id, access_id=playback.access_id, request=request)
+        except Exception:
+            log.exception("audit: recording.played not written for access row %s", playback.access_id)
+
+    # Django runs a response's resource closers in close(), which the WSGI server calls after the
+    # last byte (and before request_finished hands the database connection back).
+    response._resource_closers.append(write_entry)
+    return response
 
 
 # --- Range requests ---------------------------------------------------------------------------
@@ -397,22 +498,124 @@ class _Grants:
 GRANTS = _Grants()
 
 
-def _authorise(request: HttpRequest, grant: StreamGrant, recording_id: str) -> AudioFile | None:
-    """A token's first request in this process: the user is active in an active tenant and may
-    still hear the recording (as :func:`recordings.access.get_recording_for_user` decides); the
-    playback is logged once per token. None: not allowed (the full view then answers why)."""
-    from tenants.scoping import tenant_scope
+def _names(qn: Callable[[str], str]) -> dict[str, str]:
+    """The quoted table and column names the SQL of this module uses, from the models' metadata."""
+    from tenants.models import Team, Tenant
 
-    user = User.objects.select_related("tenant").filter(pk=grant.subject, is_active=True).first()
-    if user is None or user.tenant is None or not user.tenant.is_active:
+    rec, usr, ten, acc = Recording._meta, User._meta, Tenant._meta, PlaybackAccess._meta
+    members, listeners = Team._meta.get_field("members"), Team._meta.get_field("listeners")
+    names = {
+        "recording": qn(rec.db_table),
+        "user": qn(usr.db_table),
+        "tenant": qn(ten.db_table),
+        "access": qn(acc.db_table),
+        "access_id": qn(acc.pk.column),
+        "access_columns": _access_columns(qn),
+        "members": qn(members.m2m_db_table()),
+        "members_team": qn(members.m2m_column_name()),
+        "members_user": qn(members.m2m_reverse_name()),
+        "listeners": qn(listeners.m2m_db_table()),
+        "listeners_team": qn(listeners.m2m_column_name()),
+        "listeners_user": qn(listeners.m2m_reverse_name()),
+    }
+    for prefix, meta, fields in (
+        ("r", rec, ("id", "tenant", "owner", "kind", "deleted_at", "storage_key", "mime", "size_bytes")),
+        ("u", usr, ("id", "tenant", "role", "is_active")),
+        ("t", ten, ("id", "status")),
+        ("a", acc, ("tenant", "recording")),
+    ):
+        for name in fields:
+            names[f"{prefix}_{name}"] = qn(meta.get_field(name).column)
+    return names
+
+
+def visible_sql(qn: Callable[[str], str]) -> tuple[str, list[Any]]:
+    """``RecordingQuerySet.visible_to`` as an SQL condition on the recording ``r`` and the user
+    ``u`` (same tenant, live, own, or for listeners a standard recording of a member of a team they
+    listen to), and its parameters. tests/portal/test_stream_access_log.py compares the two over
+    every persona and kind of recording, so they cannot drift apart."""
+    from recordings.models import Kind
+    from tenants.models import Role
+
+    sql = (  # noqa: S608 (names from _meta, values bound)
+        "(r.{r_deleted_at} IS NULL AND r.{r_tenant} = u.{u_tenant} AND (r.{r_owner} = u.{u_id} "
+        "OR (u.{u_role} = %s AND r.{r_kind} = %s AND EXISTS ("
+        "SELECT 1 FROM {members} m, {listeners} l WHERE l.{listeners_team} = m.{members_team} "
+        "AND m.{members_user} = r.{r_owner} AND l.{listeners_user} = u.{u_id}))))"
+    ).format(**_names(qn))
+    return sql, [Role.LISTENER.value, Kind.STANDARD.value]
+
+
+def _first_request_sql(connection: Any) -> tuple[str, str, list[Any]]:
+    """The SQL of a token's first request in a process (:func:`_authorise`): the statement that
+    writes the access row only if the person may hear the recording (and returns the row's id,
+    the file and the tenant), and the same check alone (returning the file).
+
+    Both take ``[recording id, user id, active status, *rule_params]``, the INSERT after
+    the row's via, at, ip, user agent and nonce. Raw SQL (a dangerous construct per
+    CONTRIBUTING): one round trip instead of a user query, a recording query and an INSERT,
+    which were most of a short playback's cost (bench/README.md, Portal). It is tenant-safe by
+    itself (the recording must be in the user's tenant); names come from the models' metadata,
+    every value is a bound parameter. Who may hear what is :func:`visible_sql` (``rule_params``
+    are its parameters)."""
+    qn = connection.ops.quote_name
+    names = _names(qn)
+    rule, rule_params = visible_sql(qn)
+    where = (
+        "FROM {recording} r, {user} u, {tenant} t WHERE r.{r_id} = %s AND u.{u_id} = %s "
+        "AND t.{t_id} = u.{u_tenant} AND u.{u_is_active} AND t.{t_status} = %s AND r.{r_storage_key} <> '' "
+    ).format(**names) + f"AND {rule}"
+    file_of_row = ", ".join(
+        "(SELECT x.{col} FROM {recording} x WHERE x.{r_id} = {access}.{a_recording})".format(  # noqa: S608
+            col=names[c], **names
+        )
+        for c in ("r_storage_key", "r_mime", "r_size_bytes")
+    )
+    insert = (
+        "INSERT INTO {access} ({access_columns}) "
+        "SELECT r.{r_tenant}, r.{r_id}, u.{u_id}, NULL, %s, %s, %s, %s, %s "
+    ).format(**names) + (
+        f"{where} ON CONFLICT DO NOTHING "
+        f"RETURNING {names['access_id']}, {file_of_row}, {names['access']}.{names['a_tenant']}"
+    )
+    check = "SELECT r.{r_storage_key}, r.{r_mime}, r.{r_size_bytes} ".format(**names) + where
+    return insert, check, rule_params
+
+
+_SQL: dict[str, tuple[str, str, list[Any]]] = {}
+
+
+def _authorise(
+    request: HttpRequest, grant: StreamGrant, recording_id: str
+) -> tuple[AudioFile, Playback | None] | None:
+    """A token's first request in this process: the user is active in an active tenant and may
+    still hear the recording (``visible_to``), and the playback's access row is written — one
+    statement (:func:`_first_request_sql`), committed when it returns, before any byte. An
+    access row for this URL already there (another worker served its first request): the same
+    check without a row. None: not allowed (the full view then answers why)."""
+    from tenants.models import Tenant
+
+    connection = connections[router.db_for_write(PlaybackAccess)]
+    if connection.alias not in _SQL:
+        _SQL[connection.alias] = _first_request_sql(connection)
+    insert, check, rule_params = _SQL[connection.alias]
+    try:
+        keys = [
+            Recording._meta.pk.get_db_prep_value(recording_id, connection),
+            User._meta.pk.get_db_prep_value(grant.subject, connection),
+            Tenant.Status.ACTIVE.value,
+            *rule_params,
+        ]
+    except ValidationError:
         return None
-    with tenant_scope(user.tenant):
-        recording = Recording.objects.visible_to(user).filter(pk=recording_id).first()
-        if recording is None or not recording.storage_key:
-            return None
-        recording.tenant = user.tenant  # the same row: spare the audit log a query for it
-        log_playback(request=request, recording=recording, grant=grant, via="portal", user=user)
-    return AudioFile(recording.storage_key, recording.mime, recording.size_bytes)
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [*_access_values(connection, request, grant, "portal"), *keys])
+        row = cursor.fetchone()
+        if row is not None:
+            return AudioFile(row[1], row[2], row[3]), Playback(row[0], row[4])
+        cursor.execute(check, keys)
+        row = cursor.fetchone()
+    return (AudioFile(row[0], row[1], row[2]), None) if row is not None else None
 
 
 def serve_portal_audio(request: HttpRequest, recording_id: str) -> HttpResponse | None:
@@ -425,17 +628,20 @@ def serve_portal_audio(request: HttpRequest, recording_id: str) -> HttpResponse 
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
     if not grant.session or not constant_time_compare(grant.session, session_binding(session_key)):
         return None
+    playback = None
     audio = GRANTS.get(grant.nonce)
     if audio is None:
-        audio = _authorise(request, grant, recording_id)
-        if audio is None:
+        authorised = _authorise(request, grant, recording_id)
+        if authorised is None:
             return None
+        audio, playback = authorised
         GRANTS.put(grant.nonce, audio)
     try:
-        return range_response(request, audio)
+        response = range_response(request, audio)
     except Http404:  # deleted since: the full view says so
         GRANTS.forget(grant.nonce)
         return None
+    return audit_when_sent(response, request=request, playback=playback)
 
 
 class PortalAudioMiddleware:

@@ -138,8 +138,12 @@ def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResp
     if grant.subject != str(request.user.pk):
         raise PermissionDenied("This playback link belongs to someone else.")
     recording = get_recording_for_user(request.user, recording_id)
-    streaming.log_playback(request=request, recording=recording, grant=grant, via="portal", user=request.user)
-    return streaming.range_response(request, recording)
+    playback = streaming.log_playback(
+        request=request, recording=recording, grant=grant, via="portal", user=request.user
+    )
+    return streaming.audit_when_sent(
+        streaming.range_response(request, recording), request=request, playback=playback
+    )
 
 
 @require_GET
@@ -378,7 +382,8 @@ def share_audio(request: HttpRequest, token: str) -> HttpResponse:
     if share.has_pin and not request.session.get(_share_session_key(share)):
         raise PermissionDenied("PIN required")
     with tenant_scope(share.tenant_id):
-        streaming.log_playback(
+        playback = streaming.log_playback(
             request=request, recording=share.recording, grant=grant, via="share", share=share
         )
-        return streaming.range_response(request, share.recording)
+        response = streaming.range_response(request, share.recording)
+    return streaming.audit_when_sent(response, request=request, playback=playback)

@@ -263,10 +263,11 @@ class AudioView(APIView):
             raise ApiError(403, "stream_denied", "The playback link is not valid.")
         with tenant_scope(user.tenant):
             recording = get_recording_for_user(user, recording_id)  # still allowed to hear it?
-            streaming.log_playback(
+            playback = streaming.log_playback(
                 request=request._request, recording=recording, grant=grant, via="app", user=user
             )
-            return streaming.range_response(request._request, recording)
+            response = streaming.range_response(request._request, recording)
+        return streaming.audit_when_sent(response, request=request._request, playback=playback)
 
 
 # --- labels -----------------------------------------------------------------------------------

@@ -1,0 +1,239 @@
+"""The playback access log: one row per issued stream URL, written before the first byte by the
+portal's one-statement first request; the audit-log entry after the last byte."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test import Client
+from django.urls import reverse
+
+from recordings import social, streaming
+from recordings.models import Kind, PlaybackAccess, Recording
+from tenants.audit import AuditEntry
+from tenants.models import Tenant, User
+from tenants.scoping import tenant_scope
+from tests.base import Personas
+from tests.factories import make_recording
+
+
+def _audio_url(client: Client, recording: Recording) -> str:
+    page = client.get(reverse("player", args=[recording.pk]))
+    assert page.status_code == 200
+    match = re.search(r'<audio id="audio"[^>]*src="([^"]+)"', page.content.decode())
+    assert match
+    return match.group(1).replace("&amp;", "&")
+
+
+def _body(response: object) -> bytes:
+    return b"".join(response.streaming_content)  # type: ignore[attr-defined]
+
+
+def _accesses(recording: Recording) -> list[PlaybackAccess]:
+    return list(PlaybackAccess.objects.unscoped().filter(recording=recording))
+
+
+def _played(recording: Recording) -> list[AuditEntry]:
+    return list(AuditEntry.objects.unscoped().filter(action="recording.played", target_id=str(recording.pk)))
+
+
+@pytest.fixture
+def rec(personas: Personas) -> Recording:
+    return make_recording(personas.users["always"])
+
+
+# --- who may hear what: the SQL of the first request is visible_to --------------------------------
+
+
+def _visible_by_sql(user: User) -> set[str]:
+    rule, params = streaming.visible_sql(connection.ops.quote_name)
+    table = connection.ops.quote_name(Recording._meta.db_table)
+    users = connection.ops.quote_name(User._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.id FROM {table} r, {users} u WHERE u.id = %s AND {rule}",  # noqa: S608
+            [User._meta.pk.get_db_prep_value(user.pk, connection), *params],
+        )
+        return {str(Recording._meta.pk.to_python(row[0])) for row in cursor.fetchall()}
+
+
+def test_the_first_requests_sql_agrees_with_visible_to_for_every_persona_and_recording(
+    personas: Personas,
+) -> None:
+    """The portal's first request decides in SQL (recordings.streaming.visible_sql); the rule is
+    RecordingQuerySet.visible_to. Every person of both tenants against every kind of recording."""
+    member = personas.users["always"]
+    recordings = [
+        make_recording(member),  # standard, of a Sales member
+        make_recording(member, kind=Kind.PLAYBACK),  # a Sales member's playback recording
+        make_recording(personas.users["never"]),
+        make_recording(personas.playback["days_30"]),  # playback, of a subscriber
+        make_recording(personas.outsider),  # standard, outside Sales
+        make_recording(personas.listener),  # the listener's own
+        make_recording(personas.admin),
+        make_recording(personas.no_product, kind=Kind.STANDARD),
+        make_recording(personas.charlie),  # the other tenant
+    ]
+    deleted = make_recording(member)
+    Recording.objects.unscoped().filter(pk=deleted.pk).update(deleted_at=dt.datetime.now(tz=dt.UTC))
+    recordings.append(deleted)
+    people = list(User.objects.all())
+    assert len(people) >= 14 and len(recordings) == 10
+    seen = {}
+    for person in people:
+        if person.tenant_id is None:  # support staff: no tenant, no portal playback
+            expected: set[str] = set()
+        else:
+            with tenant_scope(person.tenant_id):
+                expected = {
+                    str(pk) for pk in Recording.objects.visible_to(person).values_list("pk", flat=True)
+                }
+        assert _visible_by_sql(person) == expected, person.username
+        seen[person.username] = expected
+    # the comparison covers the interesting cases (it would fail if either side went wrong)
+    assert seen["lisa"] == {str(recordings[0].pk), str(recordings[2].pk), str(recordings[5].pk)}
+    assert seen["user_always"] == {str(recordings[0].pk), str(recordings[1].pk)}
+    assert seen["charlie"] == {str(recordings[8].pk)} and seen["sam"] == set()
+
+
+# --- one row per issued URL, before the bytes ------------------------------------------------------
+
+
+def test_exactly_one_access_row_per_url_however_many_processes_serve_its_first_request(
+    client: Client, personas: Personas, rec: Recording
+) -> None:
+    """Each gunicorn worker remembers the URLs it authorised (GRANTS); a URL's first request in
+    another worker checks again but must not log the playback again."""
+    client.force_login(personas.users["always"])
+    url = _audio_url(client, rec)
+    for rng in ("bytes=0-9", "bytes=10-19", "bytes=20-"):
+        streaming.GRANTS.clear()  # as if another worker served this request
+        response = client.get(url, headers={"Range": rng})
+        assert response.status_code == 206 and "Content-Language" not in response  # the fast path
+        _body(response)
+    # the same person's other browser (the full view) plays the same URL: still the same playback
+    elsewhere = Client()
+    elsewhere.force_login(personas.users["always"])
+    response = elsewhere.get(url, headers={"Range": "bytes=0-9"})
+    assert response.status_code == 206 and "Content-Language" in response
+    _body(response)
+    accesses = _accesses(rec)
+    assert len(accesses) == 1 and accesses[0].stream_nonce.startswith("user:")
+    assert len(_played(rec)) == 1
+    _body(client.get(_audio_url(client, rec)))  # a new player page: a new playback
+    assert len(_accesses(rec)) == 2 and len(_played(rec)) == 2
+
+
+def test_the_database_keeps_one_row_per_url(personas: Personas, rec: Recording) -> None:
+    with tenant_scope(rec.tenant_id):
+        PlaybackAccess.objects.create(recording=rec, via="portal", stream_nonce="user:abc")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            PlaybackAccess.objects.create(recording=rec, via="app", stream_nonce="user:abc")
+        PlaybackAccess.objects.create(recording=rec, via="portal")  # rows of before: no nonce
+        PlaybackAccess.objects.create(recording=rec, via="portal")
+
+
+def test_the_access_row_is_there_before_the_first_byte_and_the_audit_entry_after_the_last(
+    client: Client, personas: Personas, rec: Recording
+) -> None:
+    user = personas.users["always"]
+    client.force_login(user)
+    url = _audio_url(client, rec)
+    response = client.get(url, REMOTE_ADDR="192.0.2.9", headers={"User-Agent": "Player/1"})
+    assert response.status_code == 200
+    access = PlaybackAccess.objects.unscoped().get(recording=rec)  # nothing sent yet
+    assert (access.user, access.via, access.ip, access.user_agent) == (
+        user,
+        "portal",
+        "192.0.2.9",
+        "Player/1",
+    )
+    assert _played(rec) == []
+    assert _body(response)  # sent: the server closes the response
+    entry = AuditEntry.objects.unscoped().get(action="recording.played")
+    assert entry.actor_id == user.pk and entry.target_id == str(rec.pk) and entry.ip == "192.0.2.9"
+    assert entry.tenant_id == rec.tenant_id and entry.detail == {"via": "portal", "share": None}
+
+
+def test_a_failing_audit_write_keeps_the_access_row_and_the_playback(
+    client: Client, personas: Personas, rec: Recording, monkeypatch: pytest.MonkeyPatch, caplog: object
+) -> None:
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(social, "audit_event", broken)
+    client.force_login(personas.users["always"])
+    with caplog.at_level(logging.ERROR, logger="recordings.streaming"):  # type: ignore[attr-defined]
+        response = client.get(_audio_url(client, rec), headers={"Range": "bytes=0-99"})
+        assert response.status_code == 206 and len(_body(response)) == 100
+    assert len(_accesses(rec)) == 1 and _played(rec) == []
+    assert "recording.played not written" in caplog.text  # type: ignore[attr-defined]
+
+
+# --- a first request that is not allowed logs nothing ----------------------------------------------
+
+
+def test_a_listener_who_lost_the_team_logs_nothing(
+    client: Client, personas: Personas, rec: Recording
+) -> None:
+    client.force_login(personas.listener)
+    url = _audio_url(client, rec)
+    personas.sales.listeners.remove(personas.listener)
+    assert client.get(url).status_code == 404
+    assert _accesses(rec) == [] and _played(rec) == []
+
+
+def test_a_deleted_recording_logs_nothing(client: Client, personas: Personas, rec: Recording) -> None:
+    client.force_login(personas.users["always"])
+    url = _audio_url(client, rec)
+    Recording.objects.unscoped().filter(pk=rec.pk).update(deleted_at=dt.datetime.now(tz=dt.UTC))
+    assert client.get(url).status_code == 404
+    assert _accesses(rec) == []
+
+
+def test_an_ended_tenant_logs_nothing(client: Client, personas: Personas, rec: Recording) -> None:
+    client.force_login(personas.users["always"])
+    url = _audio_url(client, rec)
+    Tenant.objects.filter(pk=rec.tenant_id).update(status=Tenant.Status.ENDED)
+    assert client.get(url).status_code != 206
+    assert _accesses(rec) == []
+
+
+def test_someone_elses_session_or_an_expired_url_logs_nothing(
+    client: Client, personas: Personas, rec: Recording, settings: object
+) -> None:
+    import time_machine
+
+    client.force_login(personas.users["always"])
+    url = _audio_url(client, rec)
+    other = Client()
+    other.force_login(personas.listener)  # may hear the recording, but not through this URL
+    assert other.get(url).status_code == 403
+    later = dt.datetime.now(tz=dt.UTC) + settings.STREAM_URL_TTL + dt.timedelta(seconds=5)  # type: ignore[attr-defined]
+    with time_machine.travel(later):
+        assert client.get(url).status_code == 403
+    assert _accesses(rec) == []
+
+
+def test_a_share_links_playback_is_logged_once_and_audited_after_the_bytes(
+    personas: Personas, rec: Recording
+) -> None:
+    with tenant_scope(rec.tenant_id):
+        issued = social.create_share(recording=rec, acting_user=personas.users["always"], expires_in="7d")
+    share, token = issued.share, issued.token
+    stranger = Client()
+    page = stranger.get(reverse("share_page", args=[token])).content.decode()
+    audio = re.search(r'<audio id="audio"[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    first = stranger.get(audio, headers={"Range": "bytes=0-9"})
+    assert first.status_code == 206 and _played(rec) == []
+    assert len(_body(first)) == 10
+    for rng in ("bytes=10-19", "bytes=-5"):
+        _body(stranger.get(audio, headers={"Range": rng}))
+    access = PlaybackAccess.objects.unscoped().get(recording=rec)
+    assert access.via == "share" and access.share == share and access.stream_nonce.startswith("share:")
+    (entry,) = _played(rec)
+    assert entry.actor_id is None and entry.detail == {"via": "share", "share": str(share.pk)}
