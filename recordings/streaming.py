@@ -24,15 +24,16 @@ access log in one statement; the seeks that follow touch no database at all.
 
 The access log (who, which recording, when, from where). A playback is one issued stream URL:
 its first request writes one ``PlaybackAccess`` row, and only one across every process, since the
-row keeps the URL's nonce under a unique constraint (``INSERT … ON CONFLICT DO NOTHING``). The row
-is committed before the first byte: when it cannot be written, nothing is sent. The hash-chained
-audit-log entry ``recording.played`` is written *after the last byte*, when the server closes the
-response (:func:`audit_when_sent`). Appending to a tenant's chain is serialised per tenant and was
-most of a new playback's cost before its first byte (bench/README.md, Portal). The access row is
-the fail-closed record the issue asks for; the audit entry mirrors it. If that write fails (or the
-worker dies between the last byte and it), the playback stays in the access log, and the failure
-is logged as an error. Not a Celery task: sending one is a broker round trip per playback, and a
-broker outage would then hold up playback instead of only the audit entry.
+row keeps the URL's nonce under a unique constraint (``INSERT … ON CONFLICT (stream_nonce) DO
+NOTHING``; any other error fails the request). The row is committed before the first byte: when
+it cannot be written, nothing is sent. The hash-chained audit-log entry ``recording.played`` is
+written *after the last byte*, when the server closes the response (:func:`audit_when_sent`).
+Appending to a tenant's chain is serialised per tenant and was most of a new playback's cost
+before its first byte (bench/README.md, Portal). The access row is the fail-closed record the
+issue asks for; the audit entry mirrors it. If that write fails (or the worker dies between the
+last byte and it), the playback stays in the access log, and the failure is logged as an error.
+Not a Celery task: sending one is a broker round trip per playback, and a broker outage would
+then hold up playback instead of only the audit entry.
 
 The services here are used by the portal views and by the mobile API.
 """
@@ -230,7 +231,8 @@ def log_playback(
     )
     sql = (
         f"INSERT INTO {qn(meta.db_table)} ({_access_columns(qn)}) "  # noqa: S608 (names from _meta)
-        f"VALUES ({', '.join(['%s'] * len(values))}) ON CONFLICT DO NOTHING RETURNING {qn(meta.pk.column)}"
+        f"VALUES ({', '.join(['%s'] * len(values))}) "
+        f"ON CONFLICT ({qn(meta.get_field('stream_nonce').column)}) DO NOTHING RETURNING {qn(meta.pk.column)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -522,7 +524,7 @@ def _names(qn: Callable[[str], str]) -> dict[str, str]:
         ("r", rec, ("id", "tenant", "owner", "kind", "deleted_at", "storage_key", "mime", "size_bytes")),
         ("u", usr, ("id", "tenant", "role", "is_active")),
         ("t", ten, ("id", "status")),
-        ("a", acc, ("tenant", "recording")),
+        ("a", acc, ("tenant", "recording", "stream_nonce")),
     ):
         for name in fields:
             names[f"{prefix}_{name}"] = qn(meta.get_field(name).column)
@@ -575,7 +577,7 @@ def _first_request_sql(connection: Any) -> tuple[str, str, list[Any]]:
         "INSERT INTO {access} ({access_columns}) "
         "SELECT r.{r_tenant}, r.{r_id}, u.{u_id}, NULL, %s, %s, %s, %s, %s "
     ).format(**names) + (
-        f"{where} ON CONFLICT DO NOTHING "
+        f"{where} ON CONFLICT ({names['a_stream_nonce']}) DO NOTHING "
         f"RETURNING {names['access_id']}, {file_of_row}, {names['access']}.{names['a_tenant']}"
     )
     check = "SELECT r.{r_storage_key}, r.{r_mime}, r.{r_size_bytes} ".format(**names) + where

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -172,6 +173,27 @@ def test_a_failing_audit_write_keeps_the_access_row_and_the_playback(
         assert response.status_code == 206 and len(_body(response)) == 100
     assert len(_accesses(rec)) == 1 and _played(rec) == []
     assert "recording.played not written" in caplog.text  # type: ignore[attr-defined]
+
+
+def test_no_byte_leaves_when_the_access_row_cannot_be_written(
+    client: Client, personas: Personas, rec: Recording
+) -> None:
+    def refuse(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("INSERT INTO") and PlaybackAccess._meta.db_table in sql:
+            raise DatabaseError("the access log is unavailable")
+        return execute(sql, params, many, context)
+
+    client.force_login(personas.users["always"])
+    url = _audio_url(client, rec)
+    elsewhere = Client()  # the full view (another session of the same person) too
+    elsewhere.force_login(personas.users["always"])
+    with connection.execute_wrapper(refuse):
+        for browser in (client, elsewhere):
+            with pytest.raises(DatabaseError):
+                browser.get(url, headers={"Range": "bytes=0-9"})
+    assert _accesses(rec) == [] and _played(rec) == []
+    response = client.get(url, headers={"Range": "bytes=0-9"})  # the log is back: it plays, logged
+    assert response.status_code == 206 and len(_body(response)) == 10 and len(_accesses(rec)) == 1
 
 
 # --- a first request that is not allowed logs nothing ----------------------------------------------
