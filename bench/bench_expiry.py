@@ -7,12 +7,18 @@ Works in its own database ``<DATABASE_URL name>_bench_expiry`` (created and migr
 recordings tables are emptied at the start of each phase).
 
 Rows: ``--total`` recordings (with their calls) are bulk-loaded with COPY, ``--due`` of them due
-(spread over the last 3 days), the rest due in the future or never (saved 100k-minute playbacks).
+(spread over the last 3 days; every third row, among rows due in the future or never: saved
+100k-minute playbacks). ``--layout arrival`` (the default) stores the rows in the order their
+calls ended, as a live table fills, so the due order follows the table; ``--layout random``
+scatters the due order over the table (each claimed row on another page: the worst case).
 Rows carry no storage object here (objects are measured apart). Measured in the same run:
   (a) baseline: the bare tombstoning UPDATE in SQL, 1000 rows per statement via the same partial
-      index (``FOR UPDATE SKIP LOCKED``), on the first 100,000 due rows;
-  (b) ``sweep_expired()`` on the remaining due rows (Django: claim, derived-row deletes, tombstone
-      update, call update, per batch), with the time its statements took, by kind.
+      index (``FOR UPDATE SKIP LOCKED``), one connection, on the first 100,000 due rows;
+  (b1) ``sweep_expired(workers=1)`` on a quarter of the remaining due rows (one batch loop:
+      claim + tombstone + call scrub in one statement, derived rows, commit), with the time its
+      statements took, by kind;
+  (b2) ``sweep_expired()`` as deployed (``settings.EXPIRY_SWEEP_WORKERS`` loops at once, or
+      ``--workers``) on the rest: the rate the goal is about.
 EXPLAIN (ANALYZE, BUFFERS) of the sweep's claiming query shows the index it uses.
 
 Objects: ``--objects`` recordings with a real object each (16 KB), files and then S3 (the
@@ -192,6 +198,7 @@ def hot_updates() -> dict[str, tuple[int, int]]:
 
 
 def phase_rows(args: argparse.Namespace) -> None:
+    from django.conf import settings
     from django.db import connection, transaction
 
     from recordings import lifecycle
@@ -207,7 +214,11 @@ def phase_rows(args: argparse.Namespace) -> None:
         rows = []
         for i in range(start, min(args.total, start + chunk)):
             if i % (args.total // args.due) == 0 and i // (args.total // args.due) < args.due:
-                ended = now - timedelta(days=3, seconds=1 + (i * 7919) % (3 * 86400))
+                if args.layout == "arrival":  # older rows first: due order is table order
+                    k = i // (args.total // args.due)
+                    ended = now - timedelta(days=3, seconds=1 + (args.due - k) * 3 * 86400 / args.due)
+                else:  # due order scattered over the table
+                    ended = now - timedelta(days=3, seconds=1 + (i * 7919) % (3 * 86400))
                 exp = ended + timedelta(days=3)  # due: in the past
             elif i % 3 == 0:
                 ended, exp = now - timedelta(days=20), None  # saved, 100k-minute tier: no expiry
@@ -290,19 +301,33 @@ def phase_rows(args: argparse.Namespace) -> None:
             spent.setdefault(key, []).append(time.perf_counter() - t)
 
     hot_before = hot_updates()
+    # (b1) one loop, on the first quarter of what is left: where a loop's time goes, by statement.
+    left_batches = -(-(args.due - done) // args.batch)
     t0 = time.perf_counter()
     with connection.execute_wrapper(timed):
-        result = lifecycle.sweep_expired(now=now, batch_size=args.batch)
-    sweep_s = time.perf_counter() - t0
-    rate = result.rows / sweep_s
+        one = lifecycle.sweep_expired(
+            now=now, batch_size=args.batch, workers=1, max_batches=max(1, left_batches // 4)
+        )
+    one_s = time.perf_counter() - t0
+    one_rate = one.rows / one_s
     print(
-        f"(b) sweep_expired(): {result.rows:,} rows in {result.batches} batches, {sweep_s:.2f} s -> "
-        f"{rate:,.0f} rows/s ({rate / (done / base_s):.2f}x the baseline's rate)"
+        f"(b1) sweep_expired(workers=1): {one.rows:,} rows in {one.batches} batches, {one_s:.2f} s -> "
+        f"{one_rate:,.0f} rows/s ({one_rate / (done / base_s):.2f}x the baseline's rate)"
     )
     for key, times in sorted(spent.items(), key=lambda kv: -sum(kv[1])):
         print(f"    {sum(times):7.2f} s in {len(times):5} x {key}")
-    other = sweep_s - sum(sum(t) for t in spent.values())
+    other = one_s - sum(sum(t) for t in spent.values())
     print(f"    {other:7.2f} s outside statements (commits, Python)")
+    # (b2) the sweep as deployed (settings.EXPIRY_SWEEP_WORKERS loops) on the rest.
+    workers = args.workers or settings.EXPIRY_SWEEP_WORKERS
+    t0 = time.perf_counter()
+    result = lifecycle.sweep_expired(now=now, batch_size=args.batch, workers=workers)
+    sweep_s = time.perf_counter() - t0
+    rate = result.rows / sweep_s
+    print(
+        f"(b2) sweep_expired(workers={workers}): {result.rows:,} rows in {result.batches} batches, "
+        f"{sweep_s:.2f} s -> {rate:,.0f} rows/s ({rate / (done / base_s):.2f}x the baseline's rate)"
+    )
     hot_after = hot_updates()
     for name in sorted(hot_after):
         upd = hot_after[name][0] - hot_before.get(name, (0, 0))[0]
@@ -359,6 +384,14 @@ def main() -> int:
     ap.add_argument("--objects", type=int, default=5_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--skip-rows", action="store_true")
+    ap.add_argument(
+        "--layout",
+        choices=["arrival", "random"],
+        default="arrival",
+        help="arrival: rows stored in call order, as they arrive (due order follows the table); "
+        "random: due order scattered over the table (the worst case)",
+    )
+    ap.add_argument("--workers", type=int, default=0, help="(b2)'s loops (default: settings)")
     ap.add_argument("--skip-objects", action="store_true")
     args = ap.parse_args()
     os.environ["DATABASE_URL"] = bench_database_url()

@@ -411,6 +411,9 @@ STREAM_URL_TTL = timedelta(seconds=env_int("STREAM_URL_TTL_SECONDS", 300, minimu
 STREAM_X_ACCEL_PREFIX = env_str("STREAM_X_ACCEL_PREFIX")
 # How often the expiry sweep runs; "nothing kept past due + one sweep interval".
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 300, minimum=10)
+# How many batch loops one sweep runs at once on PostgreSQL, each with its own connection (SKIP
+# LOCKED keeps their batches apart); about the database server's cores. SQLite: always one.
+EXPIRY_SWEEP_WORKERS = env_int("EXPIRY_SWEEP_WORKERS", 2, minimum=1)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expiry-sweep": {"task": "recordings.sweep_expired", "schedule": float(EXPIRY_SWEEP_SECONDS)},
 }

@@ -38,6 +38,7 @@ finishes it (deleting a missing object is a no-op); a failed storage delete leav
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -440,6 +441,7 @@ def sweep_expired(
     batch_size: int = SWEEP_BATCH,
     max_batches: int | None = None,
     storage: Storage | None = None,
+    workers: int | None = None,
 ) -> SweepResult:
     """Delete every live recording whose ``expires_at`` has passed, across tenants, in batches.
 
@@ -450,21 +452,97 @@ def sweep_expired(
     On PostgreSQL a batch is one set-based statement (claim, tombstone, call scrubbed) followed by
     the object deletes and the commit (:func:`_sweep_batch_set_based`), and the commit does not
     wait for its WAL flush (:func:`_relaxed_commit`); elsewhere the claim and the updates are
-    separate statements. Measured in bench/README.md ("Expiry sweep").
+    separate statements.
+
+    ``workers`` (default ``settings.EXPIRY_SWEEP_WORKERS``): on PostgreSQL the sweep runs that
+    many batch loops at once, each in its own thread with its own database connection; SKIP LOCKED
+    gives them disjoint batches, exactly as for two sweeps started at once, and they share the
+    list of rows whose objects stayed. One loop keeps one server core busy and waits on storage
+    in between; several use the database server's cores and overlap the storage round trips.
+    It stays one loop on SQLite (one writer at a time) and when called inside a transaction (the
+    other connections could not see its uncommitted rows). ``max_batches`` caps all loops
+    together. Measured in bench/README.md ("Expiry sweep").
     """
     now = now or timezone.now()
-    result = SweepResult()
     connection = connections[router.db_for_write(Recording)]
-    while max_batches is None or result.batches < max_batches:
+    if workers is None:
+        from django.conf import settings
+
+        workers = settings.EXPIRY_SWEEP_WORKERS
+    if workers <= 1 or not _postgres(connection) or connection.in_atomic_block:
+        result = _SweepState(max_batches)
+        _sweep_loop(connection.alias, state=result, now=now, batch_size=batch_size, storage=storage)
+        return result.done()
+    state = _SweepState(max_batches)
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            _sweep_loop(connection.alias, state=state, now=now, batch_size=batch_size, storage=storage)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            connections[connection.alias].close()  # this thread's own connection
+
+    threads = [threading.Thread(target=loop, name=f"expiry-sweep-{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return state.done()
+
+
+class _SweepState(SweepResult):
+    """A :class:`SweepResult` the loops of one sweep add to at once (behind a lock), with the
+    budget of batches they share."""
+
+    def __init__(self, max_batches: int | None) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._budget = max_batches
+
+    def take_batch(self) -> bool:
+        """Whether another batch may start (and if so, count it against ``max_batches``)."""
+        with self._lock:
+            if self._budget is None:
+                return True
+            if self._budget <= 0:
+                return False
+            self._budget -= 1
+            return True
+
+    def skip(self) -> list[uuid.UUID]:
+        with self._lock:
+            return list(self.failed)
+
+    def add(self, part: DeletionResult) -> None:
+        with self._lock:
+            _add(self, part)
+
+    def done(self) -> SweepResult:
+        result = SweepResult(rows=self.rows, objects=self.objects, batches=self.batches, failed=self.failed)
+        if result.rows:
+            log.info("expiry sweep: %d recordings, %d objects deleted", result.rows, result.objects)
+        return result
+
+
+def _sweep_loop(
+    alias: str, *, state: _SweepState, now: datetime, batch_size: int, storage: Storage | None
+) -> None:
+    """One loop of :func:`sweep_expired`: batches until nothing is due (or the budget is spent)."""
+    connection = connections[alias]
+    while state.take_batch():
         if _postgres(connection):
             part = _sweep_batch_set_based(
-                connection, now=now, batch_size=batch_size, result=result, storage=storage
+                connection, now=now, batch_size=batch_size, skip=state.skip(), storage=storage
             )
             if part is None:
-                break
-            _add(result, part)
+                return
+            state.add(part)
             continue
-        with transaction.atomic():
+        with transaction.atomic(using=alias):
             due = (
                 # Cross-tenant maintenance: the sweep deletes what is due for every customer.
                 Recording.objects.unscoped()
@@ -472,16 +550,14 @@ def sweep_expired(
                 .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
                 .order_by("expires_at")
             )
-            if result.failed:
-                due = due.exclude(id__in=result.failed)
+            skip = state.skip()
+            if skip:
+                due = due.exclude(id__in=skip)
             rows = list(due.values_list(*_CLAIMED)[:batch_size])
             if not rows:
-                break
+                return
             part = _delete_rows(rows, reason=None, now=now, storage=storage)
-        _add(result, part)
-    if result.rows:
-        log.info("expiry sweep: %d recordings, %d objects deleted", result.rows, result.objects)
-    return result
+        state.add(part)
 
 
 def _add(result: SweepResult, part: DeletionResult) -> None:
@@ -492,7 +568,7 @@ def _add(result: SweepResult, part: DeletionResult) -> None:
 
 
 def _sweep_batch_set_based(
-    connection: Any, *, now: datetime, batch_size: int, result: SweepResult, storage: Storage | None
+    connection: Any, *, now: datetime, batch_size: int, skip: Sequence[uuid.UUID], storage: Storage | None
 ) -> DeletionResult | None:
     """One batch of :func:`sweep_expired` on PostgreSQL; None when nothing is due.
 
@@ -509,7 +585,7 @@ def _sweep_batch_set_based(
     try:
         with transaction.atomic(using=connection.alias):
             _relaxed_commit(connection)
-            claimed = _claim_and_tombstone(connection, now=now, batch_size=batch_size, skip=result.failed)
+            claimed = _claim_and_tombstone(connection, now=now, batch_size=batch_size, skip=skip)
             if not claimed:
                 return None
             ids = [row[0] for row in claimed]
