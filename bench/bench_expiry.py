@@ -230,6 +230,12 @@ def phase_rows(args: argparse.Namespace) -> None:
         loaded += len(rows)
     due = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
     print(f"loaded {loaded:,} recordings and calls in {time.perf_counter() - t0:.1f} s; due now: {due:,}")
+    with connection.cursor() as cur:
+        shown = []
+        for name in ("server_version", "shared_buffers", "fsync", "synchronous_commit", "full_page_writes"):
+            cur.execute(f"SHOW {name}")
+            shown.append(f"{name}={cur.fetchone()[0]}")
+    print("server: " + ", ".join(shown))
 
     with connection.cursor() as cur:
         cur.execute(

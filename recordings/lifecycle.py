@@ -312,9 +312,7 @@ def _delete_rows(
         Recording.objects.unscoped().filter(_in_ids("id", ids), deleted_at__isnull=True).update(**update)
     )
     if rec_of_call:
-        Call.objects.unscoped().filter(_in_ids("id", list(rec_of_call))).update(
-            state=Call.State.DELETED, local_number="", remote_number="", upload_key="", updated_at=now
-        )
+        Call.objects.unscoped().filter(_in_ids("id", list(rec_of_call))).update(**_call_scrub(now))
     return result
 
 
@@ -362,19 +360,44 @@ def _tombstone_sql(connection: Any) -> tuple[str, list[Any]]:
 def _claim_and_tombstone(
     connection: Any, *, now: datetime, batch_size: int, skip: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, str, uuid.UUID | None, str | None]]:
-    """Run :func:`claim_and_tombstone_sql`; the claimed rows (:data:`_CLAIMED`, as they were)."""
+    """Run :func:`claim_and_tombstone_sql`; the claimed rows (:data:`_CLAIMED`, as they were).
+
+    A call whose row version moved between the statement's snapshot and its scrub (a concurrent
+    update of that call) is not matched by its old ``ctid``; it is scrubbed here by id, in the
+    same transaction, so every claimed recording's call loses its numbers either way.
+    """
     sql, params = claim_and_tombstone_sql(connection, now=now, batch_size=batch_size, skip=skip)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    missed = [row[2] for row in rows if row[2] is not None and not row[4]]
+    if missed:
+        Call.objects.unscoped().filter(_in_ids("id", missed)).update(**_call_scrub(now))
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def _call_scrub(now: datetime) -> dict[str, Any]:
+    """What a deleted recording's call keeps: no numbers, no upload, state ``deleted``."""
+    return {
+        "state": Call.State.DELETED,
+        "local_number": "",
+        "remote_number": "",
+        "upload_key": "",
+        "updated_at": now,
+    }
 
 
 def claim_and_tombstone_sql(
     connection: Any, *, now: datetime, batch_size: int, skip: Sequence[uuid.UUID] = ()
 ) -> tuple[str, list[Any]]:
     """PostgreSQL, one statement per batch: claim the due rows (``FOR UPDATE SKIP LOCKED`` in due
-    order through ``rec_live_expiry``), tombstone them, scrub their calls, and return
-    :data:`_CLAIMED` as the rows were before (every CTE reads the statement's one snapshot).
+    order through ``rec_live_expiry``, each with its call's leftover upload), tombstone them,
+    scrub their calls, and return :data:`_CLAIMED` as the rows were before (every CTE reads the
+    statement's one snapshot), plus whether the call was scrubbed.
+
+    The tombstone and the scrub find their rows by the ``ctid`` the claim read (a TID scan), not
+    by a second index lookup per row: the recording cannot move, as the claim locks it; a call
+    that was updated meanwhile is not matched and :func:`_claim_and_tombstone` scrubs it by id.
 
     Nothing of it is committed until the caller has deleted the storage objects; if one of them
     stays, the caller rolls the whole batch back. Raw SQL (a dangerous construct per
@@ -385,16 +408,17 @@ def claim_and_tombstone_sql(
     rec, call = qn(Recording._meta.db_table), qn(Call._meta.db_table)
     tombstone, tomb_params = _tombstone_sql(connection)
     sql = (
-        f"WITH due AS (SELECT r.id, r.storage_key, r.call_id FROM {rec} r "  # noqa: S608 (names from _meta)
+        "WITH due AS (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, "  # noqa: S608 (names from _meta)
+        f"c.ctid AS call_tid, c.upload_key FROM {rec} r LEFT JOIN {call} c ON c.id = r.call_id "
         "WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expires_at <= %s "
         "AND NOT (r.id = ANY(%s)) ORDER BY r.expires_at LIMIT %s FOR UPDATE OF r SKIP LOCKED), "
-        f"calls AS (SELECT c.id, c.upload_key FROM {call} c JOIN due ON c.id = due.call_id), "
-        f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM due WHERE r.id = due.id "
+        f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM due WHERE r.ctid = due.tid "
         "AND r.deleted_at IS NULL RETURNING r.id), "
         f"scrub AS (UPDATE {call} c SET state = %s, local_number = '', remote_number = '', "
-        "upload_key = '', updated_at = %s FROM calls WHERE c.id = calls.id RETURNING c.id) "
-        "SELECT due.id, due.storage_key, due.call_id, calls.upload_key "
-        "FROM due JOIN tomb ON tomb.id = due.id LEFT JOIN calls ON calls.id = due.call_id"
+        "upload_key = '', updated_at = %s FROM due WHERE c.ctid = due.call_tid AND c.id = due.call_id "
+        "RETURNING c.id) "
+        "SELECT due.id, due.storage_key, due.call_id, due.upload_key, scrub.id IS NOT NULL "
+        "FROM due JOIN tomb ON tomb.id = due.id LEFT JOIN scrub ON scrub.id = due.call_id"
     )
     return sql, [now, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now]
 
@@ -564,7 +588,9 @@ def _add(result: SweepResult, part: DeletionResult) -> None:
     result.batches += 1
     result.rows += part.rows
     result.objects += part.objects
-    result.failed += part.failed
+    # Once each: between a batch's rollback and its row-by-row redo, another loop may claim the
+    # same stuck row and fail on it too.
+    result.failed += [rid for rid in part.failed if rid not in result.failed]
 
 
 def _sweep_batch_set_based(

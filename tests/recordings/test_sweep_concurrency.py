@@ -145,3 +145,63 @@ def test_the_workers_leave_a_recording_whose_object_stays_and_finish(
     with tenant_scope(personas.tenant_a):
         live = list(Recording.objects.filter(deleted_at__isnull=True).values_list("pk", "remote_number"))
     assert live == [(stuck.pk, stuck.remote_number)]  # whole: its batch was rolled back, not half-done
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_a_call_updated_while_the_sweep_scrubs_it_is_still_scrubbed(personas: Personas) -> None:
+    """The batch statement finds calls by the ``ctid`` its snapshot read; a call updated by
+    another transaction meanwhile must lose its numbers all the same."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the set-based batch is PostgreSQL's")
+    import time
+
+    from django.db import transaction
+    from django.db.models import F
+
+    from recordings.models import Call
+
+    recs = _due_recordings(personas, 3)
+    target = recs[1]
+    with tenant_scope(personas.tenant_a):
+        attempts = Call.objects.get(pk=target.call_id).processing_attempts
+    updated = threading.Event()
+    waited: list[bool] = []
+
+    def update_the_call_and_commit_once_the_sweep_waits() -> None:
+        try:
+            with transaction.atomic():
+                Call.objects.unscoped().filter(pk=target.call_id).update(
+                    processing_attempts=F("processing_attempts") + 1
+                )
+                updated.set()
+                pid = connection.connection.info.backend_pid
+                for _ in range(1000):  # up to ~10 s: until another backend waits for our lock
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                            [pid],
+                        )
+                        if cursor.fetchone()[0]:
+                            waited.append(True)
+                            break
+                    time.sleep(0.01)
+        finally:
+            updated.set()
+            connection.close()
+
+    other = threading.Thread(target=update_the_call_and_commit_once_the_sweep_waits)
+    other.start()
+    assert updated.wait(10)
+    result = lifecycle.sweep_expired(workers=1)
+    other.join()
+    assert waited == [True]  # the sweep did meet the concurrent update
+    assert result.rows == 3
+    with tenant_scope(personas.tenant_a):
+        calls = list(Call.objects.filter(pk__in=[r.call_id for r in recs]))
+    assert len(calls) == 3
+    assert {(c.state, c.local_number, c.remote_number, c.upload_key) for c in calls} == {
+        (Call.State.DELETED, "", "", "")
+    }
+    # The other transaction's change stayed too: the scrub applied to the row as it committed it.
+    assert next(c for c in calls if c.pk == target.call_id).processing_attempts == attempts + 1
