@@ -6,8 +6,6 @@ no token 401 — the matrix at the end covers the last three for every endpoint 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.core.files.storage import storages
 from django.utils import timezone
@@ -21,12 +19,9 @@ from tests.api.helpers import client_for
 from tests.api.test_auth import assert_error
 from tests.base import Personas
 from tests.factories import make_recording
+from tests.streams import streamed_bytes
 
 R = "/api/v1/recordings"
-
-
-def _body(response: Any) -> bytes:
-    return b"".join(response.streaming_content)
 
 
 # --- keep or delete ---------------------------------------------------------------------------
@@ -103,9 +98,9 @@ def test_stream_url_plays_with_ranges_inline_and_is_logged(personas: Personas) -
     assert whole["Content-Disposition"].startswith("inline")
     assert "attachment" not in whole["Content-Disposition"]
     with storages["recordings"].open(rec.storage_key) as stored:
-        assert _body(whole) == stored.read()
+        assert streamed_bytes(whole) == stored.read()
     part = player.get(url, HTTP_RANGE="bytes=0-99")
-    assert part.status_code == 206 and len(_body(part)) == 100
+    assert part.status_code == 206 and len(streamed_bytes(part)) == 100
     with tenant_scope(personas.tenant_a):
         assert PlaybackAccess.objects.filter(recording=rec, via="app").count() == 1
 
@@ -120,7 +115,7 @@ def test_stream_token_is_bound_to_user_and_recording_and_checks_access_again(per
         .replace("http://testserver", "")
     )
     played = APIClient().get(url)
-    assert played.status_code == 200 and _body(played)
+    assert played.status_code == 200 and streamed_bytes(played)
     # The same token for another recording is refused.
     assert_error(APIClient().get(url.replace(str(rec.pk), str(other.pk))), 403, "stream_denied")
     assert_error(APIClient().get(f"{R}/{rec.pk}/audio?t=forged"), 403, "stream_denied")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 import time_machine
@@ -14,18 +13,7 @@ from recordings import streaming
 from recordings.models import PlaybackAccess, Recording
 from tests.base import Personas
 from tests.factories import make_recording
-
-
-def _audio_url(client: Client, recording: Recording) -> str:
-    page = client.get(reverse("player", args=[recording.pk]))
-    assert page.status_code == 200
-    match = re.search(r'<audio id="audio"[^>]*src="([^"]+)"', page.content.decode())
-    assert match
-    return match.group(1).replace("&amp;", "&")
-
-
-def _body(response: object) -> bytes:
-    return b"".join(response.streaming_content)  # type: ignore[attr-defined]
+from tests.streams import player_audio_url, streamed_bytes
 
 
 @pytest.fixture
@@ -47,8 +35,8 @@ def test_player_page_shows_details_waveform_markers_and_no_download(
 
 def test_full_and_ranged_streaming(client: Client, personas: Personas, rec: Recording) -> None:
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
-    data = (streaming_source := _body(client.get(url)))
+    url = player_audio_url(client, rec)
+    data = (streaming_source := streamed_bytes(client.get(url)))
     assert len(data) == rec.size_bytes
     full = client.get(url)
     assert full.status_code == 200
@@ -57,24 +45,24 @@ def test_full_and_ranged_streaming(client: Client, personas: Personas, rec: Reco
     assert full["Accept-Ranges"] == "bytes"
     assert full["Content-Type"] == "audio/mpeg"
     assert int(full["Content-Length"]) == rec.size_bytes
-    _body(full)
+    streamed_bytes(full)
 
     part = client.get(url, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206
     assert part["Content-Range"] == f"bytes 100-199/{rec.size_bytes}"
     assert part["Content-Length"] == "100"
-    assert _body(part) == streaming_source[100:200]
+    assert streamed_bytes(part) == streaming_source[100:200]
 
     tail = client.get(url, headers={"Range": "bytes=-50"})
     assert tail.status_code == 206
-    assert _body(tail) == streaming_source[-50:]
+    assert streamed_bytes(tail) == streaming_source[-50:]
 
     open_end = client.get(url, headers={"Range": f"bytes={rec.size_bytes - 10}-"})
-    assert _body(open_end) == streaming_source[-10:]
+    assert streamed_bytes(open_end) == streaming_source[-10:]
 
     beyond_end = client.get(url, headers={"Range": f"bytes=10-{rec.size_bytes + 1000}"})
     assert beyond_end["Content-Range"] == f"bytes 10-{rec.size_bytes - 1}/{rec.size_bytes}"
-    assert _body(beyond_end) == streaming_source[10:]
+    assert streamed_bytes(beyond_end) == streaming_source[10:]
 
     bad = client.get(url, headers={"Range": f"bytes={rec.size_bytes}-"})
     assert bad.status_code == 416
@@ -109,7 +97,7 @@ def test_parse_range_unsatisfiable(header: str) -> None:
 
 def test_token_is_bound_to_the_person(client: Client, personas: Personas, rec: Recording) -> None:
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     # the listener may hear this recording, but not through someone else's URL
     other = Client()
     other.force_login(personas.listener)
@@ -123,7 +111,7 @@ def test_token_is_bound_to_the_person(client: Client, personas: Personas, rec: R
 def test_token_is_bound_to_the_recording(client: Client, personas: Personas, rec: Recording) -> None:
     other = make_recording(personas.users["always"])
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     token = url.split("t=")[1]
     assert client.get(reverse("recording_audio", args=[other.pk]) + f"?t={token}").status_code == 403
     assert client.get(reverse("recording_audio", args=[rec.pk]) + "?t=forged").status_code == 403
@@ -132,14 +120,14 @@ def test_token_is_bound_to_the_recording(client: Client, personas: Personas, rec
 
 def test_token_expires(client: Client, personas: Personas, rec: Recording, settings: object) -> None:
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     with time_machine.travel(dt.datetime.now(tz=dt.UTC) + settings.STREAM_URL_TTL + dt.timedelta(seconds=5)):  # type: ignore[attr-defined]
         assert client.get(url).status_code == 403
 
 
 def test_lost_access_stops_streaming(client: Client, personas: Personas, rec: Recording) -> None:
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     Recording.objects.unscoped().filter(pk=rec.pk).update(deleted_at=dt.datetime.now(tz=dt.UTC))
     assert client.get(url).status_code == 404
 
@@ -149,13 +137,13 @@ def test_every_playback_is_logged_once_however_often_it_seeks(
 ) -> None:
     user = personas.users["always"]
     client.force_login(user)
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     for rng in ("bytes=0-", "bytes=500-", "bytes=1000-1100"):
-        _body(client.get(url, headers={"Range": rng}, REMOTE_ADDR="192.0.2.7"))
+        streamed_bytes(client.get(url, headers={"Range": rng}, REMOTE_ADDR="192.0.2.7"))
     accesses = list(PlaybackAccess.objects.unscoped().filter(recording=rec))
     assert len(accesses) == 1
     assert accesses[0].user == user and accesses[0].via == "portal" and accesses[0].ip == "192.0.2.7"
-    _body(client.get(_audio_url(client, rec)))  # a second playback (a new player page)
+    streamed_bytes(client.get(player_audio_url(client, rec)))  # a second playback (a new player page)
     assert PlaybackAccess.objects.unscoped().filter(recording=rec).count() == 2
 
 
@@ -165,14 +153,14 @@ def test_the_seeks_of_a_playback_touch_no_database(
     """The first request of a token checks the user and the recording and logs; the Range
     requests that follow are a signature check and the file, ahead of sessions and the rest."""
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     first = client.get(url, headers={"Range": "bytes=0-99"})
-    assert first.status_code == 206 and len(_body(first)) == 100
+    assert first.status_code == 206 and len(streamed_bytes(first)) == 100
     with django_assert_num_queries(0):  # type: ignore[operator]
         for rng in ("bytes=100-199", "bytes=-50", f"bytes={rec.size_bytes}-"):
             response = client.get(url, headers={"Range": rng})
             if response.status_code == 206:
-                _body(response)
+                streamed_bytes(response)
     assert response.status_code == 416
     assert response["Content-Range"] == f"bytes */{rec.size_bytes}"
     assert response["Content-Disposition"] == "inline" and "no-store" in response["Cache-Control"]
@@ -184,9 +172,9 @@ def test_a_deleted_recording_stops_mid_playback(client: Client, personas: Person
     from recordings.lifecycle import delete_recording_objects
 
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     first = client.get(url, headers={"Range": "bytes=0-9"})
-    assert first.status_code == 206 and len(_body(first)) == 10
+    assert first.status_code == 206 and len(streamed_bytes(first)) == 10
     delete_recording_objects(recordings=[rec], reason="user_deleted")
     assert client.get(url, headers={"Range": "bytes=10-19"}).status_code == 404
 
@@ -197,12 +185,12 @@ def test_the_same_person_in_another_browser_streams_through_the_full_check(
     """The token is bound to the session it was issued to: another session of the same person
     gets the full check (and passes it); someone else's session does not."""
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     elsewhere = Client()
     elsewhere.force_login(personas.users["always"])
     assert elsewhere.cookies["sessionid"].value != client.cookies["sessionid"].value
     response = elsewhere.get(url, headers={"Range": "bytes=0-9"})
-    assert response.status_code == 206 and len(_body(response)) == 10
+    assert response.status_code == 206 and len(streamed_bytes(response)) == 10
     assert "Content-Language" in response  # went down the stack to the view
     forged = Client()
     forged.cookies["sessionid"] = "not-the-session"
@@ -214,7 +202,7 @@ def test_a_deactivated_person_cannot_start_a_playback(
 ) -> None:
     user = personas.users["always"]
     client.force_login(user)
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     type(user).objects.filter(pk=user.pk).update(is_active=False)
     assert client.get(url).status_code in {302, 403}
     assert not PlaybackAccess.objects.unscoped().filter(recording=rec).exists()
@@ -222,9 +210,9 @@ def test_a_deactivated_person_cannot_start_a_playback(
 
 def test_listener_plays_a_team_members_recording(client: Client, personas: Personas, rec: Recording) -> None:
     client.force_login(personas.listener)
-    response = client.get(_audio_url(client, rec), headers={"Range": "bytes=0-9"})
+    response = client.get(player_audio_url(client, rec), headers={"Range": "bytes=0-9"})
     assert response.status_code == 206
-    assert len(_body(response)) == 10
+    assert len(streamed_bytes(response)) == 10
 
 
 def test_listener_cannot_open_recordings_outside_their_teams(client: Client, personas: Personas) -> None:
@@ -238,7 +226,7 @@ def test_listener_cannot_open_recordings_outside_their_teams(client: Client, per
 def test_x_accel_redirect_mode(client: Client, personas: Personas, rec: Recording, settings: object) -> None:
     settings.STREAM_X_ACCEL_PREFIX = "/_recordings/"  # type: ignore[attr-defined]
     client.force_login(personas.users["always"])
-    response = client.get(_audio_url(client, rec))
+    response = client.get(player_audio_url(client, rec))
     assert response["X-Accel-Redirect"] == f"/_recordings/{rec.storage_key}"
     assert response["Content-Disposition"] == "inline"
     assert response.content == b""

@@ -20,18 +20,7 @@ from tenants.models import Tenant, User
 from tenants.scoping import tenant_scope
 from tests.base import Personas
 from tests.factories import make_recording
-
-
-def _audio_url(client: Client, recording: Recording) -> str:
-    page = client.get(reverse("player", args=[recording.pk]))
-    assert page.status_code == 200
-    match = re.search(r'<audio id="audio"[^>]*src="([^"]+)"', page.content.decode())
-    assert match
-    return match.group(1).replace("&amp;", "&")
-
-
-def _body(response: object) -> bytes:
-    return b"".join(response.streaming_content)  # type: ignore[attr-defined]
+from tests.streams import player_audio_url, streamed_bytes
 
 
 def _accesses(recording: Recording) -> list[PlaybackAccess]:
@@ -110,22 +99,22 @@ def test_exactly_one_access_row_per_url_however_many_processes_serve_its_first_r
     """Each gunicorn worker remembers the URLs it authorised (GRANTS); a URL's first request in
     another worker checks again but must not log the playback again."""
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     for rng in ("bytes=0-9", "bytes=10-19", "bytes=20-"):
         streaming.GRANTS.clear()  # as if another worker served this request
         response = client.get(url, headers={"Range": rng})
         assert response.status_code == 206 and "Content-Language" not in response  # the fast path
-        _body(response)
+        streamed_bytes(response)
     # the same person's other browser (the full view) plays the same URL: still the same playback
     elsewhere = Client()
     elsewhere.force_login(personas.users["always"])
     response = elsewhere.get(url, headers={"Range": "bytes=0-9"})
     assert response.status_code == 206 and "Content-Language" in response
-    _body(response)
+    streamed_bytes(response)
     accesses = _accesses(rec)
     assert len(accesses) == 1 and accesses[0].stream_nonce.startswith("user:")
     assert len(_played(rec)) == 1
-    _body(client.get(_audio_url(client, rec)))  # a new player page: a new playback
+    streamed_bytes(client.get(player_audio_url(client, rec)))  # a new player page: a new playback
     assert len(_accesses(rec)) == 2 and len(_played(rec)) == 2
 
 
@@ -143,7 +132,7 @@ def test_the_access_row_is_there_before_the_first_byte_and_the_audit_entry_after
 ) -> None:
     user = personas.users["always"]
     client.force_login(user)
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     response = client.get(url, REMOTE_ADDR="192.0.2.9", headers={"User-Agent": "Player/1"})
     assert response.status_code == 200
     access = PlaybackAccess.objects.unscoped().get(recording=rec)  # nothing sent yet
@@ -154,7 +143,7 @@ def test_the_access_row_is_there_before_the_first_byte_and_the_audit_entry_after
         "Player/1",
     )
     assert _played(rec) == []
-    assert _body(response)  # sent: the server closes the response
+    assert streamed_bytes(response)  # sent: the server closes the response
     entry = AuditEntry.objects.unscoped().get(action="recording.played")
     assert entry.actor_id == user.pk and entry.target_id == str(rec.pk) and entry.ip == "192.0.2.9"
     assert entry.tenant_id == rec.tenant_id and entry.detail == {"via": "portal", "share": None}
@@ -169,8 +158,8 @@ def test_a_failing_audit_write_keeps_the_access_row_and_the_playback(
     monkeypatch.setattr(social, "audit_event", broken)
     client.force_login(personas.users["always"])
     with caplog.at_level(logging.ERROR, logger="recordings.streaming"):  # type: ignore[attr-defined]
-        response = client.get(_audio_url(client, rec), headers={"Range": "bytes=0-99"})
-        assert response.status_code == 206 and len(_body(response)) == 100
+        response = client.get(player_audio_url(client, rec), headers={"Range": "bytes=0-99"})
+        assert response.status_code == 206 and len(streamed_bytes(response)) == 100
     assert len(_accesses(rec)) == 1 and _played(rec) == []
     assert "recording.played not written" in caplog.text  # type: ignore[attr-defined]
 
@@ -184,7 +173,7 @@ def test_no_byte_leaves_when_the_access_row_cannot_be_written(
         return execute(sql, params, many, context)
 
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     elsewhere = Client()  # the full view (another session of the same person) too
     elsewhere.force_login(personas.users["always"])
     with connection.execute_wrapper(refuse):
@@ -193,7 +182,7 @@ def test_no_byte_leaves_when_the_access_row_cannot_be_written(
                 browser.get(url, headers={"Range": "bytes=0-9"})
     assert _accesses(rec) == [] and _played(rec) == []
     response = client.get(url, headers={"Range": "bytes=0-9"})  # the log is back: it plays, logged
-    assert response.status_code == 206 and len(_body(response)) == 10 and len(_accesses(rec)) == 1
+    assert response.status_code == 206 and len(streamed_bytes(response)) == 10 and len(_accesses(rec)) == 1
 
 
 # --- a first request that is not allowed logs nothing ----------------------------------------------
@@ -203,7 +192,7 @@ def test_a_listener_who_lost_the_team_logs_nothing(
     client: Client, personas: Personas, rec: Recording
 ) -> None:
     client.force_login(personas.listener)
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     personas.sales.listeners.remove(personas.listener)
     assert client.get(url).status_code == 404
     assert _accesses(rec) == [] and _played(rec) == []
@@ -211,7 +200,7 @@ def test_a_listener_who_lost_the_team_logs_nothing(
 
 def test_a_deleted_recording_logs_nothing(client: Client, personas: Personas, rec: Recording) -> None:
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     Recording.objects.unscoped().filter(pk=rec.pk).update(deleted_at=dt.datetime.now(tz=dt.UTC))
     assert client.get(url).status_code == 404
     assert _accesses(rec) == []
@@ -219,7 +208,7 @@ def test_a_deleted_recording_logs_nothing(client: Client, personas: Personas, re
 
 def test_an_ended_tenant_logs_nothing(client: Client, personas: Personas, rec: Recording) -> None:
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     Tenant.objects.filter(pk=rec.tenant_id).update(status=Tenant.Status.ENDED)
     assert client.get(url).status_code != 206
     assert _accesses(rec) == []
@@ -231,7 +220,7 @@ def test_someone_elses_session_or_an_expired_url_logs_nothing(
     import time_machine
 
     client.force_login(personas.users["always"])
-    url = _audio_url(client, rec)
+    url = player_audio_url(client, rec)
     other = Client()
     other.force_login(personas.listener)  # may hear the recording, but not through this URL
     assert other.get(url).status_code == 403
@@ -252,9 +241,9 @@ def test_a_share_links_playback_is_logged_once_and_audited_after_the_bytes(
     audio = re.search(r'<audio id="audio"[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
     first = stranger.get(audio, headers={"Range": "bytes=0-9"})
     assert first.status_code == 206 and _played(rec) == []
-    assert len(_body(first)) == 10
+    assert len(streamed_bytes(first)) == 10
     for rng in ("bytes=10-19", "bytes=-5"):
-        _body(stranger.get(audio, headers={"Range": rng}))
+        streamed_bytes(stranger.get(audio, headers={"Range": rng}))
     access = PlaybackAccess.objects.unscoped().get(recording=rec)
     assert access.via == "share" and access.share == share and access.stream_nonce.startswith("share:")
     (entry,) = _played(rec)

@@ -19,6 +19,7 @@ from recordings.lifecycle import delete_recording_objects
 from recordings.models import PlaybackAccess, Recording
 from tests.base import Personas
 from tests.factories import make_recording
+from tests.streams import streamed_bytes
 
 pytestmark = [pytest.mark.real_services, pytest.mark.django_db]
 
@@ -37,10 +38,6 @@ def s3_ranges() -> Iterator[list[str]]:
     events.register("provide-client-params.s3.GetObject", record)
     yield seen
     events.unregister("provide-client-params.s3.GetObject", record)
-
-
-def _body(response: Any) -> bytes:
-    return b"".join(response.streaming_content)
 
 
 def test_ranged_streaming_from_s3(client: Client, personas: Personas, s3_ranges: list[str]) -> None:
@@ -63,13 +60,13 @@ def test_ranged_streaming_from_s3(client: Client, personas: Personas, s3_ranges:
     first = client.get(url, headers={"Range": "bytes=0-999"})  # the token's first request
     assert first.status_code == 206
     assert first["Content-Range"] == f"bytes 0-999/{rec.size_bytes}"
-    assert _body(first) == stored[:1000]
+    assert streamed_bytes(first) == stored[:1000]
     seek = client.get(url, headers={"Range": "bytes=1500-"})  # a seek: the fast path
-    assert seek.status_code == 206 and _body(seek) == stored[1500:]
+    assert seek.status_code == 206 and streamed_bytes(seek) == stored[1500:]
     tail = client.get(url, headers={"Range": "bytes=-100"})
-    assert tail.status_code == 206 and _body(tail) == stored[-100:]
+    assert tail.status_code == 206 and streamed_bytes(tail) == stored[-100:]
     whole = client.get(url)
-    assert whole.status_code == 200 and _body(whole) == stored
+    assert whole.status_code == 200 and streamed_bytes(whole) == stored
     beyond = client.get(url, headers={"Range": f"bytes={rec.size_bytes}-"})
     assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{rec.size_bytes}"
     for response in (first, seek, tail, whole, beyond):
