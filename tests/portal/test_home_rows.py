@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings import rules, social
+from recordings import listing, rules, social
 from recordings.models import Recording
 from tests.base import Personas
 from tests.factories import make_recording
@@ -192,3 +192,23 @@ def test_the_next_page_rows_are_built_the_same_way(client: Client, personas: Per
         assert row.startswith('colour-light_blue" data-swipe-keep>')
         assert '<span class="expiry">deleted in 2 days</span>' in row or "verwijderd over 2 dagen" in row
         assert 'name="csrfmiddlewaretoken" value="' in row
+
+
+def test_a_label_never_holds_the_separator_of_the_lists_label_names() -> None:
+    """The page reads a row's label names as one string joined by listing.LABEL_SEPARATOR."""
+    assert social.clean_label(f"Offerte{listing.LABEL_SEPARATOR}klant") == "Offerte klant"
+
+
+def test_many_labels_in_order_on_each_row(client: Client, personas: Personas) -> None:
+    user = personas.users["always"]
+    now = timezone.now()
+    first = make_recording(user, started_at=now - dt.timedelta(minutes=1), with_audio=False)
+    second = make_recording(user, started_at=now - dt.timedelta(minutes=2), with_audio=False)
+    for name in ("zeta", "Beta", "alpha", "Émile"):
+        social.add_label(recording=first, name=name, acting_user=user)
+    social.add_label(recording=second, name="Offerte", acting_user=user)
+    client.force_login(user)
+    one, two, *_ = _rows(client)
+    chips = "".join(f'<span class="chip">{name}</span>' for name in ("Beta", "alpha", "zeta", "Émile"))
+    assert chips in one  # by name, as the database orders them (binary: capitals first)
+    assert '<span class="tags">' in two and two.count('class="chip"') == 1 and ">Offerte<" in two
