@@ -130,6 +130,9 @@ def worker(bucket: str, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
         "AWS_STORAGE_BUCKET_NAME": bucket,
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "PURGE_BATCH": "10",
+        # One batch loop per sweep, so the sweep's batches come one after another and a kill can
+        # land between two of them (several loops at once are tested in test_sweep_concurrency).
+        "EXPIRY_SWEEP_WORKERS": "1",
         "DATA_DIR": str(tmp_path / "data"),
     }
     app.conf.task_always_eager = False
