@@ -1,7 +1,7 @@
 """Benchmark of the expiry sweep (recordings.lifecycle.sweep_expired) on PostgreSQL.
 
     . /tmp/svc-x/env.sh && python bench/bench_expiry.py [--total 3000000] [--due 1000000]
-                                                         [--objects 5000] [--batch 1000]
+                                    [--objects 5000] [--batch N] [--reuse-load] [--skip-objects]
 
 Works in its own database ``<DATABASE_URL name>_bench_expiry`` (created and migrated; the
 recordings tables are emptied at the start of each phase).
@@ -11,8 +11,11 @@ Rows: ``--total`` recordings (with their calls) are bulk-loaded with COPY, ``--d
 100k-minute playbacks). ``--layout arrival`` (the default) stores the rows in the order their
 calls ended, as a live table fills, so the due order follows the table; ``--layout random``
 scatters the due order over the table (each claimed row on another page: the worst case).
-Rows carry no storage object here (objects are measured apart). Measured in the same run:
-  (a) baseline: the bare tombstoning UPDATE in SQL, 1000 rows per statement via the same partial
+Rows carry no storage object here (objects are measured apart). The loaded tables are vacuumed,
+read into shared_buffers (pg_prewarm) and checkpointed before the measurements; ``--reuse-load``
+keeps a copy of the loaded database and starts the next run from it. Measured in the same run,
+with ``--batch`` rows per batch (default: ``settings.EXPIRY_SWEEP_BATCH``):
+  (a) baseline: the bare tombstoning UPDATE in SQL, one batch per statement via the same partial
       index (``FOR UPDATE SKIP LOCKED``), one connection, on the first 100,000 due rows;
   (b1) ``sweep_expired(workers=1)`` on a quarter of the remaining due rows (one batch loop:
       claim + tombstone + call scrub in one statement, derived rows, commit), with the time its
@@ -197,6 +200,81 @@ def hot_updates() -> dict[str, tuple[int, int]]:
         return {name: (upd, hot) for name, upd, hot in cur.fetchall()}
 
 
+def _template_name(args: argparse.Namespace) -> str:
+    from django.db import connection
+
+    return f"{connection.settings_dict['NAME']}_tpl_{args.total}_{args.due}_{args.layout}"
+
+
+def _admin_connect():  # type: ignore[no-untyped-def]
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    return psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True)
+
+
+def restore_load(args: argparse.Namespace) -> bool:
+    """--reuse-load: re-create the bench database from the copy kept after an earlier load of the
+    same shape, if that load is less than 20 hours old (rows not due then are still not due: the
+    not-yet-due ones expire 24 to 72 hours after the load). False when there is none."""
+    from django.db import connection, connections
+
+    template = _template_name(args)
+    with _admin_connect() as admin:
+        row = admin.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [template]
+        ).fetchone()
+        if not row or not row[0] or datetime.now(UTC) - datetime.fromisoformat(row[0]) > timedelta(hours=20):
+            return False
+        name = connection.settings_dict["NAME"]
+        connections.close_all()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # migrations added since the copy was kept
+    return True
+
+
+def keep_load(args: argparse.Namespace) -> None:
+    """--reuse-load: keep a copy of the loaded, vacuumed database for the next runs."""
+    from django.db import connection, connections
+
+    template = _template_name(args)
+    name = connection.settings_dict["NAME"]
+    connections.close_all()
+    t0 = time.perf_counter()
+    with _admin_connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{template}"')
+        admin.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
+        admin.execute(f"COMMENT ON DATABASE \"{template}\" IS '{datetime.now(UTC).isoformat()}'")
+    print(f"kept a copy of the loaded database as {template} in {time.perf_counter() - t0:.1f} s")
+
+
+def prewarm() -> None:
+    """Read the two tables and their indexes into shared_buffers (pg_prewarm), as a server in
+    service has them cached; a copied database (--reuse-load) starts cold otherwise, and the
+    measurement would include reading it in. Then a CHECKPOINT, so that the load's dirty pages
+    are not written out during the measurement."""
+    from django.db import connection
+
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        cur.execute(
+            "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c WHERE c.relkind IN ('r', 'i') AND "
+            "(c.oid IN ('recordings_recording'::regclass, 'recordings_call'::regclass) OR c.oid IN "
+            "(SELECT indexrelid FROM pg_index WHERE indrelid IN "
+            "('recordings_recording'::regclass, 'recordings_call'::regclass)))"
+        )
+        pages = cur.fetchone()[0]
+        cur.execute("CHECKPOINT")
+    took = time.perf_counter() - t0
+    print(f"prewarmed {pages:,} pages of the tables and their indexes, then CHECKPOINT: {took:.1f} s")
+
+
 def phase_rows(args: argparse.Namespace) -> None:
     from django.conf import settings
     from django.db import connection, transaction
@@ -205,12 +283,16 @@ def phase_rows(args: argparse.Namespace) -> None:
     from recordings.models import Recording
 
     tenant, user = actors()
-    empty_tables()
     now = datetime.now(UTC)
+    if args.reuse_load and restore_load(args):
+        load_rows = False
+    else:
+        load_rows = True
+        empty_tables()
     t0 = time.perf_counter()
     loaded = 0
     chunk = 250_000
-    for start in range(0, args.total, chunk):
+    for start in range(0, args.total if load_rows else 0, chunk):
         rows = []
         for i in range(start, min(args.total, start + chunk)):
             if i % (args.total // args.due) == 0 and i // (args.total // args.due) < args.due:
@@ -229,14 +311,21 @@ def phase_rows(args: argparse.Namespace) -> None:
         copy_rows(tenant_id=tenant.pk, user_id=user.pk, rows=rows)
         loaded += len(rows)
     due = Recording.objects.unscoped().filter(deleted_at__isnull=True, expires_at__lte=now).count()
-    print(f"loaded {loaded:,} recordings and calls in {time.perf_counter() - t0:.1f} s; due now: {due:,}")
-    # A table in service has been vacuumed: hint bits set, pages all-visible. Without this, the
-    # first statements to read the freshly COPYed pages set the hint bits (and write the pages),
-    # and autovacuum's first pass over the new rows runs during the measurement.
-    t0 = time.perf_counter()
-    with connection.cursor() as cur:
-        cur.execute("VACUUM (ANALYZE) recordings_recording, recordings_call")
-    print(f"VACUUM (ANALYZE) after the load: {time.perf_counter() - t0:.1f} s")
+    if load_rows:
+        print(f"loaded {loaded:,} recordings and calls in {time.perf_counter() - t0:.1f} s; due now: {due:,}")
+        # A table in service has been vacuumed: hint bits set, pages all-visible. Without this, the
+        # first statements to read the freshly COPYed pages set the hint bits (and write the pages),
+        # and autovacuum's first pass over the new rows runs during the measurement.
+        t0 = time.perf_counter()
+        with connection.cursor() as cur:
+            cur.execute("VACUUM (ANALYZE) recordings_recording, recordings_call")
+        print(f"VACUUM (ANALYZE) after the load: {time.perf_counter() - t0:.1f} s")
+        if args.reuse_load:
+            keep_load(args)
+    else:
+        took = time.perf_counter() - t0
+        print(f"copied the loaded database (--reuse-load) in {took:.1f} s; due now: {due:,}")
+    prewarm()
     with connection.cursor() as cur:
         shown = []
         for name in ("server_version", "shared_buffers", "fsync", "synchronous_commit", "full_page_writes"):
@@ -395,7 +484,7 @@ def main() -> int:
     ap.add_argument("--total", type=int, default=3_000_000)
     ap.add_argument("--due", type=int, default=1_000_000)
     ap.add_argument("--objects", type=int, default=5_000)
-    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=0, help="rows per batch (default: EXPIRY_SWEEP_BATCH)")
     ap.add_argument("--skip-rows", action="store_true")
     ap.add_argument(
         "--layout",
@@ -405,6 +494,12 @@ def main() -> int:
         "random: due order scattered over the table (the worst case)",
     )
     ap.add_argument("--workers", type=int, default=0, help="(b2)'s loops (default: settings)")
+    ap.add_argument(
+        "--reuse-load",
+        action="store_true",
+        help="keep a copy of the loaded database and start from it on the next runs of the same "
+        "--total/--due/--layout (within 20 hours), instead of loading again (~4 min at full scale)",
+    )
     ap.add_argument("--skip-objects", action="store_true")
     args = ap.parse_args()
     os.environ["DATABASE_URL"] = bench_database_url()
@@ -414,6 +509,9 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    args.batch = args.batch or settings.EXPIRY_SWEEP_BATCH
     logging.getLogger("recordings.lifecycle").setLevel(logging.WARNING)
     from django.core.files.storage import FileSystemStorage, storages
     from django.core.management import call_command

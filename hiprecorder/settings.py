@@ -414,6 +414,10 @@ EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 300, minimum=10)
 # How many batch loops one sweep runs at once on PostgreSQL, each with its own connection (SKIP
 # LOCKED keeps their batches apart); about the database server's cores. SQLite: always one.
 EXPIRY_SWEEP_WORKERS = env_int("EXPIRY_SWEEP_WORKERS", 2, minimum=1)
+# Recordings per batch of the sweep: one transaction each (claimed rows stay locked until its
+# storage objects are deleted and it commits); bigger batches spread the per-batch statements
+# over more rows (bench/README.md, "Expiry sweep").
+EXPIRY_SWEEP_BATCH = env_int("EXPIRY_SWEEP_BATCH", 5000, minimum=1)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expiry-sweep": {"task": "recordings.sweep_expired", "schedule": float(EXPIRY_SWEEP_SECONDS)},
 }

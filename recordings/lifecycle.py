@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import Storage, storages
 from django.db import connections, models, router, transaction
@@ -170,8 +171,9 @@ def _in_ids(column: str, ids: Sequence[Any]) -> _AnyOf:
     return _AnyOf(F(column), list(ids))
 
 
-def _relations_with_rows(ids: Sequence[uuid.UUID]) -> list[Any]:
-    """The dependent relations (:func:`_dependent_relations`) with at least one row for ``ids``.
+def _relations_with_rows(ids: Sequence[uuid.UUID] | str) -> list[Any]:
+    """The dependent relations (:func:`_dependent_relations`) with at least one row for ``ids``
+    (a sequence, or PostgreSQL's array text of them, as :class:`_Claimed` holds them).
 
     On PostgreSQL one statement asks every table at once (``EXISTS`` through each table's index
     on its recording column, which Django creates for every foreign key), sending the ids once;
@@ -192,7 +194,9 @@ def _relations_with_rows(ids: Sequence[uuid.UUID]) -> list[Any]:
         for i, rel in enumerate(relations)
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH batch(ids) AS (SELECT %s::uuid[]) {probes}", [list(ids)])
+        cursor.execute(
+            f"WITH batch(ids) AS (SELECT %s::uuid[]) {probes}", [ids if isinstance(ids, str) else list(ids)]
+        )
         found = {row[0] for row in cursor.fetchall()}
     return [rel for i, rel in enumerate(relations) if i in found]
 
@@ -247,6 +251,8 @@ class DeletionResult:
     rows: int = 0
     objects: int = 0
     failed: list[uuid.UUID] = field(default_factory=list)
+    # A sweep's batch: the latest due time it claimed, where the loop's next batch starts.
+    last_due: datetime | None = None
 
 
 _TOMBSTONE = {
@@ -357,23 +363,45 @@ def _tombstone_sql(connection: Any) -> tuple[str, list[Any]]:
     return ", ".join(parts), params
 
 
+@dataclass
+class _Claimed:
+    """What one set-based batch claimed and tombstoned. The ids stay in PostgreSQL's array text
+    (``{id,id,…}``), as the probe of the dependent tables takes them back; they are parsed only
+    when Python needs them (dependent rows to delete, a derived-object provider, a rollback)."""
+
+    count: int
+    ids_text: str
+    keys: list[str]  # the rows' storage keys and their calls' leftover uploads, the non-empty ones
+    last_due: datetime | None
+
+    def ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(i) for i in self.ids_text.strip("{}").split(",")] if self.count else []
+
+
 def _claim_and_tombstone(
-    connection: Any, *, now: datetime, batch_size: int, skip: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, str, uuid.UUID | None, str | None]]:
-    """Run :func:`claim_and_tombstone_sql`; the claimed rows (:data:`_CLAIMED`, as they were).
+    connection: Any,
+    *,
+    now: datetime,
+    batch_size: int,
+    skip: Sequence[uuid.UUID],
+    after: datetime | None,
+) -> _Claimed:
+    """Run :func:`claim_and_tombstone_sql`.
 
     A call whose row version moved between the statement's snapshot and its scrub (a concurrent
-    update of that call) is not matched by its old ``ctid``; it is scrubbed here by id, in the
-    same transaction, so every claimed recording's call loses its numbers either way.
+    update of that call) is not matched by its old ``ctid``; then fewer calls were scrubbed than
+    the claimed rows have, and the batch's calls are scrubbed again here by id, in the same
+    transaction, so every claimed recording's call loses its numbers either way.
     """
-    sql, params = claim_and_tombstone_sql(connection, now=now, batch_size=batch_size, skip=skip)
+    sql, params = claim_and_tombstone_sql(connection, now=now, batch_size=batch_size, skip=skip, after=after)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    missed = [row[2] for row in rows if row[2] is not None and not row[4]]
-    if missed:
-        Call.objects.unscoped().filter(_in_ids("id", missed)).update(**_call_scrub(now))
-    return [(row[0], row[1], row[2], row[3]) for row in rows]
+        count, ids_text, keys, uploads, calls, scrubbed, last_due = cursor.fetchone()
+    claimed = _Claimed(count, ids_text or "{}", [*(keys or ()), *(uploads or ())], last_due)
+    if scrubbed < calls:
+        of_batch = Recording.objects.unscoped().filter(_in_ids("id", claimed.ids())).values("call_id")
+        Call.objects.unscoped().filter(id__in=of_batch).update(**_call_scrub(now))
+    return claimed
 
 
 def _call_scrub(now: datetime) -> dict[str, Any]:
@@ -388,12 +416,22 @@ def _call_scrub(now: datetime) -> dict[str, Any]:
 
 
 def claim_and_tombstone_sql(
-    connection: Any, *, now: datetime, batch_size: int, skip: Sequence[uuid.UUID] = ()
+    connection: Any,
+    *,
+    now: datetime,
+    batch_size: int,
+    skip: Sequence[uuid.UUID] = (),
+    after: datetime | None = None,
 ) -> tuple[str, list[Any]]:
     """PostgreSQL, one statement per batch: claim the due rows (``FOR UPDATE SKIP LOCKED`` in due
-    order through ``rec_live_expiry``, each with its call's leftover upload), tombstone them,
-    scrub their calls, and return :data:`_CLAIMED` as the rows were before (every CTE reads the
-    statement's one snapshot), plus whether the call was scrubbed.
+    order through ``rec_live_expiry``, from ``after`` on if given, each with its call's leftover
+    upload), tombstone them, scrub their calls, and return one row (:class:`_Claimed`, from the
+    rows as they were: every CTE reads the statement's one snapshot): how many, their ids as
+    array text, their storage keys and leftover uploads, how many of them have a call and how
+    many calls were scrubbed, and the latest due time. One row, not one per recording: the
+    sweep's Python side then costs next to nothing per row. The dependent rows are asked for by
+    the caller after the statement (:func:`_relations_with_rows`), in a newer snapshot: one
+    committed between this statement's snapshot and its lock would be missed here.
 
     The tombstone and the scrub find their rows by the ``ctid`` the claim read (a TID scan), not
     by a second index lookup per row: the recording cannot move, as the claim locks it; a call
@@ -407,20 +445,25 @@ def claim_and_tombstone_sql(
     qn = connection.ops.quote_name
     rec, call = qn(Recording._meta.db_table), qn(Call._meta.db_table)
     tombstone, tomb_params = _tombstone_sql(connection)
+    since, since_params = ("AND r.expires_at >= %s ", [after]) if after is not None else ("", [])
     sql = (
-        "WITH due AS (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, "  # noqa: S608 (names from _meta)
+        "WITH due AS (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, r.expires_at, "  # noqa: S608 (names from _meta)
         f"c.ctid AS call_tid, c.upload_key FROM {rec} r LEFT JOIN {call} c ON c.id = r.call_id "
-        "WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expires_at <= %s "
+        f"WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expires_at <= %s {since}"
         "AND NOT (r.id = ANY(%s)) ORDER BY r.expires_at LIMIT %s FOR UPDATE OF r SKIP LOCKED), "
         f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM due WHERE r.ctid = due.tid "
-        "AND r.deleted_at IS NULL RETURNING r.id), "
+        "AND r.deleted_at IS NULL "
+        "RETURNING due.id, due.storage_key, due.call_id, due.upload_key, due.expires_at), "
         f"scrub AS (UPDATE {call} c SET state = %s, local_number = '', remote_number = '', "
         "upload_key = '', updated_at = %s FROM due WHERE c.ctid = due.call_tid AND c.id = due.call_id "
         "RETURNING c.id) "
-        "SELECT due.id, due.storage_key, due.call_id, due.upload_key, scrub.id IS NOT NULL "
-        "FROM due JOIN tomb ON tomb.id = due.id LEFT JOIN scrub ON scrub.id = due.call_id"
+        "SELECT count(*), array_agg(tomb.id)::text, "
+        "array_agg(tomb.storage_key) FILTER (WHERE tomb.storage_key <> ''), "
+        "array_agg(tomb.upload_key) FILTER (WHERE tomb.upload_key <> ''), "
+        "count(tomb.call_id), (SELECT count(*) FROM scrub), max(tomb.expires_at) FROM tomb"
     )
-    return sql, [now, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now]
+    params = [now, *since_params, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now]
+    return sql, params
 
 
 def delete_recording_objects(
@@ -462,7 +505,7 @@ class SweepResult:
 def sweep_expired(
     *,
     now: datetime | None = None,
-    batch_size: int = SWEEP_BATCH,
+    batch_size: int | None = None,
     max_batches: int | None = None,
     storage: Storage | None = None,
     workers: int | None = None,
@@ -485,13 +528,19 @@ def sweep_expired(
     in between; several use the database server's cores and overlap the storage round trips.
     It stays one loop on SQLite (one writer at a time) and when called inside a transaction (the
     other connections could not see its uncommitted rows). ``max_batches`` caps all loops
-    together. Measured in bench/README.md ("Expiry sweep").
+    together.
+
+    ``batch_size`` (default ``settings.EXPIRY_SWEEP_BATCH``): rows per batch. Each batch's claim
+    starts at the latest due time this sweep has claimed so far (:meth:`_SweepState.after`), not
+    at the start of the index: the entries of the rows it already tombstoned stay in the index
+    until a vacuum removes them, and walking them again for every batch cost a growing share of
+    each claim. A row skipped because another transaction held it locked then (a keep being
+    decided, say) waits for the next sweep. Measured in bench/README.md ("Expiry sweep").
     """
     now = now or timezone.now()
+    batch_size = batch_size or settings.EXPIRY_SWEEP_BATCH
     connection = connections[router.db_for_write(Recording)]
     if workers is None:
-        from django.conf import settings
-
         workers = settings.EXPIRY_SWEEP_WORKERS
     if workers <= 1 or not _postgres(connection) or connection.in_atomic_block:
         result = _SweepState(max_batches)
@@ -526,6 +575,7 @@ class _SweepState(SweepResult):
         super().__init__()
         self._lock = threading.Lock()
         self._budget = max_batches
+        self._after: datetime | None = None
 
     def take_batch(self) -> bool:
         """Whether another batch may start (and if so, count it against ``max_batches``)."""
@@ -544,6 +594,19 @@ class _SweepState(SweepResult):
     def add(self, part: DeletionResult) -> None:
         with self._lock:
             _add(self, part)
+            if part.last_due is not None and (self._after is None or part.last_due > self._after):
+                self._after = part.last_due
+
+    def after(self) -> datetime | None:
+        """Where the next batch's claim starts in due order: the latest due time any loop has
+        claimed so far. Every live due row before it was claimed by a batch (each claim takes the
+        first unlocked rows from where it starts, and every start is such a point), except rows
+        another transaction held locked then and rows whose objects stayed: those wait for the
+        next sweep, which starts from the beginning. Without it, every claim would walk the
+        index entries of all the rows this sweep already tombstoned (dead until a vacuum removes
+        them) and the other loops' locked rows."""
+        with self._lock:
+            return self._after
 
     def done(self) -> SweepResult:
         result = SweepResult(rows=self.rows, objects=self.objects, batches=self.batches, failed=self.failed)
@@ -558,9 +621,10 @@ def _sweep_loop(
     """One loop of :func:`sweep_expired`: batches until nothing is due (or the budget is spent)."""
     connection = connections[alias]
     while state.take_batch():
+        after = state.after()
         if _postgres(connection):
             part = _sweep_batch_set_based(
-                connection, now=now, batch_size=batch_size, skip=state.skip(), storage=storage
+                connection, now=now, batch_size=batch_size, skip=state.skip(), after=after, storage=storage
             )
             if part is None:
                 return
@@ -577,10 +641,13 @@ def _sweep_loop(
             skip = state.skip()
             if skip:
                 due = due.exclude(id__in=skip)
-            rows = list(due.values_list(*_CLAIMED)[:batch_size])
-            if not rows:
+            if after is not None:
+                due = due.filter(expires_at__gte=after)
+            claimed = list(due.values_list(*_CLAIMED, "expires_at")[:batch_size])
+            if not claimed:
                 return
-            part = _delete_rows(rows, reason=None, now=now, storage=storage)
+            part = _delete_rows([row[:4] for row in claimed], reason=None, now=now, storage=storage)
+            part.last_due = max(row[4] for row in claimed)
         state.add(part)
 
 
@@ -594,7 +661,13 @@ def _add(result: SweepResult, part: DeletionResult) -> None:
 
 
 def _sweep_batch_set_based(
-    connection: Any, *, now: datetime, batch_size: int, skip: Sequence[uuid.UUID], storage: Storage | None
+    connection: Any,
+    *,
+    now: datetime,
+    batch_size: int,
+    skip: Sequence[uuid.UUID],
+    after: datetime | None,
+    storage: Storage | None,
 ) -> DeletionResult | None:
     """One batch of :func:`sweep_expired` on PostgreSQL; None when nothing is due.
 
@@ -606,32 +679,35 @@ def _sweep_batch_set_based(
     If an object could not be deleted, the batch is rolled back and done again the row-by-row way
     (:func:`_delete_rows`), which keeps the rows whose objects stay live and deletes the others.
     """
-    claimed: list[tuple[uuid.UUID, str, uuid.UUID | None, str | None]] = []
+    claimed = _Claimed(0, "{}", [], None)
     part = DeletionResult()
     try:
         with transaction.atomic(using=connection.alias):
             _relaxed_commit(connection)
-            claimed = _claim_and_tombstone(connection, now=now, batch_size=batch_size, skip=skip)
-            if not claimed:
+            claimed = _claim_and_tombstone(connection, now=now, batch_size=batch_size, skip=skip, after=after)
+            if not claimed.count:
                 return None
-            ids = [row[0] for row in claimed]
-            extra = [key for provider in _derived_object_providers for key in provider(ids)]
-            for rel in _relations_with_rows(ids):
-                _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
-            keys = [k for row in claimed for k in (row[1], row[3]) if k] + extra
+            extra = [key for provider in _derived_object_providers for key in provider(claimed.ids())]
+            relations = _relations_with_rows(claimed.ids_text)
+            if relations:
+                ids = claimed.ids()
+                for rel in relations:
+                    _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
+            keys = claimed.keys + extra
             if delete_storage_objects(keys, storage=storage):
                 raise _ObjectsStayed
-            part.rows, part.objects = len(claimed), len(set(keys))
+            part.rows, part.objects = claimed.count, len(set(keys))
     except _ObjectsStayed:
         with transaction.atomic(using=connection.alias):
             _relaxed_commit(connection)
             rows = list(
                 Recording.objects.unscoped()
                 .select_for_update(skip_locked=True, of=("self",))
-                .filter(_in_ids("id", [row[0] for row in claimed]), deleted_at__isnull=True)
+                .filter(_in_ids("id", claimed.ids()), deleted_at__isnull=True)
                 .values_list(*_CLAIMED)
             )
             part = _delete_rows(rows, reason=None, now=now, storage=storage)
+    part.last_due = claimed.last_due
     return part
 
 

@@ -133,6 +133,7 @@ def worker(bucket: str, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
         # One batch loop per sweep, so the sweep's batches come one after another and a kill can
         # land between two of them (several loops at once are tested in test_sweep_concurrency).
         "EXPIRY_SWEEP_WORKERS": "1",
+        "EXPIRY_SWEEP_BATCH": "1000",  # test_worker_killed_during_the_expiry_sweep: three batches
         "DATA_DIR": str(tmp_path / "data"),
     }
     app.conf.task_always_eager = False

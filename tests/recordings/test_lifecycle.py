@@ -372,6 +372,23 @@ def test_sweep_works_in_batches_and_is_resumable(personas: Personas, clock) -> N
     assert all(reload(r).is_deleted for r in recs)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sweep_deletes_rows_that_share_a_due_time_across_batches(
+    personas: Personas, clock, workers: int
+) -> None:
+    """Each batch's claim starts at the latest due time the sweep has claimed so far (not at the
+    start of the index); rows due at that very time in the next batch are still taken."""
+    user = personas.playback["days_30"]
+    early = ready(user, ended_at=T0 - timedelta(hours=1))
+    same = [ready(user, ended_at=T0) for _ in range(7)]  # one due time, over four batches of 2
+    later = ready(user, ended_at=T0 + timedelta(hours=1))
+    clock.move_to(T0 + timedelta(days=3, hours=2))
+    result = lifecycle.sweep_expired(batch_size=2, workers=workers)
+    assert (result.rows, result.failed) == (9, [])
+    assert all(reload(r).is_deleted for r in [early, *same, later])
+    assert lifecycle.sweep_expired(batch_size=2, workers=workers).rows == 0
+
+
 def test_beat_schedules_the_sweep_task(personas: Personas, clock) -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["expiry-sweep"]
     assert entry["task"] == sweep_expired_task.name

@@ -205,3 +205,76 @@ def test_a_call_updated_while_the_sweep_scrubs_it_is_still_scrubbed(personas: Pe
     }
     # The other transaction's change stayed too: the scrub applied to the row as it committed it.
     assert next(c for c in calls if c.pk == target.call_id).processing_attempts == attempts + 1
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_a_recording_held_by_another_transaction_waits_for_the_next_sweep(personas: Personas) -> None:
+    """SKIP LOCKED passes over a row another transaction holds (a keep being decided); the claims
+    after it start past it, so it is the next sweep that deletes it, not a later batch."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED needs PostgreSQL")
+    from django.db import transaction
+    from django.db.models import F
+
+    recs = _due_recordings(personas, 9)
+    with tenant_scope(personas.tenant_a):
+        Recording.objects.filter(pk=recs[0].pk).update(expires_at=F("expires_at") - timedelta(hours=1))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_earliest() -> None:
+        try:
+            with transaction.atomic():
+                Recording.objects.unscoped().select_for_update().get(pk=recs[0].pk)
+                held.set()
+                release.wait(30)
+        finally:
+            held.set()
+            connection.close()
+
+    other = threading.Thread(target=hold_the_earliest)
+    other.start()
+    try:
+        assert held.wait(10)
+        first = lifecycle.sweep_expired(batch_size=2, workers=2)
+    finally:
+        release.set()
+        other.join()
+    assert (first.rows, first.failed) == (8, [])
+    with tenant_scope(personas.tenant_a):
+        assert list(Recording.objects.filter(deleted_at__isnull=True).values_list("pk", flat=True)) == [
+            recs[0].pk
+        ]
+    assert lifecycle.sweep_expired(batch_size=2, workers=2).rows == 1
+
+
+def _index_tuples_read(index: str) -> int:
+    """Index entries scans of ``index`` have read so far (this backend's counters flushed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = %s", [index])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeps_claims_do_not_walk_what_it_already_deleted(personas: Personas) -> None:
+    """The tombstoned rows' entries stay in the due index until a vacuum; a claim that started
+    at the index's beginning would read all of them again, batch after batch (n²/batch entries
+    for n rows). Each claim starts where the sweep has got to, so the sweep reads each entry
+    about once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the set-based batch is PostgreSQL's")
+    n, batch = 60, 2
+    _due_recordings(personas, n)
+    with tenant_scope(personas.tenant_a):
+        for i, rec in enumerate(Recording.objects.order_by("pk")):  # n distinct due times
+            Recording.objects.filter(pk=rec.pk).update(expires_at=rec.expires_at + timedelta(seconds=i))
+    before = _index_tuples_read("rec_live_expiry")
+    result = lifecycle.sweep_expired(batch_size=batch, workers=1)
+    read = _index_tuples_read("rec_live_expiry") - before
+    assert result.rows == n
+    # From the beginning every time: about n * n / batch / 2 = 900 entries read.
+    assert n <= read < 3 * n
