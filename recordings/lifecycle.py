@@ -424,8 +424,8 @@ def claim_and_tombstone_sql(
     after: datetime | None = None,
 ) -> tuple[str, list[Any]]:
     """PostgreSQL, one statement per batch: claim the due rows (``FOR UPDATE SKIP LOCKED`` in due
-    order through ``rec_live_expiry``, from ``after`` on if given, each with its call's leftover
-    upload), tombstone them, scrub their calls, and return one row (:class:`_Claimed`, from the
+    order through ``rec_live_expiry``, from ``after`` on if given), read their calls (with any
+    leftover upload), tombstone the rows, scrub the calls, and return one row (:class:`_Claimed`, from the
     rows as they were: every CTE reads the statement's one snapshot): how many, their ids as
     array text, their storage keys and leftover uploads, how many of them have a call and how
     many calls were scrubbed, and the latest due time. One row, not one per recording: the
@@ -433,9 +433,13 @@ def claim_and_tombstone_sql(
     the caller after the statement (:func:`_relations_with_rows`), in a newer snapshot: one
     committed between this statement's snapshot and its lock would be missed here.
 
-    The tombstone and the scrub find their rows by the ``ctid`` the claim read (a TID scan), not
-    by a second index lookup per row: the recording cannot move, as the claim locks it; a call
-    that was updated meanwhile is not matched and :func:`_claim_and_tombstone` scrubs it by id.
+    The claim locks the recordings alone; the calls are then read by one index scan over the
+    batch's call ids (``id = ANY(…)``). Joined inside the locking query, as before, they cost a
+    nested-loop lookup per row and a copy of each call row kept for the lock's recheck: the
+    sweep ran about 8 % faster without (bench/README.md, "Expiry sweep"). The tombstone and the scrub
+    find their rows by the ``ctid`` read (a TID scan), not by a second index lookup per row: the
+    recording cannot move, as the claim locks it; a call that was updated meanwhile is not
+    matched and :func:`_claim_and_tombstone` scrubs it by id.
 
     Nothing of it is committed until the caller has deleted the storage objects; if one of them
     stays, the caller rolls the whole batch back. Raw SQL (a dangerous construct per
@@ -447,19 +451,21 @@ def claim_and_tombstone_sql(
     tombstone, tomb_params = _tombstone_sql(connection)
     since, since_params = ("AND r.expires_at >= %s ", [after]) if after is not None else ("", [])
     sql = (
-        "WITH due AS (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, r.expires_at, "  # noqa: S608 (names from _meta)
-        f"c.ctid AS call_tid, c.upload_key FROM {rec} r LEFT JOIN {call} c ON c.id = r.call_id "
+        "WITH claimed AS MATERIALIZED (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, "  # noqa: S608 (names from _meta)
+        f"r.expires_at FROM {rec} r "
         f"WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expires_at <= %s {since}"
         "AND NOT (r.id = ANY(%s)) ORDER BY r.expires_at LIMIT %s FOR UPDATE OF r SKIP LOCKED), "
-        f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM due WHERE r.ctid = due.tid "
-        "AND r.deleted_at IS NULL "
-        "RETURNING due.id, due.storage_key, due.call_id, due.upload_key, due.expires_at), "
+        f"calls_of AS MATERIALIZED (SELECT c.ctid AS tid, c.id, c.upload_key FROM {call} c "
+        "WHERE c.id = ANY(ARRAY(SELECT call_id FROM claimed WHERE call_id IS NOT NULL))), "
+        f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM claimed "
+        "WHERE r.ctid = claimed.tid AND r.deleted_at IS NULL "
+        "RETURNING claimed.id, claimed.storage_key, claimed.call_id, claimed.expires_at), "
         f"scrub AS (UPDATE {call} c SET state = %s, local_number = '', remote_number = '', "
-        "upload_key = '', updated_at = %s FROM due WHERE c.ctid = due.call_tid AND c.id = due.call_id "
+        "upload_key = '', updated_at = %s FROM calls_of WHERE c.ctid = calls_of.tid AND c.id = calls_of.id "
         "RETURNING c.id) "
         "SELECT count(*), array_agg(tomb.id)::text, "
         "array_agg(tomb.storage_key) FILTER (WHERE tomb.storage_key <> ''), "
-        "array_agg(tomb.upload_key) FILTER (WHERE tomb.upload_key <> ''), "
+        "(SELECT array_agg(upload_key) FILTER (WHERE upload_key <> '') FROM calls_of), "
         "count(tomb.call_id), (SELECT count(*) FROM scrub), max(tomb.expires_at) FROM tomb"
     )
     params = [now, *since_params, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now]
