@@ -412,7 +412,7 @@ def phase_rows(args: argparse.Namespace) -> None:
         finally:
             words = sql.split()
             table = next((w for w in words[1:] if w.startswith('"')), "")
-            if sql.startswith("WITH due"):
+            if sql.startswith("WITH") and "SKIP LOCKED" in sql:
                 key = "claim + tombstone + call UPDATE (one statement)"
             elif sql.startswith("WITH"):
                 key = "probe derived tables"
