@@ -425,21 +425,22 @@ def claim_and_tombstone_sql(
 ) -> tuple[str, list[Any]]:
     """PostgreSQL, one statement per batch: claim the due rows (``FOR UPDATE SKIP LOCKED`` in due
     order through ``rec_live_expiry``, from ``after`` on if given), read their calls (with any
-    leftover upload), tombstone the rows, scrub the calls, and return one row (:class:`_Claimed`, from the
-    rows as they were: every CTE reads the statement's one snapshot): how many, their ids as
-    array text, their storage keys and leftover uploads, how many of them have a call and how
-    many calls were scrubbed, and the latest due time. One row, not one per recording: the
-    sweep's Python side then costs next to nothing per row. The dependent rows are asked for by
-    the caller after the statement (:func:`_relations_with_rows`), in a newer snapshot: one
-    committed between this statement's snapshot and its lock would be missed here.
+    leftover upload), tombstone the rows, scrub the calls, and return one row
+    (:class:`_Claimed`, from the rows as they were: every CTE reads the statement's one
+    snapshot): how many, their ids as array text, their storage keys and leftover uploads, how
+    many of them have a call and how many calls were scrubbed, and the latest due time. One row,
+    not one per recording: the sweep's Python side then costs next to nothing per row. The
+    dependent rows are asked for by the caller after the statement (:func:`_relations_with_rows`),
+    in a newer snapshot: one committed between this statement's snapshot and its lock would be
+    missed here.
 
     The claim locks the recordings alone; the calls are then read by one index scan over the
     batch's call ids (``id = ANY(…)``). Joined inside the locking query, as before, they cost a
     nested-loop lookup per row and a copy of each call row kept for the lock's recheck: the
-    sweep ran about 8 % faster without (bench/README.md, "Expiry sweep"). The tombstone and the scrub
-    find their rows by the ``ctid`` read (a TID scan), not by a second index lookup per row: the
-    recording cannot move, as the claim locks it; a call that was updated meanwhile is not
-    matched and :func:`_claim_and_tombstone` scrubs it by id.
+    sweep ran about 8 % faster without (bench/README.md, "Expiry sweep"). The tombstone and the
+    scrub find their rows by the ``ctid`` read (a TID scan), not by a second index lookup per
+    row: the recording cannot move, as the claim locks it; a call that was updated meanwhile is
+    not matched and :func:`_claim_and_tombstone` scrubs it by id.
 
     Nothing of it is committed until the caller has deleted the storage objects; if one of them
     stays, the caller rolls the whole batch back. Raw SQL (a dangerous construct per
