@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -374,6 +375,7 @@ class _Claimed:
     keys: list[str]  # the rows' storage keys and their calls' leftover uploads, the non-empty ones
     last_due: datetime | None
 
+    @cached_property
     def ids(self) -> list[uuid.UUID]:
         return [uuid.UUID(i) for i in self.ids_text.strip("{}").split(",")] if self.count else []
 
@@ -399,7 +401,7 @@ def _claim_and_tombstone(
         count, ids_text, keys, uploads, calls, scrubbed, last_due = cursor.fetchone()
     claimed = _Claimed(count, ids_text or "{}", [*(keys or ()), *(uploads or ())], last_due)
     if scrubbed < calls:
-        of_batch = Recording.objects.unscoped().filter(_in_ids("id", claimed.ids())).values("call_id")
+        of_batch = Recording.objects.unscoped().filter(_in_ids("id", claimed.ids)).values("call_id")
         Call.objects.unscoped().filter(id__in=of_batch).update(**_call_scrub(now))
     return claimed
 
@@ -694,12 +696,9 @@ def _sweep_batch_set_based(
             claimed = _claim_and_tombstone(connection, now=now, batch_size=batch_size, skip=skip, after=after)
             if not claimed.count:
                 return None
-            extra = [key for provider in _derived_object_providers for key in provider(claimed.ids())]
-            relations = _relations_with_rows(claimed.ids_text)
-            if relations:
-                ids = claimed.ids()
-                for rel in relations:
-                    _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
+            extra = [key for provider in _derived_object_providers for key in provider(claimed.ids)]
+            for rel in _relations_with_rows(claimed.ids_text):
+                _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, claimed.ids)).delete()
             keys = claimed.keys + extra
             if delete_storage_objects(keys, storage=storage):
                 raise _ObjectsStayed
@@ -710,7 +709,7 @@ def _sweep_batch_set_based(
             rows = list(
                 Recording.objects.unscoped()
                 .select_for_update(skip_locked=True, of=("self",))
-                .filter(_in_ids("id", claimed.ids()), deleted_at__isnull=True)
+                .filter(_in_ids("id", claimed.ids), deleted_at__isnull=True)
                 .values_list(*_CLAIMED)
             )
             part = _delete_rows(rows, reason=None, now=now, storage=storage)
