@@ -223,6 +223,21 @@ else:
 
 # Recordings live in the "recordings" storage: a private S3 bucket, or a folder on disk.
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+# Size of one part of a multipart upload to S3 (5 MiB is S3's minimum).
+AWS_S3_PART_MB = env_int("AWS_S3_PART_MB", 5, minimum=5)
+
+
+def _s3_transfer_config() -> object:
+    """One part in memory at a time. boto3's default transfer reads up to ten 8 MiB parts into
+    memory at once in threads of its own: a 2-hour upload grew the telephony process by ~110 MB,
+    so a few long calls at once would exhaust it. Parts one after another keep each upload in
+    flight to one part's worth of memory; many calls upload at once anyway."""
+    from boto3.s3.transfer import TransferConfig
+
+    part = AWS_S3_PART_MB * 1024 * 1024
+    return TransferConfig(multipart_threshold=part, multipart_chunksize=part, use_threads=False)
+
+
 if AWS_STORAGE_BUCKET_NAME:
     RECORDINGS_STORAGE: dict[str, object] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -239,6 +254,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_expire": 300,
             "file_overwrite": True,
             "object_parameters": {"ServerSideEncryption": "AES256"} if env_bool("AWS_S3_SSE", False) else {},
+            "transfer_config": _s3_transfer_config(),
         },
     }
 else:
