@@ -293,12 +293,14 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     _queue = DATA_DIR / "celery" / "queue"
     _processed = DATA_DIR / "celery" / "processed"
-    for _folder in (_queue, _processed):
+    _control = DATA_DIR / "celery" / "control"  # exchange tables; kombu's default is ./control
+    for _folder in (_queue, _processed, _control):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),
         "processed_folder": str(_processed),
+        "control_folder": str(_control),
         "store_processed": False,
     }
 else:

@@ -19,12 +19,23 @@ for key, person in demo["users"].items():
 print(f"Phone-system key: {demo['pbx_key']}")
 PYEOF
 
+# Each process in a process group of its own (job control), so stopping one stops its children
+# too (the worker's pool and beat, the simulator); when any of them dies, or on Ctrl-C, all stop.
+set -m
 pids=()
 seeder=""
 stop() {
   trap - INT TERM EXIT
   echo "Stopping…"
-  for pid in "${pids[@]}" ${seeder:+"$seeder"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  local groups=("${pids[@]}" ${seeder:+"$seeder"})
+  for pid in "${groups[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 20); do  # up to 10 s for a clean shut-down, then no more waiting
+    alive=0
+    for pid in "${groups[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${groups[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
