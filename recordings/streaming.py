@@ -417,16 +417,7 @@ def _common_headers(response: HttpResponse, recording: Recording) -> HttpRespons
     return response
 
 
-@dataclass(frozen=True)
-class AudioFile:
-    """What serving a recording's bytes needs of it (kept per token by the portal's fast path)."""
-
-    storage_key: str
-    mime: str
-    size_bytes: int
-
-
-def range_response(request: HttpRequest, recording: Recording | AudioFile) -> HttpResponse:
+def range_response(request: HttpRequest, recording: Recording) -> HttpResponse:
     """Serve ``recording``'s audio for ``request`` (GET with an optional Range header).
     Http404 when the file is gone (deleted since the URL was issued)."""
     storage = storages["recordings"]
