@@ -133,8 +133,8 @@ class RecordingQuerySet(TenantQuerySet):
         recordings of the members of the teams they listen to. Playback recordings are their
         owner's only; playback users never see standard recordings of others.
 
-        ``recordings.streaming.visible_sql`` states this rule in SQL for the player's first
-        request; tests/portal/test_stream_access_log.py keeps the two equal."""
+        The one rule of who may hear a recording: every path to a recording's audio (the
+        player, both audio URLs) asks it, through ``recordings.access``; do not restate it."""
         own = Q(owner=user)
         if user.role == Role.LISTENER:
             team_members = Q(kind=Kind.STANDARD, owner__teams__listeners=user)

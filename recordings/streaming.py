@@ -16,11 +16,15 @@ How the bytes leave the server:
 - S3: a ranged ``GetObject`` through the server's own credentials, relayed in blocks; the bucket
   URL never reaches the browser.
 
-The portal's audio URL is served ahead of the session, authentication, tenant, locale, messages
-and CSP middleware (:class:`PortalAudioMiddleware`): its signed token already names the user and
-the recording, carries a binding to the browser session it was issued to, and expires within
-minutes. A token's first request in a process checks the user and the recording and writes the
-access log in one statement; the seeks that follow touch no database at all.
+Who may use a stream URL. The URL is not a bearer link: its signed token names one person, one
+recording and the credential that asked for it (a keyed hash of the browser's session key for
+the portal, of the API token's id for the app), and every request must carry that same live
+credential: the session cookie, or ``Authorization: Bearer <token>``. Log-out, token revocation,
+deactivation and the end of the tenant's service end the credential, so the URL stops at once;
+a copied URL is useless to anyone else. Every request then asks the one rule of who may hear a
+recording, ``RecordingQuerySet.visible_to`` (through ``recordings.access``), so a role or team
+change stops it at once too. There is no per-process cache of authorised URLs (there was one,
+with a raw-SQL twin of the rule, and revocation did not reach it).
 
 The access log (who, which recording, when, from where). A playback is one issued stream URL:
 its first request writes one ``PlaybackAccess`` row, and only one across every process, since the
@@ -44,26 +48,23 @@ import logging
 import os
 import re
 import secrets
-import threading
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import connections, router
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.urls import Resolver404, resolve, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
 
 from recordings.models import PlaybackAccess, Recording, ShareLink
-from tenants.models import User
+from tenants.models import ApiToken, User
 
 log = logging.getLogger(__name__)
 
@@ -85,25 +86,46 @@ class StreamGrant:
     subject: str
     recording_id: str
     nonce: str
-    session: str = ""  # the binding to the browser session it was issued to ("" : none)
+    credential: str = ""  # the binding to the session or API token that asked for it
 
 
 def _ttl_seconds() -> int:
     return int(settings.STREAM_URL_TTL.total_seconds())
 
 
-def session_binding(session_key: str | None) -> str:
-    """What a token keeps of the session it was issued to: a keyed hash of the session key (the
-    key itself must not travel in URLs). "" without a session."""
-    if not session_key:
-        return ""
-    return salted_hmac("recordings.stream.session", session_key, algorithm="sha256").hexdigest()[:32]
+def _binding(kind: str, value: str) -> str:
+    """A keyed hash of a credential (the key itself must not travel in URLs)."""
+    digest = salted_hmac("recordings.stream.credential", f"{kind}:{value}", algorithm="sha256").hexdigest()
+    return f"{kind}{digest[:32]}"
 
 
-def issue_stream_token(*, user: User, recording: Recording, session_key: str | None = None) -> str:
-    """A token letting ``user`` (and nobody else) stream ``recording`` for STREAM_URL_TTL; with
-    ``session_key`` (the portal), bound to that browser session too."""
-    value = f"{user.pk}.{recording.pk}.{secrets.token_urlsafe(9)}.{session_binding(session_key)}"
+def credential_binding(*, session_key: str | None = None, api_token: ApiToken | None = None) -> str:
+    """What a token keeps of the credential it was issued to: the browser session (portal) or the
+    API token (app). "" without one, which no request can match."""
+    if api_token is not None:
+        return _binding("a", str(api_token.pk))
+    if session_key:
+        return _binding("s", session_key)
+    return ""
+
+
+def issue_stream_token(
+    *,
+    user: User,
+    recording: Recording,
+    session_key: str | None = None,
+    api_token: ApiToken | None = None,
+) -> str:
+    """A token letting ``user`` (and nobody else) stream ``recording`` for STREAM_URL_TTL, only
+    with the credential that asked for it: the browser session ``session_key`` (the portal) or
+    the app's ``api_token``. ValueError without either: a URL alone never plays."""
+    one_credential = (session_key is None) != (api_token is None)
+    if api_token is not None and api_token.user_id != user.pk:
+        one_credential = False
+    binding = credential_binding(session_key=session_key, api_token=api_token)
+    if not one_credential or not binding:
+        raise ValueError("A stream token is bound to exactly one credential of its user.")
+    value = f"{user.pk}.{recording.pk}.{secrets.token_urlsafe(9)}.{binding}"
     return signing.TimestampSigner(salt=_USER_SALT).sign(value)
 
 
@@ -128,24 +150,42 @@ def _verify(token: str, salt: str, kind: str, recording_id: uuid.UUID | str) -> 
         subject=parts[0],
         recording_id=parts[1],
         nonce=parts[2],
-        session=parts[3],
+        credential=parts[3],
     )
 
 
-def verify_stream_token(token: str, *, recording_id: uuid.UUID | str) -> StreamGrant:
-    """The grant of a user stream token for ``recording_id``; StreamTokenError otherwise.
-    The caller must still check that the grant's user is the requesting user and may hear it."""
-    return _verify(token, _USER_SALT, "user", recording_id)
+def verify_stream_token(
+    token: str,
+    *,
+    recording_id: uuid.UUID | str,
+    user: User | Any,
+    session_key: str | None = None,
+    api_token: ApiToken | None = None,
+) -> StreamGrant:
+    """The grant of a user stream token for ``recording_id``, presented by the signed-in ``user``
+    with the credential of this request (the live session's key, or the authenticated API
+    token); StreamTokenError when the token is malformed, expired, for another recording, not
+    this person's, or issued to another credential. The caller must still check that the user
+    may hear the recording (``recordings.access.get_recording_for_user``)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise StreamTokenError(gettext("Sign in to play this recording."))
+    grant = _verify(token, _USER_SALT, "user", recording_id)
+    presented = credential_binding(session_key=session_key, api_token=api_token)
+    if not constant_time_compare(grant.subject, str(user.pk)) or not (
+        presented and constant_time_compare(grant.credential, presented)
+    ):
+        raise StreamTokenError(gettext("This playback link belongs to another sign-in."))
+    return grant
 
 
 def verify_share_stream_token(token: str, *, recording_id: uuid.UUID | str) -> StreamGrant:
     return _verify(token, _SHARE_SALT, "share", recording_id)
 
 
-def stream_url(*, user: User, recording: Recording, session_key: str | None = None) -> str:
-    """The player's audio URL (relative), valid for STREAM_URL_TTL, for ``user`` (and the browser
-    session ``session_key``) only."""
-    token = issue_stream_token(user=user, recording=recording, session_key=session_key)
+def stream_url(*, user: User, recording: Recording, session_key: str | None) -> str:
+    """The player's audio URL (relative), valid for STREAM_URL_TTL, for ``user`` in the browser
+    session ``session_key`` only."""
+    token = issue_stream_token(user=user, recording=recording, session_key=session_key or "")
     return f"{reverse('recording_audio', args=[recording.pk])}?t={token}"
 
 
@@ -280,7 +320,10 @@ def audit_when_sent(
 
 # --- Range requests ---------------------------------------------------------------------------
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+# A byte position of more digits than this is absurd (no file is 10**18 bytes): 416, and
+# int() never sees it (Python refuses to convert strings of more than 4,300 digits).
+MAX_RANGE_DIGITS = 18
 
 
 class Unsatisfiable(Exception):
@@ -291,16 +334,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive byte range ``(first, last)`` that ``header`` asks of a ``size``-byte file.
 
     None means "send the whole file with 200" (no header, a malformed one, or several ranges,
-    which RFC 9110 allows a server to ignore). Unsatisfiable raises ``Unsatisfiable`` (416).
+    which RFC 9110 allows a server to ignore). Unsatisfiable raises ``Unsatisfiable`` (416),
+    as does a position of more than :data:`MAX_RANGE_DIGITS` digits.
     """
     if not header:
         return None
-    match = _RANGE_RE.match(header.strip())
+    match = _RANGE_RE.fullmatch(header.strip())
     if match is None:
         return None
     first_s, last_s = match.groups()
     if first_s == "" and last_s == "":
         return None
+    if len(first_s) > MAX_RANGE_DIGITS or len(last_s) > MAX_RANGE_DIGITS:
+        raise Unsatisfiable
     if first_s == "":  # suffix: the last N bytes
         suffix = int(last_s)
         if suffix == 0 or size == 0:
@@ -371,16 +417,7 @@ def _common_headers(response: HttpResponse, recording: Recording) -> HttpRespons
     return response
 
 
-@dataclass(frozen=True)
-class AudioFile:
-    """What serving a recording's bytes needs of it (kept per token by the portal's fast path)."""
-
-    storage_key: str
-    mime: str
-    size_bytes: int
-
-
-def range_response(request: HttpRequest, recording: Recording | AudioFile) -> HttpResponse:
+def range_response(request: HttpRequest, recording: Recording) -> HttpResponse:
     """Serve ``recording``'s audio for ``request`` (GET with an optional Range header).
     Http404 when the file is gone (deleted since the URL was issued)."""
     storage = storages["recordings"]
@@ -458,211 +495,3 @@ def _s3_iter(body: Any) -> Any:
             yield chunk
     finally:
         body.close()
-
-
-# --- the portal's audio, ahead of the middleware stack ------------------------------------------
-
-
-class _Grants:
-    """Per process: the tokens whose first request was authorised here (nonce -> the file), for
-    STREAM_URL_TTL. The seeks of one playback are served from this without a database query."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._items: OrderedDict[str, tuple[float, AudioFile]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, nonce: str) -> AudioFile | None:
-        with self._lock:
-            item = self._items.get(nonce)
-            if item is None:
-                return None
-            if item[0] < time.monotonic():
-                del self._items[nonce]
-                return None
-            return item[1]
-
-    def put(self, nonce: str, audio: AudioFile) -> None:
-        with self._lock:
-            self._items[nonce] = (time.monotonic() + _ttl_seconds(), audio)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def forget(self, nonce: str) -> None:
-        with self._lock:
-            self._items.pop(nonce, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-GRANTS = _Grants()
-
-
-def _names(qn: Callable[[str], str]) -> dict[str, str]:
-    """The quoted table and column names the SQL of this module uses, from the models' metadata."""
-    from tenants.models import Team, Tenant
-
-    rec, usr, ten, acc = Recording._meta, User._meta, Tenant._meta, PlaybackAccess._meta
-    members, listeners = Team._meta.get_field("members"), Team._meta.get_field("listeners")
-    names = {
-        "recording": qn(rec.db_table),
-        "user": qn(usr.db_table),
-        "tenant": qn(ten.db_table),
-        "access": qn(acc.db_table),
-        "access_id": qn(acc.pk.column),
-        "access_columns": _access_columns(qn),
-        "members": qn(members.m2m_db_table()),
-        "members_team": qn(members.m2m_column_name()),
-        "members_user": qn(members.m2m_reverse_name()),
-        "listeners": qn(listeners.m2m_db_table()),
-        "listeners_team": qn(listeners.m2m_column_name()),
-        "listeners_user": qn(listeners.m2m_reverse_name()),
-    }
-    for prefix, meta, fields in (
-        ("r", rec, ("id", "tenant", "owner", "kind", "deleted_at", "storage_key", "mime", "size_bytes")),
-        ("u", usr, ("id", "tenant", "role", "is_active")),
-        ("t", ten, ("id", "status")),
-        ("a", acc, ("tenant", "recording", "stream_nonce")),
-    ):
-        for name in fields:
-            names[f"{prefix}_{name}"] = qn(meta.get_field(name).column)
-    return names
-
-
-def visible_sql(qn: Callable[[str], str]) -> tuple[str, list[Any]]:
-    """``RecordingQuerySet.visible_to`` as an SQL condition on the recording ``r`` and the user
-    ``u`` (same tenant, live, own, or for listeners a standard recording of a member of a team they
-    listen to), and its parameters. tests/portal/test_stream_access_log.py compares the two over
-    every persona and kind of recording, so they cannot drift apart."""
-    from recordings.models import Kind
-    from tenants.models import Role
-
-    sql = (  # noqa: S608 (names from _meta, values bound)
-        "(r.{r_deleted_at} IS NULL AND r.{r_tenant} = u.{u_tenant} AND (r.{r_owner} = u.{u_id} "
-        "OR (u.{u_role} = %s AND r.{r_kind} = %s AND EXISTS ("
-        "SELECT 1 FROM {members} m, {listeners} l WHERE l.{listeners_team} = m.{members_team} "
-        "AND m.{members_user} = r.{r_owner} AND l.{listeners_user} = u.{u_id}))))"
-    ).format(**_names(qn))
-    return sql, [Role.LISTENER.value, Kind.STANDARD.value]
-
-
-def _first_request_sql(connection: Any) -> tuple[str, str, list[Any]]:
-    """The SQL of a token's first request in a process (:func:`_authorise`): the statement that
-    writes the access row only if the person may hear the recording (and returns the row's id,
-    the file and the tenant), and the same check alone (returning the file).
-
-    Both take ``[recording id, user id, active status, *rule_params]``, the INSERT after
-    the row's via, at, ip, user agent and nonce. Raw SQL (a dangerous construct per
-    CONTRIBUTING): one round trip instead of a user query, a recording query and an INSERT,
-    which were most of a short playback's cost (bench/README.md, Portal). It is tenant-safe by
-    itself (the recording must be in the user's tenant); names come from the models' metadata,
-    every value is a bound parameter. Who may hear what is :func:`visible_sql` (``rule_params``
-    are its parameters)."""
-    qn = connection.ops.quote_name
-    names = _names(qn)
-    rule, rule_params = visible_sql(qn)
-    where = (
-        "FROM {recording} r, {user} u, {tenant} t WHERE r.{r_id} = %s AND u.{u_id} = %s "
-        "AND t.{t_id} = u.{u_tenant} AND u.{u_is_active} AND t.{t_status} = %s AND r.{r_storage_key} <> '' "
-    ).format(**names) + f"AND {rule}"
-    file_of_row = ", ".join(
-        "(SELECT x.{col} FROM {recording} x WHERE x.{r_id} = {access}.{a_recording})".format(  # noqa: S608
-            col=names[c], **names
-        )
-        for c in ("r_storage_key", "r_mime", "r_size_bytes")
-    )
-    insert = (
-        "INSERT INTO {access} ({access_columns}) "
-        "SELECT r.{r_tenant}, r.{r_id}, u.{u_id}, NULL, %s, %s, %s, %s, %s "
-    ).format(**names) + (
-        f"{where} ON CONFLICT ({names['a_stream_nonce']}) DO NOTHING "
-        f"RETURNING {names['access_id']}, {file_of_row}, {names['access']}.{names['a_tenant']}"
-    )
-    check = "SELECT r.{r_storage_key}, r.{r_mime}, r.{r_size_bytes} ".format(**names) + where
-    return insert, check, rule_params
-
-
-_SQL: dict[str, tuple[str, str, list[Any]]] = {}
-
-
-def _authorise(
-    request: HttpRequest, grant: StreamGrant, recording_id: str
-) -> tuple[AudioFile, Playback | None] | None:
-    """A token's first request in this process: the user is active in an active tenant and may
-    still hear the recording (``visible_to``), and the playback's access row is written — one
-    statement (:func:`_first_request_sql`), committed when it returns, before any byte. An
-    access row for this URL already there (another worker served its first request): the same
-    check without a row. None: not allowed (the full view then answers why)."""
-    from tenants.models import Tenant
-
-    connection = connections[router.db_for_write(PlaybackAccess)]
-    if connection.alias not in _SQL:
-        _SQL[connection.alias] = _first_request_sql(connection)
-    insert, check, rule_params = _SQL[connection.alias]
-    try:
-        keys = [
-            Recording._meta.pk.get_db_prep_value(recording_id, connection),
-            User._meta.pk.get_db_prep_value(grant.subject, connection),
-            Tenant.Status.ACTIVE.value,
-            *rule_params,
-        ]
-    except ValidationError:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(insert, [*_access_values(connection, request, grant, "portal"), *keys])
-        row = cursor.fetchone()
-        if row is not None:
-            return AudioFile(row[1], row[2], row[3]), Playback(row[0], row[4])
-        cursor.execute(check, keys)
-        row = cursor.fetchone()
-    return (AudioFile(row[0], row[1], row[2]), None) if row is not None else None
-
-
-def serve_portal_audio(request: HttpRequest, recording_id: str) -> HttpResponse | None:
-    """The player's audio for a valid token presented with the session it was issued to; None
-    when that is not the case (the full view answers: 403, 404, the log-in page)."""
-    try:
-        grant = verify_stream_token(request.GET.get("t", ""), recording_id=recording_id)
-    except StreamTokenError:
-        return None
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
-    if not grant.session or not constant_time_compare(grant.session, session_binding(session_key)):
-        return None
-    playback = None
-    audio = GRANTS.get(grant.nonce)
-    if audio is None:
-        authorised = _authorise(request, grant, recording_id)
-        if authorised is None:
-            return None
-        audio, playback = authorised
-        GRANTS.put(grant.nonce, audio)
-    try:
-        response = range_response(request, audio)
-    except Http404:  # deleted since: the full view says so
-        GRANTS.forget(grant.nonce)
-        return None
-    return audit_when_sent(response, request=request, playback=playback)
-
-
-class PortalAudioMiddleware:
-    """Serves ``recording_audio`` GETs before the rest of the middleware stack (place it right
-    after SecurityMiddleware), like WhiteNoise serves static files: a Range request of the player
-    costs a signature check and a ``sendfile()``, not a session, a user, a tenant, a locale, a
-    CSP nonce and a message store. Anything it cannot serve goes down the stack to the view."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "GET" and request.path_info.endswith("/audio"):
-            try:
-                match = resolve(request.path_info)
-            except Resolver404:
-                match = None
-            if match is not None and match.url_name == "recording_audio":
-                response = serve_portal_audio(request, str(match.kwargs["recording_id"]))
-                if response is not None:
-                    return response
-        return self.get_response(request)

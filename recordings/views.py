@@ -123,20 +123,22 @@ def player(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
 
 
 @require_GET
-@tenant_required
 def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
-    """The audio of the player: a valid token for this user and recording, plus the session.
-
-    Most requests never get here: ``streaming.PortalAudioMiddleware`` serves a token presented
-    with the session it was issued to. This view answers the rest (expired, someone else's,
-    signed out, no longer allowed) with the full stack, and serves a valid token of the same user
-    from another session of theirs."""
+    """The audio of the player, for the person the token names, in the very session that asked
+    for it (``request.session``: gone after log-out, deactivation or the end of the service).
+    Anything else is 403 without a byte (no log-in redirect: an audio element cannot follow it);
+    a recording the person may not hear (any longer) is 404."""
+    if getattr(request, "tenant", None) is None:  # anonymous, signed out, or support staff
+        raise PermissionDenied(_("Sign in to play this recording."))
     try:
-        grant = streaming.verify_stream_token(request.GET.get("t", ""), recording_id=recording_id)
+        grant = streaming.verify_stream_token(
+            request.GET.get("t", ""),
+            recording_id=recording_id,
+            user=request.user,
+            session_key=request.session.session_key,
+        )
     except streaming.StreamTokenError as exc:
         raise PermissionDenied(str(exc)) from None
-    if grant.subject != str(request.user.pk):
-        raise PermissionDenied("This playback link belongs to someone else.")
     recording = get_recording_for_user(request.user, recording_id)
     playback = streaming.log_playback(
         request=request, recording=recording, grant=grant, via="portal", user=request.user

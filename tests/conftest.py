@@ -38,17 +38,12 @@ def _fast_password_hashing(settings: object) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """The cache holds allauth's and DRF's rate-limit counters: no test inherits another's (nor
-    the stream tokens the portal's audio middleware remembers)."""
+    """The cache holds allauth's and DRF's rate-limit counters: no test inherits another's."""
     from django.core.cache import cache
 
-    from recordings.streaming import GRANTS
-
     cache.clear()
-    GRANTS.clear()  # the portal's per-process memory of authorised stream tokens
     yield
     cache.clear()
-    GRANTS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,7 @@ from notifications.services import register_device
 from recordings import rules, social, streaming
 from recordings.models import Call, Recording, ShareLink
 from tenants import privacy, services
-from tenants.api.tokens import issue_api_token
+from tenants.api.tokens import authenticate_api_token, issue_api_token
 from tenants.models import User
 from tenants.scoping import tenant_scope
 from tests.base import Personas
@@ -162,7 +162,7 @@ ROWS: dict[str, Row] = {
     # --- the portal ---------------------------------------------------------------------------
     "home": Row("GET", (302, 403, 200, 200, 200, 200, 200)),
     "player": Row("GET", (302, 403, 404, 404, 200, 200, 404), kwargs=REC),
-    "recording_audio": Row("GET", (302, 403, 404, 404, 200, 200, 404), kwargs=REC, stream="user"),
+    "recording_audio": Row("GET", (403, 403, 404, 404, 200, 200, 404), kwargs=REC, stream="user"),
     "recording_delete_confirm": Row("GET", (302, 403, 404, 404, 404, 404, 200), kwargs=PB),
     "recording_keep": Row("POST", (302, 403, 404, 404, 404, 404, 303), kwargs=PB),
     "recording_delete": Row("POST", (302, 403, 404, 404, 404, 404, 303), kwargs=PB),
@@ -387,11 +387,17 @@ def _request(world: World, name: str, who: str) -> Any:
     url = reverse(name, kwargs={k: world.ids[v] for k, v in row.kwargs})
     data = dict(row.data or {})
     if row.stream == "user" and person is not None:
-        # Bound to the persona's session as the player binds it: the portal's audio then takes
-        # its fast path (recordings.streaming.PortalAudioMiddleware) where it may.
+        # Bound to the persona's credential as the player and the app bind it: the API token it
+        # sends, else its session.
         session = client.cookies.get(settings.SESSION_COOKIE_NAME)
+        api_token = (
+            authenticate_api_token(world.tokens[who]) if row.auth == "token" and who in world.tokens else None
+        )
         data["t"] = streaming.issue_stream_token(
-            user=person, recording=world.rec, session_key=session.value if session else None
+            user=person,
+            recording=world.rec,
+            session_key=None if api_token else (session.value if session else ""),
+            api_token=api_token,
         )
     elif row.stream == "share":
         data["t"] = streaming.issue_share_stream_token(share=world.share)

@@ -18,6 +18,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -26,18 +27,15 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from hiprecorder.api import ApiError, TenantAPIView, error_body, error_response, errors
 from recordings import lifecycle, social, streaming
 from recordings.access import get_recording_for_user, may_manage
 from recordings.api.serializers import PersonSerializer, RecordingDetailSerializer
 from recordings.models import Comment, Label, Recording, ShareLink
-from tenants.models import User
-from tenants.scoping import tenant_scope
 
 TAG_DECIDE = "Keep or delete"
 TAG_PLAY = "Playback"
@@ -148,7 +146,12 @@ class RecordingDeleteMixin:
 
 
 class StreamUrlSerializer(serializers.Serializer):
-    url = serializers.URLField(help_text="Give it to the audio player as is; it works for the user only.")
+    url = serializers.URLField(
+        help_text=(
+            "Give it to the audio player with the same `Authorization: Bearer <token>` header; "
+            "it works for this user and this token only."
+        )
+    )
     expires_at = serializers.DateTimeField(
         help_text="Ask for a new URL after this (the player may be paused)."
     )
@@ -162,10 +165,16 @@ class StreamUrlView(TenantAPIView):
         operation_id="recordings_stream",
         summary="A short-lived streaming URL to play the recording",
         description=(
-            "Recordings are streamed, never downloaded. The URL is bound to this user and recording, "
-            f"works for {int(settings.STREAM_URL_TTL.total_seconds())} seconds, answers HTTP Range "
+            "Recordings are streamed, never downloaded. The URL is bound to this user, this recording "
+            "and the token that asked for it, works for "
+            f"{int(settings.STREAM_URL_TTL.total_seconds())} seconds, answers HTTP Range "
             "requests (seeking) and is served `inline` with `Cache-Control: no-store`. Each URL counts "
-            "as one playback in the customer's access log. No download URL exists."
+            "as one playback in the customer's access log. No download URL exists.\n\n"
+            "**The URL alone does not play.** The player must send the same "
+            "`Authorization: Bearer <token>` header with every request of the URL (Android: "
+            "ExoPlayer/Media3 `DefaultHttpDataSource.Factory().setDefaultRequestProperties`; iOS: "
+            "`AVURLAsset` with the `AVURLAssetHTTPHeaderFieldsKey` option). After log-out or revocation "
+            "of the token, deactivation, or the end of the customer's service it answers 403."
         ),
         request=None,
         responses={
@@ -199,7 +208,7 @@ class StreamUrlView(TenantAPIView):
         recording = get_recording_for_user(request.user, recording_id)
         if not recording.storage_key:
             raise ApiError(409, "no_audio", "This recording has no audio (yet).")
-        token = streaming.issue_stream_token(user=request.user, recording=recording)
+        token = streaming.issue_stream_token(user=request.user, recording=recording, api_token=request.auth)
         path = reverse("api:recording_audio", args=[recording.pk])
         return Response(
             {
@@ -211,23 +220,38 @@ class StreamUrlView(TenantAPIView):
         )
 
 
-class AudioView(APIView):
-    """The audio behind a streaming URL: the URL's signed token is the authentication (audio
-    players do not send headers), bound to one user and one recording and short-lived."""
+class AudioView(TenantAPIView):
+    """The audio behind a streaming URL: the URL's signed token names the user, the recording and
+    the API token that asked for it, and the request must carry that same live API token (a URL
+    alone never plays). Every refusal is 403 ``stream_denied``, without a byte; a recording the
+    user may not hear (any longer) is 404."""
 
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            exc = ApiError(
+                403,
+                "stream_denied",
+                gettext(
+                    "Send the app's token of the person who asked for this playback link: "
+                    "'Authorization: Bearer <token>'."
+                ),
+            )
+        return super().handle_exception(exc)
 
     @extend_schema(
         tags=[TAG_PLAY],
         operation_id="recordings_audio",
-        summary="The audio (Range requests; from a streaming URL only)",
+        summary="The audio (Range requests; from a streaming URL only, with the Authorization header)",
         description=(
-            "Not called directly: use the `url` of `POST /api/v1/recordings/{id}/stream`. Answers 200 or "
-            "206 (`Range: bytes=…`) with `Content-Disposition: inline`; 403 when the URL expired or is "
-            "not the user's; 404 when the recording is gone or the user may no longer hear it."
+            "Not called directly: use the `url` of `POST /api/v1/recordings/{id}/stream`, **with the "
+            "same `Authorization: Bearer <token>` header** as the request that asked for it (the native "
+            "players of Android and iOS send headers; see that operation). Answers 200 or 206 "
+            "(`Range: bytes=…`) with `Content-Disposition: inline`; 403 `stream_denied` when the header "
+            "is missing, the token is revoked or another one than the one that asked for the URL, the "
+            "user is deactivated or the customer's service ended, or the URL expired or is not the "
+            "user's; 404 when the recording is gone or the user may no longer hear it; 416 when the "
+            "range lies outside the file or its numbers are absurd (more than 18 digits)."
         ),
-        auth=[],
         parameters=[
             OpenApiParameter(
                 "t", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True, description="The token."
@@ -238,12 +262,20 @@ class AudioView(APIView):
             (206, "audio/mpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The requested range"),
             403: error_response(
                 403,
-                "Expired or not this user's",
+                "No live token of the URL's user and sign-in, expired, or not this user's",
                 examples=[
                     OpenApiExample(
                         "expired",
                         value=error_body("stream_denied", "The playback link has expired; reload the page."),
-                    )
+                    ),
+                    OpenApiExample(
+                        "no_token",
+                        value=error_body(
+                            "stream_denied",
+                            "Send the app's token of the person who asked for this playback link: "
+                            "'Authorization: Bearer <token>'.",
+                        ),
+                    ),
                 ],
             ),
             404: error_response(404),
@@ -253,20 +285,18 @@ class AudioView(APIView):
     def get(self, request: Request, recording_id: uuid.UUID) -> HttpResponse:
         try:
             grant = streaming.verify_stream_token(
-                request.query_params.get("t", ""), recording_id=recording_id
+                request.query_params.get("t", ""),
+                recording_id=recording_id,
+                user=request.user,
+                api_token=request.auth,
             )
         except streaming.StreamTokenError as exc:
             raise ApiError(403, "stream_denied", str(exc)) from None
-        # The token names the user; like the API token, it is what tells the tenant.
-        user = User.objects.select_related("tenant").filter(pk=grant.subject, is_active=True).first()
-        if user is None or user.tenant is None or not user.tenant.is_active:
-            raise ApiError(403, "stream_denied", "The playback link is not valid.")
-        with tenant_scope(user.tenant):
-            recording = get_recording_for_user(user, recording_id)  # still allowed to hear it?
-            playback = streaming.log_playback(
-                request=request._request, recording=recording, grant=grant, via="app", user=user
-            )
-            response = streaming.range_response(request._request, recording)
+        recording = get_recording_for_user(request.user, recording_id)  # may they hear it (still)?
+        playback = streaming.log_playback(
+            request=request._request, recording=recording, grant=grant, via="app", user=request.user
+        )
+        response = streaming.range_response(request._request, recording)
         return streaming.audit_when_sent(response, request=request._request, playback=playback)
 
 

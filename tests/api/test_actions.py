@@ -73,7 +73,7 @@ def test_delete_removes_the_recording_and_every_url_of_it_404s(personas: Persona
         ("get", f"{R}/{rec.pk}/shares"),
     ]:
         assert_error(getattr(client, method)(path), 404, "not_found")
-    assert_error(APIClient().get(stream.replace("http://testserver", "")), 404, "not_found")
+    assert_error(client.get(stream.replace("http://testserver", "")), 404, "not_found")
     assert str(rec.pk) not in str(client.get(R).json())
 
 
@@ -89,10 +89,10 @@ def test_standard_recordings_cannot_be_deleted_by_the_app(personas: Personas) ->
 
 def test_stream_url_plays_with_ranges_inline_and_is_logged(personas: Personas) -> None:
     rec = make_recording(personas.users["always"])
-    body = client_for(personas.users["always"]).post(f"{R}/{rec.pk}/stream").json()
+    player = client_for(personas.users["always"])  # the app's player sends the same token
+    body = player.post(f"{R}/{rec.pk}/stream").json()
     assert body["mime"] == "audio/mpeg" and body["duration_ms"] == rec.duration_ms
     url = body["url"].replace("http://testserver", "")
-    player = APIClient()  # no bearer token: audio players send none
     whole = player.get(url)
     assert whole.status_code == 200
     assert whole["Content-Disposition"].startswith("inline")
@@ -108,21 +108,17 @@ def test_stream_url_plays_with_ranges_inline_and_is_logged(personas: Personas) -
 def test_stream_token_is_bound_to_user_and_recording_and_checks_access_again(personas: Personas) -> None:
     rec = make_recording(personas.users["always"])
     other = make_recording(personas.users["on_demand"])
-    url = (
-        client_for(personas.listener)
-        .post(f"{R}/{rec.pk}/stream")
-        .json()["url"]
-        .replace("http://testserver", "")
-    )
-    played = APIClient().get(url)
+    listener = client_for(personas.listener)
+    url = listener.post(f"{R}/{rec.pk}/stream").json()["url"].replace("http://testserver", "")
+    played = listener.get(url)
     assert played.status_code == 200 and streamed_bytes(played)
     # The same token for another recording is refused.
-    assert_error(APIClient().get(url.replace(str(rec.pk), str(other.pk))), 403, "stream_denied")
-    assert_error(APIClient().get(f"{R}/{rec.pk}/audio?t=forged"), 403, "stream_denied")
-    assert_error(APIClient().get(f"{R}/{rec.pk}/audio"), 403, "stream_denied")
+    assert_error(listener.get(url.replace(str(rec.pk), str(other.pk))), 403, "stream_denied")
+    assert_error(listener.get(f"{R}/{rec.pk}/audio?t=forged"), 403, "stream_denied")
+    assert_error(listener.get(f"{R}/{rec.pk}/audio"), 403, "stream_denied")
     # The listener leaves the team: the URL already issued stops working.
     personas.sales.listeners.clear()
-    assert_error(APIClient().get(url), 404, "not_found")
+    assert_error(listener.get(url), 404, "not_found")
 
 
 def test_stream_needs_audio_sign_in_and_access(personas: Personas) -> None:

@@ -176,6 +176,9 @@ def test_wrong_role_is_403(name: str, world: World) -> None:
 def test_anonymous_goes_to_log_in(name: str, world: World) -> None:
     row = ROWS[name]
     response = _call(Client(), row.methods[0], _url(name, world), row.data)
+    if name == "recording_audio":  # an audio element cannot follow a log-in redirect: refused
+        assert response.status_code == 403 and "Location" not in response
+        return
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 

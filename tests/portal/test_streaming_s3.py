@@ -57,11 +57,11 @@ def test_ranged_streaming_from_s3(client: Client, personas: Personas, s3_ranges:
         assert secret not in page
     assert url.startswith(f"/r/{rec.pk}/audio?t=")
 
-    first = client.get(url, headers={"Range": "bytes=0-999"})  # the token's first request
+    first = client.get(url, headers={"Range": "bytes=0-999"})  # the URL's first request
     assert first.status_code == 206
     assert first["Content-Range"] == f"bytes 0-999/{rec.size_bytes}"
     assert streamed_bytes(first) == stored[:1000]
-    seek = client.get(url, headers={"Range": "bytes=1500-"})  # a seek: the fast path
+    seek = client.get(url, headers={"Range": "bytes=1500-"})  # a seek
     assert seek.status_code == 206 and streamed_bytes(seek) == stored[1500:]
     tail = client.get(url, headers={"Range": "bytes=-100"})
     assert tail.status_code == 206 and streamed_bytes(tail) == stored[-100:]
