@@ -26,7 +26,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from recordings.models import Comment, ContactRule, Direction, Kind, Label, Recording
+from recordings.models import Comment, ContactRule, Direction, Kind, Label, Recording, team_member_ids_of
 from tenants.models import Role, Team, User
 
 PAGE_SIZE = 25
@@ -34,15 +34,7 @@ PAGE_SIZE = 25
 
 def team_member_ids(listener: User) -> list[uuid.UUID]:
     """The people whose standard recordings ``listener`` may hear (members of their teams)."""
-    if listener.role != Role.LISTENER:
-        return []
-    through = Team.members.through
-    return list(
-        through.objects.filter(team__listeners=listener)
-        .values_list("user_id", flat=True)
-        .distinct()
-        .order_by()
-    )
+    return team_member_ids_of(listener)
 
 
 def team_members(listener: User) -> list[User]:
@@ -113,12 +105,8 @@ EARLIEST_DAY = dt.date(1900, 1, 1)
 
 
 def visible_queryset(user: User, member_ids: list[uuid.UUID]) -> QuerySet[Recording]:
-    """Like ``Recording.objects.visible_to`` but without a join + DISTINCT, so the keyset index
-    is usable: owner = me, or (for listeners) a standard recording of a listed team member."""
-    live = Recording.objects.filter(deleted_at__isnull=True)
-    if member_ids:
-        return live.filter(Q(owner=user) | Q(kind=Kind.STANDARD, owner_id__in=member_ids))
-    return live.filter(owner=user)
+    """``Recording.objects.visible_to`` with the team members the list page has read already."""
+    return Recording.objects.visible_to(user, team_member_ids=member_ids)
 
 
 def apply_filters(qs: QuerySet[Recording], f: Filters, user: User) -> QuerySet[Recording]:

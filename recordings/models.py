@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from tenants.models import RecordingMode, Role
+from tenants.models import RecordingMode, Role, Team
 from tenants.scoping import TenantManager, TenantOwned, TenantQuerySet
 
 if TYPE_CHECKING:
@@ -128,18 +129,39 @@ class RecordingQuerySet(TenantQuerySet):
     def live(self) -> RecordingQuerySet:
         return self.filter(deleted_at__isnull=True)
 
-    def visible_to(self, user: User) -> RecordingQuerySet:
+    def visible_to(
+        self, user: User, *, team_member_ids: Sequence[uuid.UUID] | None = None
+    ) -> RecordingQuerySet:
         """What ``user`` may hear: their own recordings, and for listeners the standard
         recordings of the members of the teams they listen to. Playback recordings are their
         owner's only; playback users never see standard recordings of others.
 
         The one rule of who may hear a recording: every path to a recording's audio (the
-        player, both audio URLs) asks it, through ``recordings.access``; do not restate it."""
+        player, both audio URLs) and every list asks it, through ``recordings.access`` or
+        ``recordings.listing``; do not restate it. ``team_member_ids`` is what
+        ``team_member_ids(user)`` returned, for a caller (a list page) that has read it already;
+        it is read here otherwise. An IN list of owners, not a join and DISTINCT, so the lists'
+        keyset index on (owner, started_at) stays usable."""
         own = Q(owner=user)
-        if user.role == Role.LISTENER:
-            team_members = Q(kind=Kind.STANDARD, owner__teams__listeners=user)
-            return self.live().filter(own | team_members).distinct()
-        return self.live().filter(own)
+        if user.role != Role.LISTENER:
+            return self.live().filter(own)
+        if team_member_ids is None:
+            team_member_ids = team_member_ids_of(user)
+        return self.live().filter(own | Q(kind=Kind.STANDARD, owner_id__in=team_member_ids))
+
+
+def team_member_ids_of(listener: User) -> list[uuid.UUID]:
+    """The people whose standard recordings ``listener`` may hear: the members of the teams they
+    listen to (none for anyone who is not a listener)."""
+    if listener.role != Role.LISTENER:
+        return []
+    through = Team.members.through
+    return list(
+        through.objects.filter(team__listeners=listener)
+        .values_list("user_id", flat=True)
+        .distinct()
+        .order_by()
+    )
 
 
 RecordingManager = TenantManager.from_queryset(RecordingQuerySet)
