@@ -17,6 +17,8 @@ from django.http import Http404
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recordings.models import Kind, PlaybackAccess, Recording
 from tenants import privacy
@@ -90,6 +92,26 @@ def test_the_tenants_own_number_is_refused_however_it_is_written(
         )
     with tenant_scope(personas.tenant_a):
         assert Recording.objects.live().count() == 5
+
+
+_SEPARATORS = st.sampled_from(["", " ", "-", ".", "  ", " - "])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    prefix=st.sampled_from(["0", "+31", "0031", "+31 (0)", "+31(0)"]),
+    separators=st.lists(_SEPARATORS, min_size=9, max_size=9),
+    padding=st.sampled_from(["", " ", "\t", "\n"]),
+)
+def test_no_way_of_writing_the_own_line_gets_through(
+    personas: Personas, calls: dict, prefix: str, separators: list[str], padding: str
+) -> None:
+    """Any formatting phonenumbers reads as the tenant's line is that line, and refused."""
+    digits = "201234567"
+    typed = padding + prefix + "".join(d + sep for d, sep in zip(digits, separators, strict=True)) + padding
+    with pytest.raises(ValidationError) as refused:
+        privacy.subject_number(typed, personas.tenant_a)
+    assert "number" in refused.value.error_dict
 
 
 def test_a_users_extension_and_a_line_seen_only_in_calls_are_refused(personas: Personas) -> None:
