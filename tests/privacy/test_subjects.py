@@ -440,3 +440,11 @@ def test_subject_pages_refuse_other_roles(client: Client, personas: Personas, ca
         == 403
     )
     assert AccessCopy.objects.unscoped().count() == 0
+
+
+def test_the_register_and_staff_policy_describe_the_access_copy(client: Client, personas: Personas) -> None:
+    client.force_login(personas.admin)  # Acme's pages are in Dutch
+    for name in ("privacy:register_document", "privacy:register_markdown"):
+        body = client.get(reverse(name)).content.decode()
+        assert "recht op inzage, art. 15 AVG" in body and "tweede" in body, name
+    assert "twee beheerders akkoord" in client.get(reverse("privacy:staff_policy")).content.decode()
