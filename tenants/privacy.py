@@ -271,8 +271,11 @@ def own_lines(tenant: Tenant) -> set[str]:
     tenant's scope. (A distinct scan of the calls: one column, few values.)"""
     from recordings.models import Call, Recording
 
-    seen = set(Call.objects.filter(tenant=tenant).values_list("local_number", flat=True).distinct())
-    seen |= set(Recording.objects.filter(tenant=tenant).values_list("local_number", flat=True).distinct())
+    # order_by(): without it a model's default ordering joins the DISTINCT (a row per call).
+    calls = Call.objects.filter(tenant=tenant).order_by()
+    recordings = Recording.objects.filter(tenant=tenant).order_by()
+    seen = set(calls.values_list("local_number", flat=True).distinct())
+    seen |= set(recordings.values_list("local_number", flat=True).distinct())
     seen |= set(User.objects.filter(tenant=tenant).exclude(pbx_id="").values_list("pbx_id", flat=True))
     lines = set()
     for raw in seen:
