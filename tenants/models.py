@@ -385,6 +385,9 @@ class AccessCopy(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     approved_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     approved_at = models.DateTimeField(null=True, blank=True)
+    # A pending request refused by another admin, or withdrawn by its requester: no link is made.
+    refused_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    refused_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     manifest = models.JSONField(null=True, blank=True, editable=False)
@@ -399,12 +402,14 @@ class AccessCopy(TenantOwned):
 
     @property
     def state(self) -> str:
-        """pending (waiting for a second admin), approved (link made, not yet used), used, or
-        expired (not approved, or not used, in time)."""
+        """pending (waiting for a second admin), refused (or withdrawn), approved (link made, not
+        yet used), used, or expired (not approved, or not used, in time)."""
         from django.utils import timezone
 
         if self.used_at is not None:
             return "used"
+        if self.refused_at is not None:
+            return "refused"
         if self.expires_at <= timezone.now():
             return "expired"
         return "approved" if self.approved_at is not None else "pending"

@@ -555,7 +555,7 @@ def access_copies(tenant: Tenant, *, limit: int = 50) -> list[AccessCopy]:
     """The tenant's access copies, newest first, with who requested and approved them."""
     with tenant_scope(tenant):
         return list(
-            AccessCopy.objects.select_related("created_by", "approved_by")
+            AccessCopy.objects.select_related("created_by", "approved_by", "refused_by")
             .prefetch_related("notices__user")
             .annotate(recording_count=Count("recordings"))
             .order_by("-created_at")[:limit]
@@ -586,6 +586,8 @@ def approve_access_copy(
             )
         if copy.approved_at is not None:
             raise ValidationError(_("This access copy was approved already."))
+        if copy.refused_at is not None:
+            raise ValidationError(_("This request was refused or withdrawn; request a new copy."))
         if copy.expires_at <= now:
             raise ValidationError(_("This request expired without approval; request a new copy."))
         copy.approved_by = acting_user
@@ -619,6 +621,31 @@ def approve_access_copy(
             request=request,
         )
     return IssuedAccessCopy(copy=copy, token=token)
+
+
+def refuse_access_copy(
+    *, tenant: Tenant, copy_id: uuid.UUID | str, acting_user: User, request: HttpRequest | None = None
+) -> AccessCopy:
+    """An admin refuses a pending request (its requester withdraws it): no link is ever made for
+    it. Only while it waits for approval."""
+    acting_user = _require_admin(tenant, acting_user)
+    with transaction.atomic(), tenant_scope(tenant):
+        copy = access_copy_for_admin(tenant, copy_id)
+        copy = AccessCopy.objects.select_for_update().get(pk=copy.pk)
+        if copy.state != "pending":
+            raise ValidationError(_("This request is no longer waiting for approval."))
+        copy.refused_by = acting_user
+        copy.refused_at = timezone.now()
+        copy.save(update_fields=["refused_by", "refused_at"])
+        log_event(
+            tenant=tenant,
+            actor=acting_user,
+            action="privacy.subject.access_copy_refuse",
+            target=copy,
+            detail={"withdrawn": copy.created_by_id == acting_user.pk},
+            request=request,
+        )
+    return copy
 
 
 def notices_for(user: User) -> list[AccessCopyNotice]:
@@ -662,6 +689,7 @@ def find_access_copy(token: str) -> AccessCopy:
         .filter(
             token_hash=_token_hash(token),
             approved_at__isnull=False,
+            refused_at__isnull=True,
             used_at__isnull=True,
             expires_at__gt=timezone.now(),
         )

@@ -30,6 +30,11 @@ urlpatterns = [
         views.access_copy_approve,
         name="access_copy_approve",
     ),
+    path(
+        "manage/privacy/access-copies/<uuid:copy_id>/refuse/",
+        views.access_copy_refuse,
+        name="access_copy_refuse",
+    ),
     path("privacy/copy/<str:token>/", views.access_copy, name="access_copy"),
     path("privacy/notices/<uuid:notice_id>/read/", views.notice_seen, name="notice_seen"),
 ]

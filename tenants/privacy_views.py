@@ -287,6 +287,23 @@ def access_copy_approve(request: TenantRequest, copy_id: str) -> HttpResponse:
     return _page(request, "privacy/access_copy_issued.html", {"copy": issued.copy, "link": link})
 
 
+@require_POST
+@admin_required
+def access_copy_refuse(request: TenantRequest, copy_id: str) -> HttpResponse:
+    """Refuse a pending request (the requester: withdraw it); no link is made."""
+    copy = privacy.access_copy_for_admin(request.tenant, copy_id)  # another tenant's: 404
+    try:
+        privacy.refuse_access_copy(
+            tenant=request.tenant, copy_id=copy.pk, acting_user=request.user, request=request
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("The request is refused; no link was made."))
+    return redirect("privacy:access_copies")
+
+
 @require_http_methods(["GET", "POST"])
 def access_copy(request: HttpRequest, token: str) -> HttpResponse:
     """The person's own link: a page first (link scanners only GET it), the download on POST, once."""

@@ -253,6 +253,9 @@ ROWS: dict[str, Row] = {
     "privacy:access_copy_approve": Row(
         "POST", (302, 403, 404, 200, 403, 403, 403), kwargs=(("copy_id", "copy_id"),)
     ),
+    "privacy:access_copy_refuse": Row(
+        "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("copy_id", "copy_id"),)
+    ),
     "privacy:notice_seen": Row(
         "POST", (302, 403, 404, 404, 404, 404, 302), kwargs=(("notice_id", "notice_id"),)
     ),

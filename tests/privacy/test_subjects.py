@@ -448,3 +448,42 @@ def test_the_register_and_staff_policy_describe_the_access_copy(client: Client, 
         body = client.get(reverse(name)).content.decode()
         assert "recht op inzage, art. 15 AVG" in body and "tweede" in body, name
     assert "twee beheerders akkoord" in client.get(reverse("privacy:staff_policy")).content.decode()
+
+
+def test_a_second_admin_can_refuse_and_the_requester_withdraw(
+    client: Client, personas: Personas, calls: dict
+) -> None:
+    bob = second_admin(personas.admin)
+    refused = requested_access_copy(personas.admin, CALLER)
+    withdrawn = requested_access_copy(personas.admin, CALLER)
+    client.force_login(bob)
+    assert client.get(reverse("privacy:access_copy_refuse", args=[refused.pk])).status_code == 405
+    assert client.post(reverse("privacy:access_copy_refuse", args=[refused.pk])).status_code == 302
+    client.force_login(personas.charlie)
+    assert client.post(reverse("privacy:access_copy_refuse", args=[withdrawn.pk])).status_code == 404
+    client.force_login(personas.listener)
+    assert client.post(reverse("privacy:access_copy_refuse", args=[withdrawn.pk])).status_code == 403
+    client.force_login(personas.admin)
+    assert client.post(reverse("privacy:access_copy_refuse", args=[withdrawn.pk])).status_code == 302
+    refused.refresh_from_db()
+    withdrawn.refresh_from_db()
+    assert (refused.state, refused.refused_by, withdrawn.state, withdrawn.refused_by) == (
+        "refused",
+        bob,
+        "refused",
+        personas.admin,
+    )
+    # No link can be made for a refused request, and nobody is told.
+    with translation.override("en"), pytest.raises(ValidationError, match="refused"):
+        privacy.approve_access_copy(tenant=personas.tenant_a, copy_id=refused.pk, acting_user=bob)
+    refused.refresh_from_db()
+    assert refused.token_hash is None and refused.approved_at is None
+    with tenant_scope(personas.tenant_a):
+        assert not AccessCopyNotice.objects.exists()
+        entries = AuditEntry.objects.filter(action="privacy.subject.access_copy_refuse").order_by("seq")
+        assert [(e.actor_id, e.detail["withdrawn"]) for e in entries] == [
+            (bob.pk, False),
+            (personas.admin.pk, True),
+        ]
+    listing = client.get(reverse("privacy:access_copies")).content.decode()
+    assert "Geweigerd door bob" in listing and "Geweigerd door alice" in listing
