@@ -369,6 +369,7 @@ class PlaybackAccess(TenantOwned):
         PORTAL = "portal", _("Portal")
         APP = "app", _("App")
         SHARE = "share", _("Share link")
+        ACCESS_COPY = "copy", _("Access copy (art. 15)")
 
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="accesses")
     user = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")

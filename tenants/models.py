@@ -369,18 +369,28 @@ class ProcessingRegister(TenantOwned):
 class AccessCopy(TenantOwned):
     """A right-of-access copy (art. 15 AVG) for one person: the one exception to "no downloads".
 
-    Made by a customer admin (logged); the person gets a link that works once, until it expires.
-    Only the token's SHA-256 is stored.
+    Four eyes: a customer admin requests it (the person's number and a reason), a *different*
+    admin of the tenant approves it; only then is a link made, which works once and expires
+    (``tenants.privacy.ACCESS_COPY_TTL`` after the request while pending, after the approval once
+    approved). Only the token's SHA-256 is stored. ``manifest`` keeps a copy of the manifest the
+    ZIP carried (which recordings, when, for whom, who requested and approved, SHA-256 of each).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(max_length=20, help_text="E.164 number of the person")
+    reason = models.TextField(_("reason"), blank=True)
     recordings = models.ManyToManyField("recordings.Recording", related_name="+", blank=True)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # A pending request refused by another admin, or withdrawn by its requester: no link is made.
+    refused_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    refused_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    manifest = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -389,6 +399,39 @@ class AccessCopy(TenantOwned):
 
     def __str__(self) -> str:
         return f"access copy {self.pk}"
+
+    @property
+    def state(self) -> str:
+        """pending (waiting for a second admin), refused (or withdrawn), approved (link made, not
+        yet used), used, or expired (not approved, or not used, in time)."""
+        from django.utils import timezone
+
+        if self.used_at is not None:
+            return "used"
+        if self.refused_at is not None:
+            return "refused"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "approved" if self.approved_at is not None else "pending"
+
+
+class AccessCopyNotice(TenantOwned):
+    """What a Playback user is told when an approved access copy includes their recordings: the
+    request, who requested and approved it, when, and how many of their recordings. Shown on the
+    user's recordings page until they mark it read (the entry stays)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    access_copy = models.ForeignKey(AccessCopy, on_delete=models.CASCADE, related_name="notices")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    recordings = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["access_copy", "user"], name="access_copy_notice_once_per_user")
+        ]
 
 
 class DeletionReport(models.Model):

@@ -2,8 +2,10 @@
 
 - the processing register (art. 30): edited by the customer admin, exported as a document built
   from the real settings; a purpose is required before recording can be switched on;
-- data subject requests: find every recording involving a phone number, erase them (a counted
-  dry run first), a metadata export, and a right-of-access copy with a one-time, expiring link;
+- data subject requests: find every recording with a phone number as the other party (never the
+  tenant's own lines), erase them (a counted dry run first), a metadata export, and a
+  right-of-access copy: requested by one customer admin, approved by another (four eyes), then a
+  one-time, expiring link whose ZIP carries its own manifest and writes the access log;
 - the end of a customer's service: purge every recording, derived file, share link and personal
   field of the tenant, prove that no storage object under the tenant remains, and keep a deletion
   report without personal data.
@@ -31,7 +33,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,6 +42,7 @@ from tenants import audit
 from tenants.audit import log_event
 from tenants.models import (
     AccessCopy,
+    AccessCopyNotice,
     DeletionReport,
     LegalBasis,
     Licence,
@@ -59,6 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A request for an access copy must be approved within this time, and an approved copy fetched
+# within this time after its approval; then it is gone and must be requested again.
 ACCESS_COPY_TTL = timedelta(days=7)
 UNSAVED_PLAYBACK_DAYS = 3
 
@@ -250,15 +255,70 @@ def normalise_number(raw: str, tenant: Tenant) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _e164_or_none(raw: str, tenant: Tenant) -> str | None:
+    try:
+        parsed = phonenumbers.parse(raw, tenant.country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def own_lines(tenant: Tenant) -> set[str]:
+    """The tenant's own numbers, in E.164: every ``local_number`` seen in its calls and
+    recordings, and its users' phone-system ids where those are phone numbers. Call inside the
+    tenant's scope. (A distinct scan of the calls: one column, few values.)"""
+    from recordings.models import Call, Recording
+
+    # order_by(): without it a model's default ordering joins the DISTINCT (a row per call).
+    calls = Call.objects.filter(tenant=tenant).order_by()
+    recordings = Recording.objects.filter(tenant=tenant).order_by()
+    seen = set(calls.values_list("local_number", flat=True).distinct())
+    seen |= set(recordings.values_list("local_number", flat=True).distinct())
+    seen |= set(User.objects.filter(tenant=tenant).exclude(pbx_id="").values_list("pbx_id", flat=True))
+    lines = set()
+    for raw in seen:
+        e164 = _e164_or_none(raw or "", tenant)
+        if e164:
+            lines.add(e164)
+    return lines
+
+
+def subject_number(raw: str, tenant: Tenant) -> str:
+    """The E.164 number of a data subject, typed by a customer admin. A subject is the other party
+    of a call: a number that is one of the tenant's own lines (or a user's extension) would match
+    the tenant's staff instead (every recording of a line), so it is refused, whatever its
+    formatting (both sides are compared in E.164)."""
+    text = (raw or "").strip()
+    compact = "".join(ch for ch in text if ch not in " -.()")
+    with tenant_scope(tenant):
+        if compact and User.objects.filter(tenant=tenant, pbx_id=compact).exists():
+            raise ValidationError(
+                {"number": _("%(raw)s is an extension of your own organisation.") % {"raw": text}}
+            )
+        number = normalise_number(text, tenant)
+        if number in own_lines(tenant):
+            raise ValidationError(
+                {
+                    "number": _(
+                        "%(number)s is one of your organisation's own numbers. Requests from people "
+                        "are searched by the other party's number only."
+                    )
+                    % {"number": number}
+                }
+            )
+    return number
+
+
 def recordings_involving(tenant: Tenant, number: str) -> QuerySet[Recording]:
-    """Live recordings of the tenant where ``number`` (E.164) is either party. Call inside the
-    tenant's scope."""
+    """Live recordings of the tenant where ``number`` (E.164) is the other party (never the
+    tenant's own line: see :func:`subject_number`). Call inside the tenant's scope."""
     from recordings.models import Recording
 
     return (
         Recording.objects.live()
-        .filter(tenant=tenant)
-        .filter(Q(remote_number=number) | Q(local_number=number))
+        .filter(tenant=tenant, remote_number=number)
         .select_related("owner")
         .order_by("started_at", "id")
     )
@@ -267,7 +327,7 @@ def recordings_involving(tenant: Tenant, number: str) -> QuerySet[Recording]:
 def calls_involving(tenant: Tenant, number: str) -> QuerySet[Any]:
     from recordings.models import Call
 
-    return Call.objects.filter(tenant=tenant).filter(Q(remote_number=number) | Q(local_number=number))
+    return Call.objects.filter(tenant=tenant, remote_number=number)
 
 
 def _delete_recordings(ids: list[uuid.UUID], *, reason: str) -> Any:
@@ -296,7 +356,7 @@ def erase_subject(
     ``confirmed_count`` is the count the admin saw in the dry run; if it no longer matches (a call
     came in meanwhile) nothing is erased and the admin is asked to count again.
     """
-    number = normalise_number(number, tenant)
+    number = subject_number(number, tenant)
     with tenant_scope(tenant):
         ids = list(recordings_involving(tenant, number).values_list("id", flat=True))
         if len(ids) != confirmed_count:
@@ -311,9 +371,7 @@ def erase_subject(
         with transaction.atomic():
             scrubbed = 0
             if not result.failed:
-                calls = calls_involving(tenant, number)
-                scrubbed = calls.filter(remote_number=number).update(remote_number=ERASED_NUMBER)
-                scrubbed += calls.filter(local_number=number).update(local_number=ERASED_NUMBER)
+                scrubbed = calls_involving(tenant, number).update(remote_number=ERASED_NUMBER)
             log_event(
                 tenant=tenant,
                 actor=acting_user,
@@ -373,7 +431,7 @@ def metadata_export(
     """The metadata (never audio) of every recording involving ``number``: (content, media type)."""
     if fmt not in {"csv", "json"}:
         raise ValidationError(_("Export as csv or json."))
-    number = normalise_number(number, tenant)
+    number = subject_number(number, tenant)
     with tenant_scope(tenant):
         rows = _metadata_rows(tenant, number)
     log_event(
@@ -403,34 +461,217 @@ class IssuedAccessCopy:
     token: str
 
 
-def create_access_copy(
-    *, tenant: Tenant, number: str, acting_user: User | None, request: HttpRequest | None = None
-) -> IssuedAccessCopy:
-    """Prepare a right-of-access copy for the person with ``number``: a link that works once and
-    expires after a week. The token is returned only this once."""
-    number = normalise_number(number, tenant)
-    token = secrets.token_urlsafe(32)
+def _person(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def _active_admins(tenant: Tenant) -> QuerySet[User]:
+    return User.objects.filter(tenant=tenant, role=Role.ADMIN, is_active=True)
+
+
+def _require_admin(tenant: Tenant, user: User | None) -> User:
+    if user is None or not _active_admins(tenant).filter(pk=user.pk).exists():
+        raise ValidationError(_("Only an administrator of this organisation can do this."))
+    return user
+
+
+def can_make_access_copies(tenant: Tenant) -> bool:
+    """Four eyes need two pairs: with one active admin no access copy can be made."""
+    return _active_admins(tenant).count() >= 2
+
+
+def request_access_copy(
+    *,
+    tenant: Tenant,
+    number: str,
+    reason: str,
+    acting_user: User,
+    request: HttpRequest | None = None,
+) -> AccessCopy:
+    """Ask for a right-of-access copy for the person with ``number`` (art. 15 AVG).
+
+    Four eyes: nothing leaves the product until another admin of the tenant approves
+    (:func:`approve_access_copy`); the request lists the recordings it will hold (those of now),
+    needs a reason, and lapses after ``ACCESS_COPY_TTL`` if nobody approves it. With one admin in
+    the tenant no copy can be made."""
+    from recordings.models import Kind
+
+    acting_user = _require_admin(tenant, acting_user)
+    number = subject_number(number, tenant)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            {"reason": _("Say why the copy is made (for example: the request's date and channel).")}
+        )
+    if len(reason) > 1000:
+        raise ValidationError({"reason": _("Keep the reason under 1,000 characters.")})
     with transaction.atomic(), tenant_scope(tenant):
-        ids = list(recordings_involving(tenant, number).values_list("id", flat=True))
-        if not ids:
+        if not can_make_access_copies(tenant):
+            raise ValidationError(
+                _(
+                    "An access copy needs the approval of a second administrator, and your organisation "
+                    "has only one. Make another person an administrator first."
+                )
+            )
+        recordings = list(recordings_involving(tenant, number))
+        if not recordings:
             raise ValidationError(_("There are no recordings involving %(number)s.") % {"number": number})
         copy = AccessCopy.objects.create(
             tenant=tenant,
             number=number,
-            token_hash=_token_hash(token),
+            reason=reason,
             created_by=acting_user,
             expires_at=timezone.now() + ACCESS_COPY_TTL,
         )
-        copy.recordings.set(ids)
+        copy.recordings.set([rec.pk for rec in recordings])
         log_event(
             tenant=tenant,
             actor=acting_user,
-            action="privacy.subject.access_copy",
+            action="privacy.subject.access_copy_request",
             target=copy,
-            detail={"recordings": len(ids)},
+            detail={
+                "recordings": len(recordings),
+                "playback_recordings": sum(rec.kind == Kind.PLAYBACK for rec in recordings),
+            },
+            request=request,
+        )
+    return copy
+
+
+def access_copy_for_admin(tenant: Tenant, copy_id: uuid.UUID | str) -> AccessCopy:
+    """The access copy ``copy_id`` of ``tenant``; another tenant's and a missing one: Http404."""
+    from django.http import Http404
+
+    try:
+        with tenant_scope(tenant):
+            return AccessCopy.objects.select_related("created_by", "approved_by").get(pk=copy_id)
+    except (AccessCopy.DoesNotExist, ValueError, ValidationError):
+        raise Http404("No such access copy") from None
+
+
+def access_copies(tenant: Tenant, *, limit: int = 50) -> list[AccessCopy]:
+    """The tenant's access copies, newest first, with who requested and approved them."""
+    with tenant_scope(tenant):
+        return list(
+            AccessCopy.objects.select_related("created_by", "approved_by", "refused_by")
+            .prefetch_related("notices__user")
+            .annotate(recording_count=Count("recordings"))
+            .order_by("-created_at")[:limit]
+        )
+
+
+def approve_access_copy(
+    *, tenant: Tenant, copy_id: uuid.UUID | str, acting_user: User, request: HttpRequest | None = None
+) -> IssuedAccessCopy:
+    """The second admin approves a pending request: the one-time link is made (returned only this
+    once, to the approver, who sends it to the person) and expires ``ACCESS_COPY_TTL`` after now.
+
+    The requester cannot approve their own request. Each user whose Playback recordings are in
+    the copy gets a notice naming the request, the requester, the approver and the date
+    (:class:`AccessCopyNotice`, shown on their recordings page): their recordings are included,
+    and they are told so at the moment it is approved."""
+    from recordings.models import Kind, Recording
+
+    acting_user = _require_admin(tenant, acting_user)
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic(), tenant_scope(tenant):
+        copy = access_copy_for_admin(tenant, copy_id)
+        copy = AccessCopy.objects.select_for_update().get(pk=copy.pk)
+        if copy.created_by_id == acting_user.pk:
+            raise ValidationError(
+                _("You requested this copy: another administrator must approve it (four eyes).")
+            )
+        if copy.approved_at is not None:
+            raise ValidationError(_("This access copy was approved already."))
+        if copy.refused_at is not None:
+            raise ValidationError(_("This request was refused or withdrawn; request a new copy."))
+        if copy.expires_at <= now:
+            raise ValidationError(_("This request expired without approval; request a new copy."))
+        copy.approved_by = acting_user
+        copy.approved_at = now
+        copy.expires_at = now + ACCESS_COPY_TTL
+        copy.token_hash = _token_hash(token)
+        copy.save(update_fields=["approved_by", "approved_at", "expires_at", "token_hash"])
+        playback: dict[uuid.UUID, int] = {}
+        included = Recording.objects.live().filter(pk__in=copy.recordings.values("pk"))
+        for owner_id in included.filter(kind=Kind.PLAYBACK, owner__isnull=False).values_list(
+            "owner_id", flat=True
+        ):
+            playback[owner_id] = playback.get(owner_id, 0) + 1
+        AccessCopyNotice.objects.bulk_create(
+            [
+                AccessCopyNotice(tenant=tenant, access_copy=copy, user_id=owner_id, recordings=n)
+                for owner_id, n in playback.items()
+            ]
+        )
+        log_event(
+            tenant=tenant,
+            actor=acting_user,
+            action="privacy.subject.access_copy_approve",
+            target=copy,
+            detail={
+                "requested_by": copy.created_by.get_username() if copy.created_by else "",
+                "recordings": included.count(),
+                "playback_users_told": len(playback),
+            },
+            personal=("requested_by",),
             request=request,
         )
     return IssuedAccessCopy(copy=copy, token=token)
+
+
+def refuse_access_copy(
+    *, tenant: Tenant, copy_id: uuid.UUID | str, acting_user: User, request: HttpRequest | None = None
+) -> AccessCopy:
+    """An admin refuses a pending request (its requester withdraws it): no link is ever made for
+    it. Only while it waits for approval."""
+    acting_user = _require_admin(tenant, acting_user)
+    with transaction.atomic(), tenant_scope(tenant):
+        copy = access_copy_for_admin(tenant, copy_id)
+        copy = AccessCopy.objects.select_for_update().get(pk=copy.pk)
+        if copy.state != "pending":
+            raise ValidationError(_("This request is no longer waiting for approval."))
+        copy.refused_by = acting_user
+        copy.refused_at = timezone.now()
+        copy.save(update_fields=["refused_by", "refused_at"])
+        log_event(
+            tenant=tenant,
+            actor=acting_user,
+            action="privacy.subject.access_copy_refuse",
+            target=copy,
+            detail={"withdrawn": copy.created_by_id == acting_user.pk},
+            request=request,
+        )
+    return copy
+
+
+def notices_for(user: User) -> list[AccessCopyNotice]:
+    """The unread access-copy notices of ``user`` (their Playback recordings went into a copy)."""
+    if getattr(user, "tenant_id", None) is None:
+        return []
+    with tenant_scope(user.tenant_id):  # type: ignore[arg-type]
+        return list(
+            AccessCopyNotice.objects.filter(user=user, seen_at__isnull=True).select_related(
+                "access_copy__created_by", "access_copy__approved_by"
+            )
+        )
+
+
+def mark_notice_seen(*, notice_id: uuid.UUID | str, acting_user: User) -> AccessCopyNotice:
+    """The user has read the notice (it stays, marked read). Only the user it is for: Http404."""
+    from django.http import Http404
+
+    with transaction.atomic(), tenant_scope(acting_user.tenant_id):  # type: ignore[arg-type]
+        notice = AccessCopyNotice.objects.filter(pk=notice_id, user=acting_user).first()
+        if notice is None:
+            raise Http404("No such notice")
+        if notice.seen_at is None:
+            notice.seen_at = timezone.now()
+            notice.save(update_fields=["seen_at"])
+    return notice
 
 
 class AccessCopyUnavailable(Exception):
@@ -438,12 +679,20 @@ class AccessCopyUnavailable(Exception):
 
 
 def find_access_copy(token: str) -> AccessCopy:
-    """The usable copy that ``token`` opens. The one cross-tenant read here: the token tells the
-    tenant, as a phone-system key does."""
+    """The usable copy that ``token`` opens: approved, unused, unexpired. The one cross-tenant
+    read here: the token tells the tenant, as a phone-system key does."""
+    if not token:
+        raise AccessCopyUnavailable
     copy = (
         AccessCopy.objects.unscoped()
-        .select_related("tenant")
-        .filter(token_hash=_token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+        .select_related("tenant", "created_by", "approved_by")
+        .filter(
+            token_hash=_token_hash(token),
+            approved_at__isnull=False,
+            refused_at__isnull=True,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
         .filter(tenant__status=Tenant.Status.ACTIVE)
         .first()
     )
@@ -452,62 +701,110 @@ def find_access_copy(token: str) -> AccessCopy:
     return copy
 
 
-def claim_access_copy(token: str, *, request: HttpRequest | None = None) -> AccessCopy:
-    """Use the link up (a conditional UPDATE: two clicks cannot both download)."""
-    copy = find_access_copy(token)
-    claimed = (
-        AccessCopy.objects.unscoped()
-        .filter(pk=copy.pk, used_at__isnull=True, expires_at__gt=timezone.now())
-        .update(used_at=timezone.now())
-    )
-    if claimed != 1:
-        raise AccessCopyUnavailable
-    log_event(
-        tenant=copy.tenant,
-        actor=None,
-        action="privacy.subject.access_copy_download",
-        target=copy,
-        request=request,
-    )
-    return copy
+MANIFEST_NAME = "manifest.json"
+_EXTENSIONS = {"audio/ogg": "ogg", "audio/opus": "opus", "audio/mpeg": "mp3"}
 
 
-def write_access_copy_zip(copy: AccessCopy, out: Any) -> int:
-    """Write the copy (audio of each live recording plus its metadata) as a ZIP into ``out``."""
+def _copy_nonce(copy: AccessCopy, recording: Recording) -> str:
+    """The access row's nonce for one recording of one copy (27 characters: the row keeps
+    ``copy:<nonce>`` in its 32-character unique column)."""
+    return hashlib.sha256(f"{copy.pk}:{recording.pk}".encode()).hexdigest()[:27]
+
+
+def _write_zip(copy: AccessCopy, out: Any) -> tuple[dict[str, Any], list[Recording]]:
+    """The ZIP of ``copy`` into ``out``: the audio of each live recording it lists and its
+    manifest (also returned), with the SHA-256 of each file as written. Returns the manifest
+    and the recordings whose audio is in it."""
     from recordings.models import Recording
 
     store = storages["recordings"]
-    written = 0
+    included: list[Recording] = []
+    entries = []
     with tenant_scope(copy.tenant_id), zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         recordings = (
-            Recording.objects.live().filter(pk__in=copy.recordings.values("pk")).order_by("started_at")
+            Recording.objects.live()
+            .filter(pk__in=copy.recordings.values("pk"))
+            .exclude(storage_key="")
+            .order_by("started_at", "id")
         )
-        rows = []
         for rec in recordings:
-            name = f"{rec.started_at:%Y%m%d-%H%M%S}-{str(rec.id)[:8]}"
-            if rec.storage_key:
-                extension = {"audio/ogg": "ogg", "audio/opus": "opus", "audio/mpeg": "mp3"}.get(
-                    rec.mime, "audio"
-                )
-                with (
-                    store.open(rec.storage_key, "rb") as audio,
-                    archive.open(f"{name}.{extension}", "w") as dest,
-                ):
-                    while chunk := audio.read(1024 * 1024):
-                        dest.write(chunk)
-                written += 1
-            rows.append(
+            name = f"{rec.started_at:%Y%m%d-%H%M%S}-{str(rec.id)[:8]}.{_EXTENSIONS.get(rec.mime, 'audio')}"
+            digest = hashlib.sha256()
+            size = 0
+            with store.open(rec.storage_key, "rb") as audio, archive.open(name, "w") as dest:
+                while chunk := audio.read(1024 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    dest.write(chunk)
+            sha256 = digest.hexdigest()
+            if rec.sha256 and rec.sha256 != sha256:
+                log.error("access copy %s: recording %s does not match its stored checksum", copy.pk, rec.pk)
+            included.append(rec)
+            entries.append(
                 {
-                    "file": f"{name}" if rec.storage_key else "",
+                    "file": name,
+                    "recording_id": str(rec.id),
                     "started_at": rec.started_at.isoformat(),
                     "ended_at": rec.ended_at.isoformat(),
                     "direction": rec.direction,
                     "local_number": rec.local_number,
                     "remote_number": rec.remote_number,
+                    "size_bytes": size,
+                    "sha256": sha256,
                 }
             )
-        archive.writestr("recordings.json", json.dumps({"number": copy.number, "recordings": rows}, indent=2))
-    return written
+        manifest = {
+            "what": "Copy of recorded calls (art. 15 GDPR / AVG)",
+            "organisation": copy.tenant.name,
+            "for_number": copy.number,
+            "access_copy_id": str(copy.pk),
+            "requested_by": _person(copy.created_by),
+            "requested_at": copy.created_at.isoformat(),
+            "reason": copy.reason,
+            "approved_by": _person(copy.approved_by),
+            "approved_at": copy.approved_at.isoformat() if copy.approved_at else None,
+            "made_at": timezone.now().isoformat(),
+            "recordings": entries,
+        }
+        archive.writestr(MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False))
+    return manifest, included
+
+
+def deliver_access_copy(token: str, out: Any, *, request: HttpRequest) -> AccessCopy:
+    """Write the copy ``token`` opens as a ZIP into ``out`` and use the link up, once.
+
+    The ZIP is written first; then, in one transaction, the link is claimed (a conditional
+    UPDATE: two clicks cannot both have it), the manifest is kept on the copy, the access log
+    gets one row per recording in the ZIP (the playback log, ``recordings.streaming.log_playback``,
+    via "copy"), and the audit log one entry. If any of that fails, the link still works and
+    ``out`` must be thrown away. AccessCopyUnavailable: unknown, used up, expired or unapproved."""
+    from recordings.models import PlaybackAccess
+    from recordings.streaming import StreamGrant, log_playback
+
+    copy = find_access_copy(token)
+    manifest, included = _write_zip(copy, out)
+    now = timezone.now()
+    with transaction.atomic(), tenant_scope(copy.tenant_id):
+        claimed = AccessCopy.objects.filter(
+            pk=copy.pk, approved_at__isnull=False, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now, manifest=manifest)
+        if claimed != 1:
+            raise AccessCopyUnavailable
+        for rec in included:
+            grant = StreamGrant(
+                kind="copy", subject=str(copy.pk), recording_id=str(rec.pk), nonce=_copy_nonce(copy, rec)
+            )
+            log_playback(request=request, recording=rec, grant=grant, via=PlaybackAccess.Via.ACCESS_COPY)
+        log_event(
+            tenant=copy.tenant,
+            actor=None,
+            action="privacy.subject.access_copy_download",
+            target=copy,
+            detail={"recordings": len(included)},
+            request=request,
+        )
+    copy.used_at, copy.manifest = now, manifest
+    return copy
 
 
 # --- the end of a customer's service -------------------------------------------------------------

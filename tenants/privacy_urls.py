@@ -24,5 +24,17 @@ urlpatterns = [
     path("manage/privacy/subjects/export.csv", views.subject_export, {"fmt": "csv"}, name="subject_csv"),
     path("manage/privacy/subjects/export.json", views.subject_export, {"fmt": "json"}, name="subject_json"),
     path("manage/privacy/subjects/access-copy/", views.subject_access_copy, name="subject_access_copy"),
+    path("manage/privacy/access-copies/", views.access_copies, name="access_copies"),
+    path(
+        "manage/privacy/access-copies/<uuid:copy_id>/approve/",
+        views.access_copy_approve,
+        name="access_copy_approve",
+    ),
+    path(
+        "manage/privacy/access-copies/<uuid:copy_id>/refuse/",
+        views.access_copy_refuse,
+        name="access_copy_refuse",
+    ),
     path("privacy/copy/<str:token>/", views.access_copy, name="access_copy"),
+    path("privacy/notices/<uuid:notice_id>/read/", views.notice_seen, name="notice_seen"),
 ]

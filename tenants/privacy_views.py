@@ -1,7 +1,8 @@
 """The customer admin's privacy pages (Manage → Privacy), and the access-copy link for a caller.
 
 Thin views over ``tenants.privacy``; every page is for customer admins of the request's tenant
-(``admin_required``), except the access-copy link, which its token opens for the person it is for.
+(``admin_required``), except the access-copy link, which its token opens for the person it is for,
+and the notice a Playback user marks read.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
 from tenants import privacy
-from tenants.access import admin_required
+from tenants.access import admin_required, tenant_required
 from tenants.audit import log_event
 from tenants.models import ProcessingRegister
 
@@ -46,6 +48,14 @@ class RegisterForm(forms.ModelForm):
 
 class NumberForm(forms.Form):
     number = forms.CharField(label=gettext_lazy("Phone number"), max_length=40)
+
+
+class AccessCopyRequestForm(NumberForm):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason (the person's request: when and how it came in)"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class EraseForm(NumberForm):
@@ -132,15 +142,27 @@ def audit_log(request: TenantRequest) -> HttpResponse:
     return redirect(f"{target}?{query.urlencode()}" if query else target)
 
 
+def _subjects_page(
+    request: TenantRequest, form: NumberForm, extra: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    context: dict[str, Any] = {
+        "form": form,
+        "four_eyes_possible": privacy.can_make_access_copies(request.tenant),
+        **(extra or {}),
+    }
+    return _page(request, "privacy/subjects.html", context, status=status)
+
+
 @require_GET
 @admin_required
 def subjects(request: TenantRequest) -> HttpResponse:
-    """Find every recording involving a number: the count is the dry run of an erasure."""
+    """Find every recording with a number as the other party: the count is the dry run of an
+    erasure. One of the tenant's own numbers is refused (it would find its staff's calls)."""
     form = NumberForm(request.GET or None)
-    context: dict[str, Any] = {"form": form}
+    extra: dict[str, Any] = {}
     if form.is_valid():
         try:
-            number = privacy.normalise_number(form.cleaned_data["number"], request.tenant)
+            number = privacy.subject_number(form.cleaned_data["number"], request.tenant)
         except ValidationError as exc:
             _field_errors(form, exc)
         else:
@@ -152,8 +174,13 @@ def subjects(request: TenantRequest) -> HttpResponse:
                 detail={"recordings": len(recordings)},
                 request=request,
             )
-            context.update({"number": number, "recordings": recordings, "count": len(recordings)})
-    return _page(request, "privacy/subjects.html", context)
+            extra = {
+                "number": number,
+                "recordings": recordings,
+                "count": len(recordings),
+                "copy_form": AccessCopyRequestForm(initial={"number": number}),
+            }
+    return _subjects_page(request, form, extra)
 
 
 @require_POST
@@ -204,21 +231,77 @@ def subject_export(request: TenantRequest, fmt: str) -> HttpResponse:
 @require_POST
 @admin_required
 def subject_access_copy(request: TenantRequest) -> HttpResponse:
-    form = NumberForm(request.POST)
+    """An admin requests an access copy; another admin approves it on the access-copies page."""
+    form = AccessCopyRequestForm(request.POST)
     if form.is_valid():
         try:
-            issued = privacy.create_access_copy(
+            privacy.request_access_copy(
                 tenant=request.tenant,
                 number=form.cleaned_data["number"],
+                reason=form.cleaned_data["reason"],
                 acting_user=request.user,
                 request=request,
             )
         except ValidationError as exc:
             _field_errors(form, exc)
         else:
-            link = request.build_absolute_uri(reverse("privacy:access_copy", args=[issued.token]))
-            return _page(request, "privacy/access_copy_issued.html", {"copy": issued.copy, "link": link})
-    return _page(request, "privacy/subjects.html", {"form": form}, status=400)
+            messages.success(
+                request,
+                _(
+                    "The access copy is requested. Another administrator must approve it before "
+                    "a link is made."
+                ),
+            )
+            return redirect("privacy:access_copies")
+    return _subjects_page(request, NumberForm(), {"copy_form": form}, status=400)
+
+
+@require_GET
+@admin_required
+def access_copies(request: TenantRequest) -> HttpResponse:
+    """Every access copy of the tenant: who requested it, who approved it, when, and its state."""
+    return _page(
+        request,
+        "privacy/access_copies.html",
+        {
+            "copies": privacy.access_copies(request.tenant),
+            "four_eyes_possible": privacy.can_make_access_copies(request.tenant),
+            "now": timezone.now(),
+        },
+    )
+
+
+@require_POST
+@admin_required
+def access_copy_approve(request: TenantRequest, copy_id: str) -> HttpResponse:
+    copy = privacy.access_copy_for_admin(request.tenant, copy_id)  # another tenant's: 404
+    try:
+        issued = privacy.approve_access_copy(
+            tenant=request.tenant, copy_id=copy.pk, acting_user=request.user, request=request
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("privacy:access_copies")
+    link = request.build_absolute_uri(reverse("privacy:access_copy", args=[issued.token]))
+    return _page(request, "privacy/access_copy_issued.html", {"copy": issued.copy, "link": link})
+
+
+@require_POST
+@admin_required
+def access_copy_refuse(request: TenantRequest, copy_id: str) -> HttpResponse:
+    """Refuse a pending request (the requester: withdraw it); no link is made."""
+    copy = privacy.access_copy_for_admin(request.tenant, copy_id)  # another tenant's: 404
+    try:
+        privacy.refuse_access_copy(
+            tenant=request.tenant, copy_id=copy.pk, acting_user=request.user, request=request
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("The request is refused; no link was made."))
+    return redirect("privacy:access_copies")
 
 
 @require_http_methods(["GET", "POST"])
@@ -230,12 +313,25 @@ def access_copy(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "privacy/access_copy_gone.html", status=404)
     if request.method == "GET":
         return render(request, "privacy/access_copy.html", {"copy": copy})
-    try:
-        copy = privacy.claim_access_copy(token, request=request)
-    except privacy.AccessCopyUnavailable:
-        return render(request, "privacy/access_copy_gone.html", status=404)
     spool = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it)
-    privacy.write_access_copy_zip(copy, spool)
+    try:
+        privacy.deliver_access_copy(token, spool, request=request)
+    except privacy.AccessCopyUnavailable:
+        spool.close()
+        return render(request, "privacy/access_copy_gone.html", status=404)
+    except BaseException:
+        spool.close()
+        raise
     spool.seek(0)
-    # The one deliberate download of recordings in the product: the person's own copy (art. 15).
+    # The one deliberate download of recordings in the product, hence the one "attachment": the
+    # data subject's own copy under art. 15 GDPR/AVG, which they are entitled to keep. It exists
+    # only after two admins (four eyes) agreed, works once, and is in the access log per recording.
     return FileResponse(spool, as_attachment=True, filename="recordings.zip", content_type="application/zip")
+
+
+@require_POST
+@tenant_required
+def notice_seen(request: TenantRequest, notice_id: str) -> HttpResponse:
+    """A user marks an access-copy notice read (someone else's or a missing one: 404)."""
+    privacy.mark_notice_seen(notice_id=notice_id, acting_user=request.user)
+    return redirect("home")

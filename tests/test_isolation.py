@@ -31,10 +31,11 @@ from recordings import rules, social, streaming
 from recordings.models import Call, Recording, ShareLink
 from tenants import privacy, services
 from tenants.api.tokens import authenticate_api_token, issue_api_token
-from tenants.models import User
+from tenants.models import AccessCopyNotice, User
 from tenants.scoping import tenant_scope
 from tests.base import Personas
 from tests.factories import make_recording
+from tests.privacy.factory import approved_access_copy, second_admin
 
 PEOPLE = ("anonymous", "support", "b_admin", "a_admin", "a_listener", "a_user", "a_playback")
 PHONE_SYSTEMS = ("pbx_a", "pbx_b")
@@ -73,7 +74,14 @@ def world(personas: Personas) -> World:
     device = register_device(user=p.playback["days_30"], token="push-token-of-a", platform="android")
     key_a = services.create_pbx_key(tenant=p.tenant_a, name="PBX A")
     key_b = services.create_pbx_key(tenant=p.tenant_b, name="PBX B")
-    copy = privacy.create_access_copy(tenant=p.tenant_a, number="+31611112222", acting_user=p.admin)
+    # An approved access copy with the Playback user's recording (so they have a notice), and a
+    # request of the second admin's that A's admin may approve.
+    copy = approved_access_copy(p.admin, "+31633334444")
+    pending = privacy.request_access_copy(
+        tenant=p.tenant_a, number="+31611112222", reason="letter", acting_user=second_admin(p.admin)
+    )
+    with tenant_scope(p.tenant_a):
+        notice = AccessCopyNotice.objects.get(user=p.playback["days_30"])
     with tenant_scope(p.tenant_a):
         call = Call.objects.create(
             pbx_call_id="iso-call-a",
@@ -113,6 +121,8 @@ def world(personas: Personas) -> World:
         "share_id": share.share.pk,
         "share_token": share.token,
         "copy_token": copy.token,
+        "copy_id": pending.pk,
+        "notice_id": notice.pk,
         "rule_id": rule.pk,
         "user_id": p.no_product.pk,
         "playback_user_id": p.playback["days_30"].pk,
@@ -235,8 +245,19 @@ ROWS: dict[str, Row] = {
     "privacy:subjects": Row("GET", (302, 403, 200, 200, 403, 403, 403), data={"number": "+31611112222"}),
     "privacy:subject_csv": Row("GET", (302, 403, 200, 200, 403, 403, 403), data={"number": "+31611112222"}),
     "privacy:subject_json": Row("GET", (302, 403, 200, 200, 403, 403, 403), data={"number": "+31611112222"}),
+    # (B has one admin: no access copy can be requested there; A's is requested, then approved)
     "privacy:subject_access_copy": Row(
-        "POST", (302, 403, 400, 200, 403, 403, 403), data={"number": "+31611112222"}
+        "POST", (302, 403, 400, 302, 403, 403, 403), data={"number": "+31611112222", "reason": "letter"}
+    ),
+    "privacy:access_copies": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
+    "privacy:access_copy_approve": Row(
+        "POST", (302, 403, 404, 200, 403, 403, 403), kwargs=(("copy_id", "copy_id"),)
+    ),
+    "privacy:access_copy_refuse": Row(
+        "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("copy_id", "copy_id"),)
+    ),
+    "privacy:notice_seen": Row(
+        "POST", (302, 403, 404, 404, 404, 404, 302), kwargs=(("notice_id", "notice_id"),)
     ),
     "privacy:subject_erase": Row(
         "POST", (302, 403, 302, 302, 403, 403, 403), data={"number": "+31611112222", "confirmed_count": "1"}

@@ -63,3 +63,40 @@ def make_recording(
             size_bytes=len(audio),
             sha256=hashlib.sha256(audio).hexdigest(),
         )
+
+
+def second_admin(tenant_admin: User, username: str = "bob") -> User:
+    """Another customer admin of ``tenant_admin``'s tenant (four eyes need two); made once."""
+    from tenants import services
+    from tenants.models import Role
+
+    existing = User.objects.filter(tenant_id=tenant_admin.tenant_id, username=username).first()
+    if existing is not None:
+        return existing
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    admin = services.create_user(
+        tenant=tenant_admin.tenant, username=username, password="x-" + uuid.uuid4().hex, role=Role.ADMIN
+    )
+    TOTP.activate(admin, generate_totp_secret())  # the tenant requires an authenticator for admins
+    return admin
+
+
+def requested_access_copy(tenant_admin: User, number: str, reason: str = "E-mail of the person, 1 Dec"):
+    """An access copy requested by ``tenant_admin`` (a second admin is made so it can be)."""
+    from tenants import privacy
+
+    second_admin(tenant_admin)
+    return privacy.request_access_copy(
+        tenant=tenant_admin.tenant, number=number, reason=reason, acting_user=tenant_admin
+    )
+
+
+def approved_access_copy(tenant_admin: User, number: str):
+    """An access copy requested by ``tenant_admin`` and approved by a second admin: (copy, token)."""
+    from tenants import privacy
+
+    copy = requested_access_copy(tenant_admin, number)
+    return privacy.approve_access_copy(
+        tenant=tenant_admin.tenant, copy_id=copy.pk, acting_user=second_admin(tenant_admin)
+    )

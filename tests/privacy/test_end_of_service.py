@@ -16,7 +16,7 @@ from tenants import privacy
 from tenants.audit import AuditEntry
 from tenants.models import DeletionReport, Tenant, User
 from tests.base import Personas, login
-from tests.privacy.factory import make_recording
+from tests.privacy.factory import approved_access_copy, make_recording
 
 
 def _acme_objects(personas: Personas) -> list[str]:
@@ -32,7 +32,7 @@ def data(personas: Personas) -> dict:
     orphan = storages["recordings"].save(
         f"tenants/{personas.tenant_a.pk}/uploads/orphan.wav", ContentFile(b"RIFF" + b"\0" * 64)
     )
-    privacy.create_access_copy(tenant=personas.tenant_a, number="+31612345678", acting_user=personas.admin)
+    approved_access_copy(personas.admin, "+31612345678")
     return {"recs": recs, "globex": globex, "orphan": orphan}
 
 

@@ -26,6 +26,7 @@ from tenants.models import AccessCopy
 from tenants.scoping import tenant_scope
 from tests.base import Personas
 from tests.lifecycle_factory import committed, make_recording, object_exists, use_file_storage
+from tests.privacy.factory import requested_access_copy
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -455,7 +456,7 @@ def test_sweep_removes_the_derived_rows_of_the_recordings_that_have_them(persona
             PlaybackAccess.objects.create(tenant=tenant, recording=rec, user=user, share=share, via="share")
         Comment.objects.create(tenant=tenant, recording=due[3], author=user, text="only a comment")
     # An access copy (a many-to-many to Recording): its links to the due ones go, the copy stays.
-    copy = privacy.create_access_copy(tenant=personas.tenant_a, number="+31612345678", acting_user=None).copy
+    copy = requested_access_copy(personas.admin, "+31612345678")
     with tenant_scope(personas.tenant_a):
         assert copy.recordings.count() == 5
     clock.move_to(T0 + timedelta(days=3, seconds=1))
@@ -479,7 +480,9 @@ def test_every_deletion_path_removes_the_many_to_many_links(personas: Personas, 
     user = personas.playback["days_30"]
     answered, erased, other = ready(user), ready(user, remote_number="+31687654321"), ready(user)
     through = AccessCopy.recordings.through.objects
-    copy = privacy.create_access_copy(tenant=personas.tenant_a, number="+31201234567", acting_user=None).copy
+    copy = requested_access_copy(personas.admin, "+31612345678")
+    with tenant_scope(personas.tenant_a):
+        copy.recordings.add(erased)
     assert set(through.filter(accesscopy=copy).values_list("recording_id", flat=True)) == {
         answered.pk,
         erased.pk,
