@@ -351,3 +351,12 @@ def test_without_wrong_tries_the_right_password_reaches_the_code_step(
     login_url = client.get(reverse("admin:login"))["Location"]
     right = client.post(login_url, {"login": "sam", "password": PASSWORD}, REMOTE_ADDR="198.51.100.200")
     assert right.status_code == 302 and urlsplit(right["Location"]).path == reverse("mfa_authenticate")
+
+
+def test_support_staff_land_in_the_admin_after_signing_in(client: Client, personas: Personas) -> None:
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    TOTP.activate(personas.support, generate_totp_secret())
+    assert login(client, "sam")["Location"] == reverse("admin:index")
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert login(Client(), "alice")["Location"] == "/"
