@@ -5,11 +5,13 @@ admin and a throttled admin log-in."""
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -360,3 +362,25 @@ def test_support_staff_land_in_the_admin_after_signing_in(client: Client, person
     assert login(client, "sam")["Location"] == reverse("admin:index")
     assert client.get(reverse("admin:index")).status_code == 200
     assert login(Client(), "alice")["Location"] == "/"
+
+
+def test_staff_enrol_an_authenticator_and_then_reach_the_admin(client: Client, personas: Personas) -> None:
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    assert login(client, "sam").status_code == 302
+    sent = client.get(reverse("admin:index"))
+    assert sent["Location"] == reverse("mfa_activate_totp")
+    setup = client.get(sent["Location"], follow=True)  # allauth asks for the password again first
+    setup = client.post(
+        setup.request["PATH_INFO"] + "?" + setup.request["QUERY_STRING"], {"password": PASSWORD}, follow=True
+    )
+    secret = setup.context["form"].secret
+    code = format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))
+    assert client.post(reverse("mfa_activate_totp"), {"code": code}).status_code == 302
+    # Enrolled; the admin then asks for a code in this session too.
+    asked = client.get(reverse("admin:index"))
+    assert asked.status_code == 302 and urlsplit(asked["Location"]).path == reverse("mfa_reauthenticate")
+    cache.clear()  # the code just used is remembered (no replay): as if the next code came up
+    assert client.post(asked["Location"], {"code": code}).status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 200
