@@ -31,7 +31,10 @@ from tenants.scoping import tenant_scope
 
 def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
     """The admin's log-in is the portal's (allauth): the same rate limits per address and per
-    username, and the authenticator-code step. Django's own admin log-in form is never served."""
+    username, and the authenticator-code step. Django's own admin log-in form is never served.
+    A signed-in customer user is refused here (the portal's log-in would send them straight back)."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        raise PermissionDenied("The support environment is for the supplier's support staff")
     next_url = request.GET.get("next", "")
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()

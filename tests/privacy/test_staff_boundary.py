@@ -384,3 +384,10 @@ def test_staff_enrol_an_authenticator_and_then_reach_the_admin(client: Client, p
     cache.clear()  # the code just used is remembered (no replay): as if the next code came up
     assert client.post(asked["Location"], {"code": code}).status_code == 302
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_signed_in_customer_is_refused_without_a_redirect_loop(client: Client, personas: Personas) -> None:
+    login(client, "lisa")
+    response = client.get(reverse("admin:index"), follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) == 1
