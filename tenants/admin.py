@@ -244,11 +244,12 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     search_fields = ["username", "pbx_id", "email", "first_name", "last_name"]
     ordering = ["tenant__name", "username"]
     actions = ["send_password_reset_link"]
+    # Support staff's own accounts: no tenant or role fields, so a staff account is never turned
+    # into a customer user (whose password its holder would then know).
     fieldsets = (
         (None, {"fields": ["username", "password"]}),
-        ("Tenant", {"fields": ["tenant", "role", "pbx_id", "language"]}),
         ("Personal", {"fields": ["first_name", "last_name", "email"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Access", {"fields": ["is_active", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     )
     customer_fieldsets = (

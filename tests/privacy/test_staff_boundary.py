@@ -391,3 +391,28 @@ def test_a_signed_in_customer_is_refused_without_a_redirect_loop(client: Client,
     response = client.get(reverse("admin:index"), follow=True)
     assert response.status_code == 403
     assert len(response.redirect_chain) == 1
+
+
+def test_a_staff_account_is_never_turned_into_a_customer_user(client: Client, personas: Personas) -> None:
+    """Otherwise its holder would know the password of a customer admin."""
+    other = services.create_support_staff(username="steve", password=PASSWORD)
+    login_support(client, personas.support)
+    url = reverse("admin:tenants_user_change", args=[other.pk])
+    page = client.get(url).content.decode()
+    assert 'name="tenant"' not in page and 'name="role"' not in page and 'name="is_staff"' not in page
+    response = client.post(
+        url,
+        {
+            "username": "steve",
+            "first_name": "Steve",
+            "tenant": personas.tenant_a.pk,
+            "role": Role.ADMIN,
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302  # saved: the form was valid, the other fields ignored
+    other.refresh_from_db()
+    assert other.first_name == "Steve"
+    assert other.tenant_id is None and other.is_staff and other.role == Role.USER
