@@ -162,6 +162,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "tenants.middleware.TenantMiddleware",
     "tenants.middleware.AdminMfaMiddleware",
+    "tenants.middleware.StaffMfaMiddleware",
     "tenants.language.PersonLanguageMiddleware",
 ]
 

@@ -10,17 +10,40 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
-from tenants import services
+from tenants import services, support
 from tenants.audit import AuditEntry, log_event
-from tenants.models import DeletionReport, Licence, PbxKey, PlaybackSubscription, Team, Tenant, User
+from tenants.models import DeletionReport, Licence, PbxKey, PlaybackSubscription, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
+
+
+def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    """The admin's log-in is the portal's (allauth): the same rate limits per address and per
+    username, and the authenticator-code step. Django's own admin log-in form is never served.
+    A signed-in customer user is refused here (the portal's log-in would send them straight back)."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        raise PermissionDenied("The support environment is for the supplier's support staff")
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("admin:index")
+    return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+
+
+admin.site.login = admin_login  # type: ignore[method-assign]
 
 
 class AuditedAdminMixin:
@@ -172,62 +195,152 @@ class DeletionReportAdmin(admin.ModelAdmin):
 
 
 class HipUserCreationForm(forms.ModelForm):
-    password = forms.CharField(
-        widget=forms.PasswordInput, required=False, help_text="Empty: no password yet."
-    )
+    """A new customer's first admin, without a password: they set their own through a link sent
+    to their own e-mail address. A customer that has an admin adds its own people in the portal."""
 
     class Meta:
         model = User
-        fields = ["username", "tenant", "role", "pbx_id", "email", "first_name", "last_name"]
+        fields = ["username", "tenant", "pbx_id", "email", "first_name", "last_name"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+        self.fields["email"].help_text = _("The admin's own address: the link to set a password goes there.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("tenant") is None:
+        tenant = data.get("tenant")
+        if tenant is None:
             raise ValidationError(
-                "Customer users belong to a tenant; support staff are made on the command line."
+                _("Customer users belong to a tenant; support staff are made on the command line.")
+            )
+        if User.objects.filter(tenant=tenant, role=Role.ADMIN, is_active=True).exists():
+            raise ValidationError(
+                _("%(tenant)s has an admin: its admins add their own people in the portal.")
+                % {"tenant": tenant.name}
             )
         return data
 
     def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
-        password = self.cleaned_data.get("password")
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
+        user.role = Role.ADMIN
+        user.set_unusable_password()
         if commit:
             user.save()
         return user
 
 
+# A customer user's fields support staff may change: blocking or unblocking the sign-in. Never the
+# password (no password form), role, e-mail address (a reset link goes there) or admin rights.
+CUSTOMER_USER_EDITABLE = frozenset({"is_active"})
+
+
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     add_form = HipUserCreationForm
-    add_fieldsets = ((None, {"fields": ["username", "tenant", "role", "pbx_id", "email", "password"]}),)
+    add_fieldsets = ((None, {"fields": HipUserCreationForm.Meta.fields}),)
     list_display = ["username", "tenant", "role", "pbx_id", "is_active", "is_staff"]
     list_filter = ["tenant", "role", "is_active", "is_staff"]
     search_fields = ["username", "pbx_id", "email", "first_name", "last_name"]
     ordering = ["tenant__name", "username"]
+    actions = ["send_password_reset_link"]
+    # Support staff's own accounts: no tenant or role fields, so a staff account is never turned
+    # into a customer user (whose password its holder would then know).
     fieldsets = (
         (None, {"fields": ["username", "password"]}),
-        ("Tenant", {"fields": ["tenant", "role", "pbx_id", "language"]}),
         ("Personal", {"fields": ["first_name", "last_name", "email"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Access", {"fields": ["is_active", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     )
+    customer_fieldsets = (
+        (None, {"fields": ["username"]}),
+        ("Tenant", {"fields": ["tenant", "role", "pbx_id", "language"]}),
+        ("Personal", {"fields": ["first_name", "last_name", "email"]}),
+        ("Access", {"fields": ["is_active"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.tenant_id is not None:
+            return self.customer_fieldsets  # no password hash, no admin rights
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.tenant_id is not None:
+            shown = [f for _name, opts in self.customer_fieldsets for f in opts["fields"]]
+            return [f for f in shown if f not in CUSTOMER_USER_EDITABLE]
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.tenant_id is not None:
+            return False  # the customer's admins remove their people; the end of service purges
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # The bulk action already refuses (it asks has_delete_permission per object): kept closed.
+        if queryset.filter(tenant__isnull=False).exists():
+            raise PermissionDenied
+        super().delete_queryset(request, queryset)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        """Nobody sets a customer user's password here: the customer's admins do in the portal, or
+        the user through a reset link (the "send a reset link" action)."""
+        user = self.get_object(request, unquote(id))
+        if user is None or user.tenant_id is not None:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        # Inside the admin's transaction: if the link cannot be sent, the user is not made either.
+        support.send_password_reset_link(user=obj, acting_user=request.user, request=request)  # type: ignore[arg-type]
+        messages.info(
+            request,
+            _("A link to set a password was sent to %(email)s.") % {"email": obj.email},
+        )
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.action(
+        description=gettext_lazy("Send a link to set a new password to the person's own e-mail address")
+    )
+    def send_password_reset_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        sent = 0
+        for user in queryset.select_related("tenant"):
+            try:
+                support.send_password_reset_link(user=user, acting_user=request.user, request=request)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                sent += 1
+        if sent:
+            messages.success(
+                request,
+                ngettext(
+                    "Sent a reset link to %(count)d person's own e-mail address.",
+                    "Sent a reset link to %(count)d people's own e-mail addresses.",
+                    sent,
+                )
+                % {"count": sent},
+            )
 
 
 @admin.register(Team)
 class TeamAdmin(UnscopedAdminMixin, admin.ModelAdmin):
-    form = TenantOwnedForm
+    """Read-only: who is in a team and who listens to it is the customer's to decide (a listener
+    hears the team's recordings), in the portal."""
+
     list_display = ["name", "tenant"]
     list_filter = ["tenant"]
     search_fields = ["name"]
-    filter_horizontal = ["members", "listeners"]
+    fields = ["tenant", "name", "members", "listeners"]
 
-    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        kwargs["queryset"] = User.objects.filter(tenant__isnull=False).select_related("tenant")
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Licence)

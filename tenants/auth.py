@@ -37,3 +37,15 @@ class TenantAwareModelBackend(AuthenticationBackend):
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False  # customer admins create users
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        """Support staff have no portal: they land in the admin (which asks for their second
+        factor), not on the portal's 403."""
+        if getattr(request.user, "is_support_staff", False):
+            from django.urls import NoReverseMatch, reverse
+
+            try:
+                return reverse("admin:index")
+            except NoReverseMatch:  # a process without the admin (HIPRECORDER_SURFACE)
+                pass
+        return super().get_login_redirect_url(request)

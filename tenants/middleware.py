@@ -68,3 +68,46 @@ def _has_totp(user: object) -> bool:
     from allauth.mfa.models import Authenticator
 
     return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+class StaffMfaMiddleware:
+    """Support staff reach the admin only with a second factor: an authenticator app enrolled
+    (else they are sent to set one up) and answered in this session (else they are asked for a
+    code). Their account opens the admin, which shows every customer's metadata."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: object, args: object, kwargs: object
+    ) -> HttpResponse | None:
+        match = request.resolver_match
+        user = request.user
+        if (
+            match is None
+            or "admin" not in match.namespaces
+            or match.url_name in {"login", "logout"}
+            or not user.is_authenticated
+            or not user.is_staff
+        ):
+            return None
+        from tenants.support import has_totp, has_verified_second_factor
+
+        if has_verified_second_factor(request):
+            return None
+        from django.contrib import messages
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+        from django.utils.translation import gettext as _
+
+        if not has_totp(user):  # type: ignore[arg-type]
+            messages.info(
+                request,
+                _("Support staff protect their account with an authenticator app. Set it up first."),
+            )
+            return redirect("mfa_activate_totp")
+        return redirect(f"{reverse('mfa_reauthenticate')}?{urlencode({'next': request.get_full_path()})}")

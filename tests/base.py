@@ -127,6 +127,22 @@ def login(client: Client, username: str, password: str = PASSWORD) -> HttpRespon
     return response
 
 
+def login_support(client: Client, support: User, *, superuser: bool = True) -> None:
+    """Sign support staff in to the admin the way the admin requires: an authenticator app
+    (enrolled here if missing) and its code at log-in, through the real log-in form."""
+    from allauth.mfa.models import Authenticator
+
+    if superuser and not support.is_superuser:
+        support.is_superuser = True
+        support.save(update_fields=["is_superuser"])
+    if not Authenticator.objects.filter(user=support, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(support, generate_totp_secret())
+    client.logout()
+    response = login(client, support.username)
+    assert response.status_code == 302, response.status_code
+    assert "_auth_user_id" in client.session
+
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

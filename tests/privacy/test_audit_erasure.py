@@ -26,7 +26,7 @@ from tenants.audit import (
     verify_chain,
 )
 from tenants.models import DeletionReport, User
-from tests.base import Personas
+from tests.base import Personas, login_support
 
 TABLE = AuditEntry._meta.db_table
 ACME_IP = "192.0.2.7"
@@ -335,10 +335,8 @@ def test_support_staffs_admin_history_loses_the_tenants_names(personas: Personas
     from django.test import Client
     from django.urls import reverse
 
-    personas.support.is_superuser = True
-    personas.support.save()
     client = Client()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     client.post(
         reverse("admin:tenants_licence_add"),
         {"tenant": personas.tenant_a.pk, "user": personas.no_product.pk, "mode": "on_demand"},

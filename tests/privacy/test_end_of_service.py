@@ -15,7 +15,7 @@ from recordings.models import Call, Recording
 from tenants import privacy
 from tenants.audit import AuditEntry
 from tenants.models import DeletionReport, Tenant, User
-from tests.base import Personas, login
+from tests.base import Personas, login, login_support
 from tests.privacy.factory import approved_access_copy, make_recording
 
 
@@ -44,9 +44,7 @@ def test_support_staff_end_the_service_and_the_tenant_is_emptied(
     assert alice.get("/").status_code == 200
     assert len(_acme_objects(personas)) == 7
 
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     changelist = reverse("admin:tenants_tenant_changelist")
     form = {"action": "end_service", "_selected_action": [str(personas.tenant_a.pk)]}
     confirm = client.post(changelist, form)

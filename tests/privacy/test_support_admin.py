@@ -5,15 +5,13 @@ from __future__ import annotations
 from django.test import Client
 from django.urls import reverse
 
-from tests.base import Personas
+from tests.base import Personas, login_support
 from tests.privacy.factory import make_recording
 
 
 def test_support_staff_see_metadata_never_audio(client: Client, personas: Personas) -> None:
     recording = make_recording(personas.users["always"], remote_number="+31612345678")
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     listing = client.get(reverse("admin:recordings_recording_changelist"))
     assert listing.status_code == 200
     assert str(recording.pk).encode() in listing.content
@@ -49,9 +47,7 @@ def test_support_staff_cannot_read_authenticator_secrets(client: Client, persona
 
     authenticator = Authenticator.objects.get(user=personas.admin)
     secret = decrypt(authenticator.data["secret"])
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     page = client.get(reverse("admin:mfa_authenticator_change", args=[authenticator.pk]))
     assert page.status_code == 200
     assert secret not in page.content.decode()

@@ -15,7 +15,7 @@ from django.utils.timezone import localtime
 from recordings.models import Integrity, IntegrityProblem, Recording
 from tenants.audit import AuditEntry
 from tenants.scoping import tenant_scope
-from tests.base import Personas
+from tests.base import Personas, login_support
 from tests.privacy.factory import make_recording
 
 
@@ -151,9 +151,7 @@ def test_the_admins_see_failed_recordings(personas: Personas) -> None:
     page = client.get(reverse("privacy:overview")).content.decode()
     assert "integrity-failures" not in page and str(bad.pk) not in page
 
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     changelist = reverse("admin:recordings_recording_changelist")
     failed = client.get(changelist, {"integrity": "failed"}).content.decode()
     assert str(bad.pk) in failed and str(good.pk) not in failed

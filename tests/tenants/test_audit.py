@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tenants.audit import AppendOnlyError, AuditEntry, log_event, verify_all
 from tenants.scoping import tenant_scope
-from tests.base import Personas
+from tests.base import Personas, login_support
 
 
 def _entries(chain_tenant: object) -> list[AuditEntry]:
@@ -74,9 +74,7 @@ def test_verify_reports_the_first_broken_link(personas: Personas, how: str) -> N
 
 
 def test_support_staff_admin_changes_are_audited(client: Client, personas: Personas) -> None:
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     client.post(
         reverse("admin:tenants_licence_add"),
         {"tenant": personas.tenant_a.pk, "user": personas.no_product.pk, "mode": "on_demand"},

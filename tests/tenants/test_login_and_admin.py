@@ -7,8 +7,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tenants.models import PbxKey
-from tests.base import Personas, login
+from tenants import services
+from tenants.models import PbxKey, User
+from tests.base import Personas, login, login_support
 
 
 def test_login_page_is_served(client: Client, db: None) -> None:
@@ -89,10 +90,8 @@ def test_password_reset_sends_an_email(client: Client, personas: Personas) -> No
 
 
 def test_support_staff_get_the_admin_and_not_the_portal(client: Client, personas: Personas) -> None:
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     assert client.get("/").status_code == 403
-    personas.support.is_superuser = True
-    personas.support.save()
     for name in ["tenant", "user", "team", "licence", "playbacksubscription", "pbxkey"]:
         assert client.get(reverse(f"admin:tenants_{name}_changelist")).status_code == 200, name
 
@@ -105,9 +104,7 @@ def test_customer_users_do_not_get_the_admin(client: Client, personas: Personas)
 
 
 def test_admin_creates_a_key_and_shows_it_once(client: Client, personas: Personas) -> None:
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     response = client.post(
         reverse("admin:tenants_pbxkey_add"), {"tenant": personas.tenant_a.pk, "name": "PBX 1"}, follow=True
     )
@@ -121,9 +118,7 @@ def test_admin_creates_a_key_and_shows_it_once(client: Client, personas: Persona
 
 
 def test_admin_refuses_a_second_product(client: Client, personas: Personas) -> None:
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     response = client.post(
         reverse("admin:tenants_licence_add"),
         {"tenant": personas.tenant_a.pk, "user": personas.playback["days_30"].pk, "mode": "always"},
@@ -134,9 +129,7 @@ def test_admin_refuses_a_second_product(client: Client, personas: Personas) -> N
 
 @pytest.mark.parametrize("mode", ["sometimes", ""])
 def test_admin_refuses_an_unknown_mode(client: Client, personas: Personas, mode: str) -> None:
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     response = client.post(
         reverse("admin:tenants_licence_add"),
         {"tenant": personas.tenant_a.pk, "user": personas.no_product.pk, "mode": mode},
@@ -146,21 +139,16 @@ def test_admin_refuses_an_unknown_mode(client: Client, personas: Personas, mode:
 
 
 def test_admin_refuses_a_duplicate_pbx_id(client: Client, personas: Personas) -> None:
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    new = services.create_tenant(name="Initech BV", slug="initech", country="NL", language="nl")
+    services.create_user(tenant=new, username="peter", password=None, pbx_id="100")  # no admin yet
+    login_support(client, personas.support)
     response = client.post(
         reverse("admin:tenants_user_add"),
-        {
-            "username": "newbie",
-            "tenant": personas.tenant_a.pk,
-            "role": "user",
-            "pbx_id": "100",
-            "password": "",
-        },
+        {"username": "newbie", "tenant": new.pk, "pbx_id": "100", "email": "newbie@initech.example"},
     )
     assert response.status_code == 200
     assert b"already used" in response.content
+    assert not User.objects.filter(username="newbie").exists()
 
 
 def test_support_removing_or_changing_a_subscription_goes_through_the_lifecycle(
@@ -181,9 +169,7 @@ def test_support_removing_or_changing_a_subscription_goes_through_the_lifecycle(
     rec = make_recording(user)
     lifecycle.on_playback_ready(rec)
     lifecycle.keep_recording(recording=rec, acting_user=user)
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)
     with tenant_scope(personas.tenant_a):
         subscription = PlaybackSubscription.objects.get(user=user)
     response = client.post(
