@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -413,6 +414,11 @@ def test_seals_land_in_the_bucket_write_once(
         write_seal_once(seal_storage(), seal_name(chain, 5), b"{}")
     assert json.loads(client.get_object(Bucket=bucket, Key=keys[-1])["Body"].read()) == body
     assert verify_all() == []
+    # They share the recordings bucket, and the reconciliation does not take them for orphans.
+    from recordings.reconcile import reconcile
+
+    assert seal_storage().bucket_name == storages["recordings"].bucket_name  # type: ignore[attr-defined]
+    assert not [key for key in reconcile().orphan_objects if key.startswith("audit-seals/")]
     # The cut, on PostgreSQL and S3.
     _sql(f"DELETE FROM {TABLE} WHERE chain = %s AND seq > %s", [chain, five[2].seq])  # noqa: S608
     AuditChainHead.objects.filter(chain=chain).update(seq=five[2].seq, last_hash=five[2].hash)
