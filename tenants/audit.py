@@ -429,7 +429,7 @@ def verify_chain(chain: str, *, batch: int = 2000) -> BrokenLink | None:
         )
     for seal in seals:
         entry_id, entry_hash = sealed_hashes.get(seal.seq, (None, ""))
-        if not hmac.compare_digest(entry_hash, seal.hash):
+        if not hmac.compare_digest(entry_hash.encode(), seal.hash.encode()):
             return BrokenLink(
                 chain,
                 seal.seq,
@@ -767,7 +767,7 @@ def _check_seal(chain: str, number: int, raw: bytes) -> tuple[tuple[str, str] | 
             "unknown_key",
             f"signed with key {seal.key_id!r}, which is not configured (AUDIT_SEAL_KEY, AUDIT_SEAL_OLD_KEYS)",
         ), seal
-    if not hmac.compare_digest(_seal_mac(seal.body(), seal.key_id), seal.mac):
+    if not hmac.compare_digest(_seal_mac(seal.body(), seal.key_id).encode(), seal.mac.encode()):
         return ("forged", "forged: its HMAC does not match its content"), seal
     if seal.chain != chain or seal.number != number:
         return ("forged", f"holds seal {seal.number} of chain {seal.chain}, not this one (moved)"), seal

@@ -229,6 +229,23 @@ def test_a_forged_seal_is_reported(personas: Personas, five: list[AuditEntry]) -
     assert code == 1 and "forged seal" in text and "HMAC does not match" in text
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"not json", b"[1, 2]", b'{"v": 1}', "é".encode(), b"__HMAC__"],
+    ids=["text", "list", "fields-missing", "non-ascii", "non-ascii-hmac"],
+)
+def test_a_garbled_seal_is_reported_as_forged(
+    personas: Personas, five: list[AuditEntry], content: bytes
+) -> None:
+    chain = chain_for(personas.tenant_a.pk)
+    if content == b"__HMAC__":
+        doc = {**_seal_doc(chain, 5), "seal": 6, "hmac": "\u00e9" * 64}
+        content = json.dumps(doc).encode()
+    write_seal_once(seal_storage(), seal_name(chain, 6), content)
+    broken = verify_all()
+    assert [(b.kind, b.problem.split(":")[0]) for b in broken] == [("forged", "seal 6")]
+
+
 def test_a_seal_moved_from_another_chain_is_reported(personas: Personas, five: list[AuditEntry]) -> None:
     chain = chain_for(personas.tenant_a.pk)
     other = chain_for(personas.tenant_b.pk)
