@@ -12,6 +12,7 @@ A malformed value stops start-up with ``ImproperlyConfigured`` naming the variab
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -120,6 +121,56 @@ else:
             key_file.write_text(SECRET_KEY)
             key_file.chmod(0o600)
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+# The audit log's seals (tenants/audit.py): HMAC-SHA256 over each chain's head with a key that
+# is not in the database. AUDIT_SEAL_KEY is "<key id>:<secret>" (the id travels in every seal, so
+# keys can be rotated); AUDIT_SEAL_OLD_KEYS lists retired keys the same way, comma-separated, to
+# verify older seals. Production requires it, like SECRET_KEY; the embedded default keeps a
+# generated key in DATA_DIR (system check tenants.W001 warns that it sits beside the database).
+_SEAL_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+
+
+def audit_seal_keys(name: str, raw: str) -> dict[str, str]:
+    """Parse ``id:secret[,id:secret...]``; a malformed entry names the variable and stops start-up."""
+    keys: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, sep, secret = item.partition(":")
+        if not sep or not _SEAL_KEY_ID.match(key_id):
+            raise ImproperlyConfigured(
+                f"{name} must be <key id>:<secret> (id: 1-32 of A-Z a-z 0-9 . _ -), comma-separated"
+            )
+        if len(secret) < 32:
+            raise ImproperlyConfigured(f"{name}: the secret of key {key_id!r} must be at least 32 characters")
+        if key_id in keys:
+            raise ImproperlyConfigured(f"{name}: key id {key_id!r} appears twice")
+        keys[key_id] = secret
+    return keys
+
+
+_audit_seal_key = env_str("AUDIT_SEAL_KEY")
+AUDIT_SEAL_KEY_IN_DATA_DIR = False
+if not _audit_seal_key:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "AUDIT_SEAL_KEY must be set in production (<key id>:<secret of 32+ characters>)"
+        )
+    _seal_key_file = DATA_DIR / "audit_seal_key"
+    if _seal_key_file.exists():
+        _audit_seal_key = _seal_key_file.read_text().strip()
+    else:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _audit_seal_key = f"local-{secrets.token_hex(4)}:{secrets.token_urlsafe(48)}"
+        _seal_key_file.write_text(_audit_seal_key)
+        _seal_key_file.chmod(0o600)
+    AUDIT_SEAL_KEY_IN_DATA_DIR = True
+_current_seal_key = audit_seal_keys("AUDIT_SEAL_KEY", _audit_seal_key)
+if len(_current_seal_key) != 1:
+    raise ImproperlyConfigured(
+        "AUDIT_SEAL_KEY must hold exactly one key (retired ones go in AUDIT_SEAL_OLD_KEYS)"
+    )
+AUDIT_SEAL_KEY_ID = next(iter(_current_seal_key))
+_old_seal_keys = audit_seal_keys("AUDIT_SEAL_OLD_KEYS", env_str("AUDIT_SEAL_OLD_KEYS"))
+AUDIT_SEAL_KEYS = {**_old_seal_keys, **_current_seal_key}
 
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -267,9 +318,29 @@ else:
         },
     }
 
+# The audit log's seals: the same backend as the recordings (the same bucket, under audit-seals/),
+# written once and never overwritten (tenants/audit.py). On S3, an Object Lock retention rule on
+# the audit-seals/ prefix also keeps whoever holds the bucket's keys from deleting them.
+if AWS_STORAGE_BUCKET_NAME:
+    AUDIT_STORAGE: dict[str, object] = {
+        "BACKEND": RECORDINGS_STORAGE["BACKEND"],
+        "OPTIONS": {**RECORDINGS_STORAGE["OPTIONS"], "location": "audit-seals", "file_overwrite": False},  # type: ignore[dict-item]
+    }
+else:
+    AUDIT_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(DATA_DIR / "audit-seals"),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "recordings": RECORDINGS_STORAGE,
+    "audit": AUDIT_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION
@@ -435,8 +506,13 @@ EXPIRY_SWEEP_WORKERS = env_int("EXPIRY_SWEEP_WORKERS", 2, minimum=1)
 # storage objects are deleted and it commits); bigger batches spread the per-batch statements
 # over more rows (bench/README.md, "Expiry sweep").
 EXPIRY_SWEEP_BATCH = env_int("EXPIRY_SWEEP_BATCH", 5000, minimum=1)
+# How often the periodic task seals audit chains left unsealed (seconds).
+AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 300, minimum=10)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expiry-sweep": {"task": "recordings.sweep_expired", "schedule": float(EXPIRY_SWEEP_SECONDS)},
+    # Seals each audit chain whose newest entries have no seal yet (a seal write that failed
+    # after its commit); normally every commit seals its own entries at once.
+    "audit-seal": {"task": "tenants.seal_audit_chains", "schedule": float(AUDIT_SEAL_SECONDS)},
 }
 # End of service: recordings deleted per batch of the purge (each batch commits; resumable).
 PURGE_BATCH = env_int("PURGE_BATCH", 200, minimum=1)

@@ -13,8 +13,9 @@ from recordings.models import Call, Recording
 # images), so reconcile does not report those objects as orphans.
 _key_providers: list[Callable[[], Iterable[str]]] = []
 
-# Objects written and deleted within a request (the health check) are not recordings.
-IGNORED_PREFIXES = ("healthz/",)
+# Objects written and deleted within a request (the health check) are not recordings; nor are the
+# audit log's seals, which share the bucket on S3 (settings.STORAGES["audit"], tenants/audit.py).
+IGNORED_PREFIXES = ("healthz/", "audit-seals/")
 
 
 def register_referenced_keys(provider: Callable[[], Iterable[str]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,18 +17,26 @@ from tests.browser import CHROMIUM, HAVE_CHROMIUM
 
 @pytest.fixture(autouse=True)
 def _isolated_recordings_storage(tmp_path: Path, settings: object) -> Iterator[None]:
-    """On the embedded default each test gets its own recordings folder."""
+    """On the embedded default each test gets its own recordings folder (and audit seals folder)."""
     if settings.STORAGES["recordings"]["BACKEND"].endswith("FileSystemStorage"):  # type: ignore[attr-defined]
-        folder = tmp_path / "recordings"
         storages = dict(settings.STORAGES)  # type: ignore[attr-defined]
-        storages["recordings"] = {
-            **storages["recordings"],
-            "OPTIONS": {**storages["recordings"]["OPTIONS"], "location": str(folder)},
-        }
+        for name in ("recordings", "audit"):
+            storages[name] = {
+                **storages[name],
+                "OPTIONS": {**storages[name]["OPTIONS"], "location": str(tmp_path / name)},
+            }
         settings.STORAGES = storages  # type: ignore[attr-defined]
         yield
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(tmp_path / "recordings", ignore_errors=True)
+        shutil.rmtree(tmp_path / "audit", ignore_errors=True)
     else:
+        # S3: the seals of each test under a prefix of its own (the bucket outlives the test's
+        # database, and a chain's seals must not meet another test's chain of the same name).
+        storages = dict(settings.STORAGES)  # type: ignore[attr-defined]
+        location = f"{storages['audit']['OPTIONS']['location']}/test-{uuid.uuid4().hex}"
+        options = {**storages["audit"]["OPTIONS"], "location": location}
+        storages["audit"] = {**storages["audit"], "OPTIONS": options}
+        settings.STORAGES = storages  # type: ignore[attr-defined]
         yield
 
 

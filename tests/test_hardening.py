@@ -25,6 +25,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k" * 25 + "-production-only-test-key-0123456789",
     "ALLOWED_HOSTS": "recorder.example.nl",
     "CSRF_TRUSTED_ORIGINS": "https://recorder.example.nl",
+    "AUDIT_SEAL_KEY": "test-1:" + "s" * 20 + "-production-only-seal-key",
 }
 
 
