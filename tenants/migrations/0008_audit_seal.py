@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0006_audit_reseal_scheme_2"),
+        ("tenants", "0007_access_copy_four_eyes"),
     ]
 
     operations = [
