@@ -4,8 +4,9 @@ Run by ``tests/portal/test_share_pins.py`` (never by pytest itself), with ``DATA
 fresh folder whose database has been migrated:
 
     python -m tests.portal.pin_race setup            -> prints the share's id
-    python -m tests.portal.pin_race fire ID N GO     -> N threads wait for the file GO, then each
-                                                        types one wrong PIN; prints a JSON line
+    python -m tests.portal.pin_race fire ID THREADS TRIES GO P
+        -> THREADS threads wait for the file GO, then each types TRIES wrong PINs (from addresses
+           10.P.thread.try); prints "ready", then a JSON line: PINs judged and the verdicts
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def _django() -> None:
@@ -47,13 +50,16 @@ def setup() -> str:
     return str(social.create_share(recording=recording, acting_user=owner, pin="2468").share.pk)
 
 
-def fire(share_id: str, n: int, go: Path, process: int) -> dict[str, object]:
+def fire_at_once(
+    share: Any, *, threads: int, tries: int, wait: Callable[[], object], process: int = 0
+) -> dict[str, Any]:
+    """``threads`` threads (each with its own database connection) wait for ``wait()``, then each
+    types ``tries`` wrong PINs one after another, each try from another address. Returns how many
+    PINs were judged (hashed and compared) and the verdicts."""
     from django.db import connection
 
     from recordings import social
-    from recordings.models import ShareLink
 
-    share = ShareLink.objects.unscoped().select_related("tenant", "recording").get(pk=share_id)
     judged = 0
     lock = threading.Lock()
     real_check = social.check_password
@@ -64,27 +70,38 @@ def fire(share_id: str, n: int, go: Path, process: int) -> dict[str, object]:
             judged += 1
         return real_check(password, encoded)
 
-    social.check_password = counting_check  # type: ignore[assignment]
-    verdicts: list[str] = [""] * n
+    verdicts: list[str] = []
 
     def run(i: int) -> None:
         try:
-            while not go.exists():
-                time.sleep(0.01)
-            ip = f"10.{process}.{i}.1"
-            verdicts[i] = str(social.check_share_pin(share=share, pin="0000", client_ip=ip).verdict)
+            wait()
+            for k in range(tries):
+                ip = f"10.{process}.{i}.{k + 1}"
+                verdict = str(social.check_share_pin(share=share, pin="0000", client_ip=ip).verdict)
+                with lock:
+                    verdicts.append(verdict)
         except Exception as exc:  # reported in the verdicts
-            verdicts[i] = f"error: {exc!r}"
+            with lock:
+                verdicts.append(f"error: {exc!r}")
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    print("ready", flush=True)
-    for thread in threads:
-        thread.join()
+    social.check_password = counting_check  # type: ignore[assignment]
+    try:
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        print("ready", flush=True)
+        for worker in workers:
+            worker.join()
+    finally:
+        social.check_password = real_check  # type: ignore[assignment]
     return {"judged": judged, "verdicts": dict(Counter(verdicts))}
+
+
+def _wait_for(go: Path) -> None:
+    while not go.exists():
+        time.sleep(0.01)
 
 
 if __name__ == "__main__":
@@ -92,5 +109,15 @@ if __name__ == "__main__":
     if sys.argv[1] == "setup":
         print(setup())
     else:
-        _cmd, share_id, n, go, process = sys.argv[1:6]
-        print(json.dumps(fire(share_id, int(n), Path(go), int(process))), flush=True)
+        from recordings.models import ShareLink
+
+        _cmd, share_id, threads, tries, go, process = sys.argv[1:7]
+        share = ShareLink.objects.unscoped().select_related("tenant", "recording").get(pk=share_id)
+        result = fire_at_once(
+            share,
+            threads=int(threads),
+            tries=int(tries),
+            wait=lambda: _wait_for(Path(go)),
+            process=int(process),
+        )
+        print(json.dumps(result), flush=True)

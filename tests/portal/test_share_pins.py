@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import time_machine
@@ -27,6 +28,7 @@ from tenants.audit import AuditEntry
 from tenants.scoping import tenant_scope
 from tests.base import PROJECT_ROOT, REAL_SERVICES, Personas
 from tests.factories import make_recording
+from tests.portal import pin_race
 
 PIN = "2468"
 LOCKED_EN = "Ask the person who shared this recording with you for a new PIN or a new link."
@@ -161,42 +163,6 @@ def test_backoff_counts_the_clients_tries_on_every_link(
 # --- at most ten judged whatever the concurrency ----------------------------------------------
 
 
-def _fire_at_once(share: ShareLink, n: int) -> tuple[Counter[str], int]:
-    judged = 0
-    lock = threading.Lock()
-    real_check = social.check_password
-
-    def counting_check(password: str, encoded: str) -> bool:
-        nonlocal judged
-        with lock:
-            judged += 1
-        return real_check(password, encoded)
-
-    barrier = threading.Barrier(n)
-    verdicts: list[str] = [""] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            ip = f"10.{i // 250}.{i % 250}.1"
-            verdicts[i] = social.check_share_pin(share=share, pin="0000", client_ip=ip).verdict
-        except Exception as exc:  # reported in the verdicts
-            verdicts[i] = f"error: {exc!r}"
-        finally:
-            connection.close()
-
-    social.check_password = counting_check  # type: ignore[assignment]
-    try:
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        social.check_password = real_check  # type: ignore[assignment]
-    return Counter(verdicts), judged
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_hundred_wrong_pins_at_once_judge_at_most_ten(personas: Personas, rec: Recording) -> None:
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
@@ -205,32 +171,17 @@ def test_two_hundred_wrong_pins_at_once_judge_at_most_ten(personas: Personas, re
             "test_processes_on_the_embedded_sqlite_judge_at_most_ten covers SQLite"
         )
     issued = social.create_share(recording=rec, acting_user=personas.users["always"], pin=PIN)
-    verdicts, judged = _fire_at_once(issued.share, 200)
-    assert judged == 10
-    assert verdicts == {social.PinVerdict.WRONG: 10, social.PinVerdict.LOCKED: 190}
+    # 50 threads with a connection each (PostgreSQL's default allows 100) type 4 PINs each
+    barrier = threading.Barrier(50)
+    result = pin_race.fire_at_once(issued.share, threads=50, tries=4, wait=barrier.wait)
+    assert result["judged"] == 10
+    assert result["verdicts"] == {"wrong": 10, "locked": 190}
     assert _attempts(issued.share) == 10
     assert AuditEntry.objects.unscoped().filter(action="share.pin_locked").count() == 1
     fresh = ShareLink.objects.unscoped().get(pk=issued.share.pk)
     assert fresh.is_pin_locked
     verdict = social.check_share_pin(share=fresh, pin=PIN, client_ip="192.0.2.1").verdict
     assert verdict == social.PinVerdict.LOCKED
-
-
-@pytest.mark.real_services
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not REAL_SERVICES, reason="needs PostgreSQL (HIPRECORDER_REAL_SERVICES=1)")
-def test_separate_postgresql_connections_judge_at_most_ten(personas: Personas, rec: Recording) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL")
-    issued = social.create_share(recording=rec, acting_user=personas.users["always"], pin=PIN)
-    verdicts, judged = _fire_at_once(issued.share, 200)
-    assert judged == 10
-    assert verdicts == {social.PinVerdict.WRONG: 10, social.PinVerdict.LOCKED: 190}
-    with connection.cursor() as cursor:  # what another process would count
-        cursor.execute(
-            "SELECT count(*) FROM recordings_sharepinattempt WHERE share_id = %s", [issued.share.pk]
-        )
-        assert cursor.fetchone()[0] == 10
 
 
 def _embedded_env(data_dir: Path) -> dict[str, str]:
@@ -240,18 +191,10 @@ def _embedded_env(data_dir: Path) -> dict[str, str]:
     return {**env, "DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "hiprecorder.settings"}
 
 
-def test_processes_on_the_embedded_sqlite_judge_at_most_ten(tmp_path: Path) -> None:
-    """Four web processes of 50 threads each type 200 wrong PINs at once into one link."""
-    env = _embedded_env(tmp_path / "data")
-    python = [sys.executable]
-    run = {"env": env, "cwd": PROJECT_ROOT, "capture_output": True, "text": True, "timeout": 600}
-    migrated = subprocess.run([*python, "manage.py", "migrate", "-v0"], check=False, **run)  # type: ignore[call-overload]
-    assert migrated.returncode == 0, migrated.stderr
-    made = subprocess.run([*python, "-m", "tests.portal.pin_race", "setup"], check=False, **run)  # type: ignore[call-overload]
-    assert made.returncode == 0, made.stderr
-    share_id = made.stdout.split()[-1]
-    go = tmp_path / "go"
-    fire = [*python, "-m", "tests.portal.pin_race", "fire", share_id, "50", str(go)]
+def _race(env: dict[str, str], share_id: str, go: Path) -> tuple[Counter[str], int]:
+    """Four processes of ten threads each type 200 wrong PINs at once into one link."""
+    # 4 x 10 threads, 5 PINs each: 40 connections (PostgreSQL's default allows 100)
+    fire = [sys.executable, "-m", "tests.portal.pin_race", "fire", share_id, "10", "5", str(go)]
     processes = [
         subprocess.Popen([*fire, str(p)], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
         for p in range(4)
@@ -269,8 +212,38 @@ def test_processes_on_the_embedded_sqlite_judge_at_most_ten(tmp_path: Path) -> N
     verdicts: Counter[str] = Counter()
     for result in results:
         verdicts.update(result["verdicts"])
-    assert sum(result["judged"] for result in results) == 10
+    return verdicts, sum(result["judged"] for result in results)
+
+
+def test_processes_on_the_embedded_sqlite_judge_at_most_ten(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path / "data")
+    run = {"env": env, "cwd": PROJECT_ROOT, "capture_output": True, "text": True, "timeout": 600}
+    migrated = subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=False, **run)  # type: ignore[call-overload]
+    assert migrated.returncode == 0, migrated.stderr
+    made = subprocess.run([sys.executable, "-m", "tests.portal.pin_race", "setup"], check=False, **run)  # type: ignore[call-overload]
+    assert made.returncode == 0, made.stderr
+    verdicts, judged = _race(env, made.stdout.split()[-1], tmp_path / "go")
+    assert judged == 10
     assert verdicts == {"wrong": 10, "locked": 190}
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not REAL_SERVICES, reason="needs PostgreSQL (HIPRECORDER_REAL_SERVICES=1)")
+def test_processes_on_postgresql_judge_at_most_ten(
+    personas: Personas, rec: Recording, tmp_path: Path
+) -> None:
+    """The same from separate processes, each with its own connections, to the test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    issued = social.create_share(recording=rec, acting_user=personas.users["always"], pin=PIN)
+    db = connection.settings_dict
+    url = f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
+    verdicts, judged = _race({**os.environ, "DATABASE_URL": url}, str(issued.share.pk), tmp_path / "go")
+    assert judged == 10
+    assert verdicts == {"wrong": 10, "locked": 190}
+    assert _attempts(issued.share) == 10
+    assert AuditEntry.objects.unscoped().filter(action="share.pin_locked").count() == 1
 
 
 # --- the owner: sees the wrong PINs, sets a new PIN ---------------------------------------------
