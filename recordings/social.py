@@ -20,8 +20,8 @@ from typing import Any
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, Q, QuerySet, Value
-from django.db.models.functions import Lower
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -433,14 +433,24 @@ def _lock_after_tenth(share: ShareLink, since: datetime, now: datetime) -> None:
             )
 
 
+def with_pin_failures(shares: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
+    """``shares`` with ``pin_failures`` and ``last_pin_failure``: the wrong PINs typed since each
+    link's current PIN was set (what its owner sees). Subqueries, so further counts of other
+    relations (``Count("opens")``) are not multiplied."""
+    since_pin = Coalesce(OuterRef("pin_set_at"), OuterRef("created_at"))
+    wrong = SharePinAttempt.objects.filter(share=OuterRef("pk"), at__gte=since_pin)
+    return shares.annotate(
+        pin_failures=Coalesce(
+            Subquery(wrong.order_by().values("share").annotate(n=Count("pk")).values("n")[:1]), 0
+        ),
+        last_pin_failure=Subquery(wrong.order_by("-at").values("at")[:1]),
+    )
+
+
 def shares_with_pin_failures(recording: Recording) -> QuerySet[ShareLink]:
-    """The recording's share links, each with ``pin_failures`` and ``last_pin_failure``: the wrong
-    PINs typed since its current PIN was set (what its owner sees), and their openings."""
-    since_pin = Q(pin_set_at__isnull=True) | Q(pin_attempts__at__gte=F("pin_set_at"))
-    return recording.share_links.annotate(
-        pin_failures=Count("pin_attempts", filter=since_pin),
-        last_pin_failure=Max("pin_attempts__at", filter=since_pin),
-    ).prefetch_related("opens")
+    """The recording's share links for its owner's list: wrong PINs (:func:`with_pin_failures`)
+    and openings."""
+    return with_pin_failures(recording.share_links.all()).prefetch_related("opens")
 
 
 @dataclass(frozen=True)

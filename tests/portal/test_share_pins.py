@@ -350,3 +350,25 @@ def test_deleting_the_recording_removes_its_wrong_pins(issued: social.IssuedShar
     lifecycle.delete_recording_objects(recordings=[rec], reason="user_deleted")
     assert not SharePinAttempt.objects.unscoped().exists()
     assert not ShareLink.objects.unscoped().filter(pk=issued.share.pk).exists()
+
+
+def test_the_app_lists_the_wrong_pins_and_the_lock(
+    personas: Personas, rec: Recording, issued: social.IssuedShare
+) -> None:
+    from tests.api.helpers import client_for
+
+    Client().post(_page(issued), {"pin": PIN}, REMOTE_ADDR="192.0.2.1", follow=True)  # one opening
+    _try(issued, "0000", "198.51.100.1")
+    _try(issued, "1111", "198.51.100.2")
+    app = client_for(personas.users["always"])
+    url = f"/api/v1/recordings/{rec.pk}/shares"
+    [listed] = app.get(url).json()
+    assert (listed["opens"], listed["pin_failures"], listed["pin_locked"]) == (1, 2, False)
+    assert listed["last_pin_failure"] is not None
+    _lock(issued)
+    [listed] = app.get(url).json()
+    assert (listed["opens"], listed["pin_failures"], listed["pin_locked"]) == (
+        1,
+        10,
+        True,
+    )  # the last two were not judged
