@@ -372,3 +372,17 @@ def test_the_app_lists_the_wrong_pins_and_the_lock(
         10,
         True,
     )  # the last two were not judged
+
+
+def test_the_portal_says_what_is_wrong_with_a_new_pin(
+    client: Client, personas: Personas, rec: Recording, issued: social.IssuedShare
+) -> None:
+    client.force_login(personas.users["always"])
+    url = reverse("share_pin_reset", args=[rec.pk, issued.share.pk])
+    response = client.post(url, {"pin": "12"}, headers={"Accept-Language": "en"})
+    assert response.status_code == 400
+    assert "A PIN is 4 to 8 digits." in response.content.decode() or "Een pincode is 4 tot 8 cijfers." in (
+        response.content.decode()
+    )
+    assert not AuditEntry.objects.unscoped().filter(action="share.pin_reset").exists()
+    assert _try(issued, PIN, "192.0.2.1").status_code == 302
