@@ -328,6 +328,12 @@ class ShareLink(TenantOwned):
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     pin_hash = models.CharField(max_length=128, blank=True)
+    # When the current PIN was set: wrong tries before it do not count against it, and a browser
+    # that entered an earlier PIN must enter the new one.
+    pin_set_at = models.DateTimeField(null=True, blank=True)
+    # When the tenth wrong PIN within an hour came in: the link refuses every PIN (the right one
+    # too) for an hour from then, or until the owner sets a new PIN.
+    pin_locked_at = models.DateTimeField(null=True, blank=True)
     show_party = models.BooleanField(_("show the other party"), default=False)
     show_details = models.BooleanField(_("show date and duration"), default=True)
     show_labels = models.BooleanField(_("show labels"), default=False)
@@ -348,6 +354,42 @@ class ShareLink(TenantOwned):
 
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now  # type: ignore[operator]
+
+    def pin_locked_until(self, now: object = None) -> object:
+        """The end of the PIN lock, or None when the link takes PINs."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        if self.pin_locked_at is None:
+            return None
+        until = self.pin_locked_at + timedelta(hours=1)
+        return until if until > (now or timezone.now()) else None  # type: ignore[operator]
+
+    @property
+    def is_pin_locked(self) -> bool:
+        return self.pin_locked_until() is not None
+
+
+class SharePinAttempt(TenantOwned):
+    """One wrong PIN typed on a share link's public page (the counter of the PIN lock).
+
+    A row is written *before* the PIN is judged, while the share's row is locked, and removed
+    again when the PIN was right: so the rows of the last hour bound how many PINs can be judged,
+    in every process at once. ``client`` is a keyed hash of the client's address (its /64 for
+    IPv6), never the address itself.
+    """
+
+    share = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="pin_attempts")
+    at = models.DateTimeField()
+    client = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["share", "at"], name="pin_attempt_share_at"),
+            models.Index(fields=["client", "at"], name="pin_attempt_client_at"),
+        ]
 
 
 class ShareOpen(TenantOwned):

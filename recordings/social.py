@@ -7,24 +7,28 @@ one transaction and raises ``ValidationError`` (a message a person can act on) o
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import ipaddress
+import math
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Value
-from django.db.models.functions import Lower
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from recordings.models import Comment, Label, Recording, ShareLink, ShareOpen
+from recordings.models import Comment, Label, Recording, ShareLink, ShareOpen, SharePinAttempt
 from tenants.audit import log_event
 from tenants.models import User
 from tenants.scoping import tenant_scope
@@ -39,7 +43,16 @@ SHARE_EXPIRY_CHOICES: dict[str, tuple[timedelta, Any]] = {
     "30d": (timedelta(days=30), gettext_lazy("30 days")),
 }
 SHARE_EXPIRY_DEFAULT = "7d"
-_PIN_RE = re.compile(r"^\d{4,8}$")
+# ASCII digits only, matched in full (``$`` would let a trailing newline through).
+_PIN_RE = re.compile(r"[0-9]{4,8}")
+# At most this many PINs are judged per share link within any hour; the tenth wrong one locks
+# the link for an hour (the right PIN too) until the owner sets a new PIN.
+PIN_TRIES_PER_HOUR = 10
+PIN_WINDOW = timedelta(hours=1)
+# Per client (its address, across all links): this many wrong PINs within the hour are free, then
+# each next try waits PIN_BACKOFF_BASE doubled per further wrong PIN since the client's last one.
+PIN_BACKOFF_FREE = 3
+PIN_BACKOFF_BASE = timedelta(seconds=30)
 
 
 def audit_event(**kwargs: Any) -> Any:
@@ -234,9 +247,7 @@ def create_share(
             _("Choose how long the link works: %(choices)s.")
             % {"choices": ", ".join(str(label) for _d, label in SHARE_EXPIRY_CHOICES.values())}
         )
-    pin = (pin or "").strip()
-    if pin and not _PIN_RE.match(pin):
-        raise ValidationError(_("A PIN is 4 to 8 digits."))
+    pin = _clean_pin(pin)
     token = secrets.token_urlsafe(24)
     with transaction.atomic(), tenant_scope(recording.tenant_id):
         _require_owner(acting_user, recording)
@@ -246,6 +257,7 @@ def create_share(
             token_hash=_hash_token(token),
             expires_at=timezone.now() + SHARE_EXPIRY_CHOICES[expires_in][0],
             pin_hash=make_password(pin) if pin else "",
+            pin_set_at=timezone.now() if pin else None,
             show_party=show_party,
             show_details=show_details,
             show_labels=show_labels,
@@ -289,8 +301,192 @@ def find_share(token: str) -> ShareLink | None:
     return share
 
 
-def check_share_pin(share: ShareLink, pin: str) -> bool:
-    return bool(share.pin_hash) and check_password((pin or "").strip(), share.pin_hash)
+def _clean_pin(pin: str) -> str:
+    pin = (pin or "").strip()
+    if pin and not _PIN_RE.fullmatch(pin):
+        raise ValidationError(_("A PIN is 4 to 8 digits."))
+    return pin
+
+
+class PinVerdict(enum.StrEnum):
+    RIGHT = "right"
+    WRONG = "wrong"
+    LOCKED = "locked"  # ten wrong PINs within the hour: no PIN is judged, the right one neither
+    WAIT = "wait"  # this client typed too many wrong PINs lately: it waits before the next one
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """The answer to one PIN typed on a share link's page.
+
+    ``retry_after`` (seconds) is set for WAIT and LOCKED; ``stamp`` (for RIGHT) is what the
+    browser's session keeps to show it entered the current PIN (see :func:`pin_stamp`).
+    """
+
+    verdict: PinVerdict
+    retry_after: int = 0
+    stamp: str = ""
+
+
+def pin_stamp(share: ShareLink) -> str:
+    """Which PIN of the share a browser entered: a new PIN makes earlier entries void."""
+    return share.pin_set_at.isoformat() if share.pin_set_at else "set"
+
+
+def pin_client_key(ip: str | None) -> str:
+    """A keyed hash of the client's address (its /64 network for IPv6, which one client holds)."""
+    address = ip or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        pass
+    else:
+        if parsed.version == 6 and parsed.ipv4_mapped is None:
+            address = str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+        elif parsed.version == 6 and parsed.ipv4_mapped is not None:
+            address = str(parsed.ipv4_mapped)
+    return salted_hmac("recordings.share-pin-client", address, algorithm="sha256").hexdigest()
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+def _client_wait(client: str, now: datetime) -> int:
+    """Seconds this client still waits before its next PIN, or 0.
+
+    Counted over every tenant's links (the client is nobody's tenant): the one cross-tenant read
+    of the PIN counter, and it reads only the count and time of this client's own tries.
+    """
+    recent = SharePinAttempt.objects.unscoped().filter(client=client, at__gte=now - PIN_WINDOW)
+    failures = recent.count()
+    if failures < PIN_BACKOFF_FREE:
+        return 0
+    last = recent.order_by("-at").values_list("at", flat=True).first()
+    wait = PIN_BACKOFF_BASE * 2 ** min(failures - PIN_BACKOFF_FREE, 7)
+    ready = last + wait  # type: ignore[operator]
+    return _seconds(ready - now) if ready > now else 0
+
+
+def _window_start(share: ShareLink, now: datetime) -> datetime:
+    start = now - PIN_WINDOW
+    return max(start, share.pin_set_at) if share.pin_set_at else start
+
+
+def check_share_pin(*, share: ShareLink, pin: str, client_ip: str | None) -> PinCheck:
+    """Judge a PIN typed on a share link's public page, at most ten per link within any hour.
+
+    The counter is in the database, so it holds across every web process: a try first takes the
+    share row's write lock, counts the wrong PINs of the last hour, and (below the limit) writes
+    its own row, counted as wrong until the PIN proves right. Only then is the PIN judged (outside
+    the lock: hashing is slow). The tenth wrong PIN locks the link for an hour: every PIN is then
+    refused, the right one too, and the recipient is told to ask the sender; the owner unlocks it
+    by setting a new PIN (:func:`reset_share_pin`). A client that typed too many wrong PINs lately
+    (on any link) waits an increasing time before its next one is judged.
+
+    Raises ``ShareLink.DoesNotExist`` when the link was deleted meanwhile.
+    """
+    client = pin_client_key(client_ip)
+    pin = (pin or "").strip()
+    with tenant_scope(share.tenant_id):
+        with transaction.atomic():
+            # A no-op UPDATE takes the row's write lock on every database (PostgreSQL locks the
+            # row, SQLite the database) until the end of this block: the count and the insert
+            # below are one step for all processes.
+            if not ShareLink.objects.filter(pk=share.pk).update(pin_locked_at=F("pin_locked_at")):
+                raise ShareLink.DoesNotExist
+            fresh = ShareLink.objects.get(pk=share.pk)
+            now = timezone.now()
+            locked_until = fresh.pin_locked_until(now)
+            if locked_until is not None:
+                return PinCheck(PinVerdict.LOCKED, retry_after=_seconds(locked_until - now))  # type: ignore[operator]
+            if not fresh.pin_hash:
+                return PinCheck(PinVerdict.RIGHT, stamp=pin_stamp(fresh))
+            since = _window_start(fresh, now)
+            counted = SharePinAttempt.objects.filter(share=fresh, at__gte=since)
+            if counted.count() >= PIN_TRIES_PER_HOUR:  # the tenth's lock is being written just now
+                return PinCheck(PinVerdict.LOCKED, retry_after=_seconds(PIN_WINDOW))
+            wait = _client_wait(client, now)
+            if wait:
+                return PinCheck(PinVerdict.WAIT, retry_after=wait)
+            attempt = SharePinAttempt.objects.create(share=fresh, at=now, client=client)
+        if _PIN_RE.fullmatch(pin) and check_password(pin, fresh.pin_hash):
+            SharePinAttempt.objects.filter(pk=attempt.pk).delete()
+            return PinCheck(PinVerdict.RIGHT, stamp=pin_stamp(fresh))
+        _lock_after_tenth(fresh, since, now)
+        return PinCheck(PinVerdict.WRONG)
+
+
+def _lock_after_tenth(share: ShareLink, since: datetime, now: datetime) -> None:
+    with transaction.atomic():
+        failures = SharePinAttempt.objects.filter(share=share, at__gte=since).count()
+        if failures < PIN_TRIES_PER_HOUR:
+            return
+        unlocked = Q(pin_locked_at__isnull=True) | Q(pin_locked_at__lte=now - PIN_WINDOW)
+        if ShareLink.objects.filter(unlocked, pk=share.pk).update(pin_locked_at=now):
+            audit_event(
+                tenant=share.tenant,
+                actor=None,
+                action="share.pin_locked",
+                target=share,
+                detail={"recording": str(share.recording_id), "wrong_pins": failures},
+            )
+
+
+def with_pin_failures(shares: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
+    """``shares`` with ``pin_failures`` and ``last_pin_failure``: the wrong PINs typed since each
+    link's current PIN was set (what its owner sees). Subqueries, so further counts of other
+    relations (``Count("opens")``) are not multiplied."""
+    since_pin = Coalesce(OuterRef("pin_set_at"), OuterRef("created_at"))
+    wrong = SharePinAttempt.objects.filter(share=OuterRef("pk"), at__gte=since_pin)
+    return shares.annotate(
+        pin_failures=Coalesce(
+            Subquery(wrong.order_by().values("share").annotate(n=Count("pk")).values("n")[:1]), 0
+        ),
+        last_pin_failure=Subquery(wrong.order_by("-at").values("at")[:1]),
+    )
+
+
+def shares_with_pin_failures(recording: Recording) -> QuerySet[ShareLink]:
+    """The recording's share links for its owner's list: wrong PINs (:func:`with_pin_failures`)
+    and openings."""
+    return with_pin_failures(recording.share_links.all()).prefetch_related("opens")
+
+
+@dataclass(frozen=True)
+class NewSharePin:
+    """A share link's new PIN: ``pin`` exists only here (the database keeps its hash)."""
+
+    share: ShareLink
+    pin: str
+
+
+def reset_share_pin(*, share: ShareLink, acting_user: User, pin: str = "") -> NewSharePin:
+    """The owner gives a share link a new PIN (``pin``, or six random digits when empty).
+
+    It clears the PIN lock; wrong PINs typed before it no longer count, and browsers that entered
+    the old PIN must enter the new one. Only for a link that still works.
+    """
+    pin = _clean_pin(pin) or f"{secrets.randbelow(10**6):06d}"
+    with transaction.atomic(), tenant_scope(share.tenant_id):
+        _require_owner(acting_user, share.recording)
+        fresh = ShareLink.objects.select_for_update().get(pk=share.pk)
+        if not fresh.is_active():
+            raise ValidationError(_("This share link no longer works: create a new one."))
+        now = timezone.now()
+        cleared = SharePinAttempt.objects.filter(share=fresh, at__gte=_window_start(fresh, now)).count()
+        fresh.pin_hash = make_password(pin)
+        fresh.pin_set_at = now
+        fresh.pin_locked_at = None
+        fresh.save(update_fields=["pin_hash", "pin_set_at", "pin_locked_at"])
+        audit_event(
+            tenant=fresh.recording.tenant,
+            actor=acting_user,
+            action="share.pin_reset",
+            target=fresh,
+            detail={"recording": str(fresh.recording_id), "wrong_pins_cleared": cleared},
+        )
+    return NewSharePin(share=fresh, pin=pin)
 
 
 def record_share_open(*, share: ShareLink, request: HttpRequest) -> ShareOpen:

@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("r/<uuid:recording_id>/shares", views.share_create, name="share_create"),
     path("r/<uuid:recording_id>/shares/<uuid:share_id>/revoke", views.share_revoke, name="share_revoke"),
+    path("r/<uuid:recording_id>/shares/<uuid:share_id>/pin", views.share_pin_reset, name="share_pin_reset"),
     path("s/<str:token>", views.share_page, name="share_page"),
     path("s/<str:token>/audio", views.share_audio, name="share_audio"),
     path("recordings/<uuid:recording_id>/keep", decision_views.keep, name="recording_keep"),

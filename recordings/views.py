@@ -109,7 +109,7 @@ def _player_context(request: TenantRequest, recording: Recording) -> dict[str, o
         "comments": list(recording.comments.select_related("author")),
         "suggestions": social.label_suggestions(user=request.user, limit=50),
         "is_owner": owner,
-        "shares": list(recording.share_links.prefetch_related("opens")) if owner else [],
+        "shares": list(social.shares_with_pin_failures(recording)) if owner else [],
         "expiry_choices": [(k, label) for k, (_d, label) in social.SHARE_EXPIRY_CHOICES.items()],
         "expiry_default": social.SHARE_EXPIRY_DEFAULT,
     }
@@ -319,11 +319,67 @@ def share_revoke(request: TenantRequest, recording_id: uuid.UUID, share_id: uuid
     return redirect(reverse("player", args=[recording.pk]) + "#share")
 
 
+@require_POST
+@tenant_required
+def share_pin_reset(request: TenantRequest, recording_id: uuid.UUID, share_id: uuid.UUID) -> HttpResponse:
+    """The owner sets a new PIN on a share link (typed, or six random digits): it unlocks the link."""
+    recording = _owned_recording(request, recording_id)
+    share = _get_or_404(recording.share_links.all(), share_id)
+    assert isinstance(share, ShareLink)
+    try:
+        new = social.reset_share_pin(share=share, acting_user=request.user, pin=request.POST.get("pin", ""))
+    except ValidationError as exc:
+        context = {**_player_context(request, recording), "share_error": _errors(exc)}
+        if request.htmx:
+            return render(request, "recordings/player.html#shares", context)
+        return render(request, "recordings/player.html", context, status=400)
+    context = {**_player_context(request, recording), "new_pin": new.pin, "new_pin_share": new.share.pk}
+    if request.htmx:
+        return render(request, "recordings/player.html#shares", context)
+    return render(request, "recordings/player.html", context)
+
+
 # --- the public share page --------------------------------------------------------------------
 
 
 def _share_session_key(share: ShareLink) -> str:
     return f"share-pin-ok:{share.pk}"
+
+
+def _pin_entered(request: HttpRequest, share: ShareLink) -> bool:
+    """This browser entered the share's current PIN (a new PIN asks for it again)."""
+    return request.session.get(_share_session_key(share)) == social.pin_stamp(share)
+
+
+def _share_locked(request: HttpRequest) -> HttpResponse:
+    return render(request, "recordings/share_locked.html", status=403)
+
+
+def _share_pin(request: HttpRequest, share: ShareLink, token: str) -> HttpResponse:
+    """The PIN form of a PIN-locked share link, and the judging of a PIN typed into it."""
+    if share.is_pin_locked:
+        return _share_locked(request)
+    if request.method != "POST":
+        return render(request, "recordings/share_pin.html", {})
+    try:
+        result = social.check_share_pin(
+            share=share, pin=request.POST.get("pin", ""), client_ip=streaming.client_ip(request)
+        )
+    except ShareLink.DoesNotExist:
+        return render(request, "recordings/share_gone.html", status=404)
+    if result.verdict == social.PinVerdict.RIGHT:
+        request.session[_share_session_key(share)] = result.stamp
+        return redirect("share_page", token)
+    if result.verdict == social.PinVerdict.LOCKED:
+        return _share_locked(request)
+    if result.verdict == social.PinVerdict.WAIT:
+        error = _("Too many wrong PINs from your connection. Wait %(seconds)d seconds, then try again.") % {
+            "seconds": result.retry_after
+        }
+        response = render(request, "recordings/share_pin.html", {"error": error}, status=429)
+        response["Retry-After"] = str(result.retry_after)
+        return response
+    return render(request, "recordings/share_pin.html", {"error": _("That PIN is not right.")}, status=403)
 
 
 @require_http_methods(["GET", "POST"])
@@ -333,24 +389,10 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
     if share is None:
         return render(request, "recordings/share_gone.html", status=404)
     with tenant_scope(share.tenant_id):
-        if share.has_pin and not request.session.get(_share_session_key(share)):
-            error = ""
-            if request.method == "POST":
-                from django.core.cache import cache
-
-                attempts_key = f"share-pin-attempts:{share.pk}"
-                attempts = cache.get(attempts_key, 0)
-                if attempts >= 10:
-                    error = _("Too many wrong PINs. Try again later.")
-                elif social.check_share_pin(share, request.POST.get("pin", "")):
-                    request.session[_share_session_key(share)] = True
-                    return redirect("share_page", token)
-                else:
-                    cache.set(attempts_key, attempts + 1, timeout=15 * 60)
-                    error = _("That PIN is not right.")
-            return render(
-                request, "recordings/share_pin.html", {"error": error}, status=403 if error else 200
-            )
+        if share.has_pin and not _pin_entered(request, share):
+            response = _share_pin(request, share, token)
+            response["Cache-Control"] = "no-store"
+            return response
         if request.method == "POST":
             return redirect("share_page", token)
         social.record_share_open(share=share, request=request)
@@ -381,7 +423,7 @@ def share_audio(request: HttpRequest, token: str) -> HttpResponse:
         raise PermissionDenied(str(exc)) from None
     if grant.subject != str(share.pk):
         raise PermissionDenied("This playback link belongs to another share.")
-    if share.has_pin and not request.session.get(_share_session_key(share)):
+    if share.has_pin and not _pin_entered(request, share):
         raise PermissionDenied("PIN required")
     with tenant_scope(share.tenant_id):
         playback = streaming.log_playback(

@@ -189,6 +189,12 @@ ROWS: dict[str, Row] = {
     ),
     "share_create": Row("POST", (302, 403, 404, 404, 403, 200, 404), kwargs=REC),
     "share_revoke": Row("POST", (302, 403, 404, 404, 403, 302, 404), kwargs=(*REC, ("share_id", "share_id"))),
+    "share_pin_reset": Row(
+        "POST",
+        (302, 403, 404, 404, 403, 200, 404),
+        kwargs=(*REC, ("share_id", "share_id")),
+        data={"pin": "97531"},
+    ),
     "share_page": Row(
         "GET", (200, 200, 200, 200, 200, 200, 200), auth="none", kwargs=(("token", "share_token"),)
     ),

@@ -526,6 +526,15 @@ class ShareSerializer(serializers.ModelSerializer):
     active = serializers.SerializerMethodField()
     has_pin = serializers.BooleanField(read_only=True)
     opens = serializers.IntegerField(read_only=True, source="open_count", default=0)
+    pin_failures = serializers.IntegerField(
+        read_only=True, default=0, help_text="Wrong PINs typed since the current PIN was set."
+    )
+    last_pin_failure = serializers.DateTimeField(read_only=True, allow_null=True, default=None)
+    pin_locked = serializers.BooleanField(
+        read_only=True,
+        source="is_pin_locked",
+        help_text="Ten wrong PINs within an hour lock the link for an hour (set a new PIN in the portal).",
+    )
 
     class Meta:
         model = ShareLink
@@ -541,6 +550,9 @@ class ShareSerializer(serializers.ModelSerializer):
             "show_labels",
             "show_comments",
             "opens",
+            "pin_failures",
+            "last_pin_failure",
+            "pin_locked",
         ]
         read_only_fields = fields
 
@@ -584,13 +596,16 @@ _SHARE = {
     "show_labels": False,
     "show_comments": False,
     "opens": 2,
+    "pin_failures": 0,
+    "last_pin_failure": None,
+    "pin_locked": False,
 }
 
 
 def _shares_of(recording: Recording) -> Any:
     from django.db.models import Count
 
-    return recording.share_links.annotate(open_count=Count("opens"))
+    return social.with_pin_failures(recording.share_links.all()).annotate(open_count=Count("opens"))
 
 
 def _share_of(recording: Recording, share_id: uuid.UUID) -> ShareLink:

@@ -83,6 +83,7 @@ ROWS: dict[str, Row] = {
     "comment_delete": Row(("POST",), "owner", "support"),
     "share_create": Row(("POST",), "owner", "listener"),
     "share_revoke": Row(("POST",), "owner", "listener"),
+    "share_pin_reset": Row(("POST",), "owner", "listener"),
     "share_page": Row(("GET", "POST"), "owner", None, public=True),
     "share_audio": Row(("GET",), "owner", None, public=True),
     "switch_language": Row(("POST",), "owner", None, public=True),
