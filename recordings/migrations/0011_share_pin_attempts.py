@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recordings", "0009_playbackaccess_stream_nonce_and_more"),
+        ("recordings", "0010_access_copy_four_eyes"),
         ("tenants", "0006_audit_reseal_scheme_2"),
     ]
 
