@@ -101,8 +101,9 @@ class ContactRuleForm(forms.Form):
         label=_("List"),
         choices=[("whitelist", _("Whitelist: always keep")), ("blacklist", _("Blacklist: never record"))],
     )
+    # strip=False: recordings.numbers judges the number as typed (a newline is refused, not dropped).
     number = forms.CharField(
-        label=_("Number"), max_length=30, help_text=_("e.g. 06 12345678 or +31612345678")
+        label=_("Number"), max_length=40, strip=False, help_text=_("e.g. 06 12345678 or +31612345678")
     )
     name = forms.CharField(label=_("Name"), max_length=120, required=False)
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
