@@ -39,7 +39,7 @@ SHARE_EXPIRY_CHOICES: dict[str, tuple[timedelta, Any]] = {
     "30d": (timedelta(days=30), gettext_lazy("30 days")),
 }
 SHARE_EXPIRY_DEFAULT = "7d"
-_PIN_RE = re.compile(r"^\d{4,8}$")
+_PIN_RE = re.compile(r"[0-9]{4,8}")  # fullmatch: "$" lets a final newline through
 
 
 def audit_event(**kwargs: Any) -> Any:
@@ -235,7 +235,7 @@ def create_share(
             % {"choices": ", ".join(str(label) for _d, label in SHARE_EXPIRY_CHOICES.values())}
         )
     pin = (pin or "").strip()
-    if pin and not _PIN_RE.match(pin):
+    if pin and not _PIN_RE.fullmatch(pin):
         raise ValidationError(_("A PIN is 4 to 8 digits."))
     token = secrets.token_urlsafe(24)
     with transaction.atomic(), tenant_scope(recording.tenant_id):
