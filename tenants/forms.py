@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -109,14 +110,29 @@ class ContactRuleForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
 
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
+
+
 class AuditFilterForm(forms.Form):
     """The audit log's filters (Manage → Audit log); all optional, combined with AND."""
 
     action = forms.CharField(label=_("Action starts with"), required=False, max_length=64)
     actor = forms.CharField(label=_("Who"), required=False, max_length=150)
     target = forms.CharField(label=_("Object id"), required=False, max_length=64)
-    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Bounded: 0001-01-01 at midnight in Amsterdam lies before the first day datetime can hold in UTC.
+    since = forms.DateField(
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(EARLIEST_DAY), MaxValueValidator(LATEST_DAY)],
+    )
+    until = forms.DateField(
+        label=_("Until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(EARLIEST_DAY), MaxValueValidator(LATEST_DAY)],
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
