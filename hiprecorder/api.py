@@ -19,9 +19,10 @@ import binascii
 import json
 import uuid
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
@@ -37,6 +38,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from hiprecorder import jsonbody
 from tenants.api.authentication import ApiTokenAuthentication, IsCustomerUser
 from tenants.scoping import tenant_scope
 
@@ -177,7 +179,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             exc = exceptions.ValidationError(exc.message_dict)
         else:
             exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
-    elif isinstance(exc, Http404):
+    elif isinstance(exc, Http404 | ObjectDoesNotExist):
+        # ObjectDoesNotExist: a service found its object gone (deleted by a concurrent request).
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or "You may not do this.")
@@ -222,13 +225,17 @@ class Cursor:
         invalid = exceptions.ValidationError({"cursor": ["This cursor is not one the API handed out."]})
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
-            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            data = jsonbody.loads(base64.urlsafe_b64decode(padded.encode("ascii")), max_depth=1)
             started_at = parse_datetime(data["t"])
             pk = uuid.UUID(data["i"])
-        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, json.JSONDecodeError):
+        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, jsonbody.JsonBodyError):
             raise invalid from None
         if started_at is None or started_at.tzinfo is None:
             raise invalid
+        try:
+            started_at.astimezone(UTC)  # an offset that leaves the representable range: not ours
+        except OverflowError:
+            raise invalid from None
         return started_at, pk
 
 

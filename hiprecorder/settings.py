@@ -456,7 +456,7 @@ USE_TZ = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["hiprecorder.parsers.StrictJSONParser"],
     "UNAUTHENTICATED_USER": None,
     # Fail closed: a view that forgets to choose gets token auth and customers' users only.
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiTokenAuthentication"],
@@ -492,6 +492,8 @@ SPECTACULAR_SETTINGS = {
 
 # Largest audio upload the telephony interface accepts (bytes); larger is 413 before reading it.
 RPI_MAX_AUDIO_BYTES = env_int("RPI_MAX_AUDIO_BYTES", 600 * 1024 * 1024, minimum=1024)
+# Largest JSON body of the telephony interface and the API (bytes); larger is 413 (hiprecorder/jsonbody.py).
+JSON_MAX_BODY_BYTES = env_int("JSON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 # Lifetime of a streaming URL handed to the player.
 STREAM_URL_TTL = timedelta(seconds=env_int("STREAM_URL_TTL_SECONDS", 300, minimum=10))
 # Behind nginx: the internal location that serves recordings' files (X-Accel-Redirect); empty: the

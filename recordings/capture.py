@@ -20,6 +20,17 @@ Decisions taken where the spec is silent (the interface answers are the contract
 - ``user`` is the phone-system id (``pbx_id``) of a user of the key's tenant; none is
   ``404 unknown_user``. A deactivated user is known but has no product (``record`` false).
 - ``local_number`` must be E.164 (``"anonymous"`` is for the remote party only).
+- Numbers are exactly the E.164 that ``phonenumbers`` formats from them, of a possible number
+  (``tenants.numbers.e164_from_phone_system``): no space, no trailing newline, no national
+  ``0`` after the country code; anything else is ``400 invalid_<field>``, never stored.
+- ``call_id``: 1-128 characters of ``A-Z a-z 0-9 . _ : @ -``, starting with a letter or digit,
+  without ``..`` (``CALL_ID``); it is a path segment of every later request. Anything else
+  (``/``, NUL, a newline, ``?``, ``#``, ``%``, a space) is ``400 invalid_call_id``, in the body of
+  ``POST /calls`` and in the path of every other request.
+- JSON bodies: at most ``JSON_MAX_BODY_BYTES`` (256 KiB by default; ``413 body_too_large``) and
+  20 levels deep (``400 malformed_json``), checked before parsing (``hiprecorder.jsonbody``).
+- Times lie in 2000 or later and have a UTC equivalent (``0001-01-01T00:00:00+23:59`` has none):
+  otherwise ``400 invalid_<field>``. ``X-Audio-Offset-Ms`` is at most 2^31 - 1.
 - Times must carry a UTC offset. "Now" allows ``CLOCK_SKEW`` (5 s) for the phone system's clock.
 - An exact repeat of an accepted event answers ``200`` even after the call ended (a retried
   request); any other event after the end is ``409 call_ended``, checked before ``at``.
@@ -61,6 +72,7 @@ from django.utils import timezone
 
 from recordings import audio, policy, rules
 from recordings.models import Call, CallEvent, Direction, Leg, Recording
+from tenants import numbers
 from tenants.models import Licence, PlaybackSubscription, Tenant, User
 from tenants.scoping import tenant_scope
 
@@ -69,10 +81,18 @@ logger = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(seconds=5)
 PLAYBACK_UNSAVED_DAYS = 3
 UPLOAD_CHUNK = 64 * 1024
-E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
-ANONYMOUS = "anonymous"
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-RFC3339_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?$")
+ANONYMOUS = numbers.ANONYMOUS
+# Regexes here are used with fullmatch only: ``$`` would also match before a trailing newline.
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+RFC3339_NO_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?")
+#: The earliest time the interface accepts (a call's start, an event, an end).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+#: A call_id: 1-128 of ``A-Z a-z 0-9 . _ : @ -``, starting with a letter or digit, no ``..``;
+#: it is a path segment of every later request, so nothing that a URL would read differently.
+CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+MAX_AUDIO_OFFSET_MS = 2**31 - 1
 RENDITION_EXTENSION = {"audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/ogg": "ogg"}
 UPLOAD_EXTENSION = {"wav": "wav", "ogg": "ogg"}
 
@@ -123,9 +143,23 @@ def _number(data: dict[str, Any], field: str, *, anonymous: bool) -> str:
     value = _string(data, field, max_length=32)
     if anonymous and value == ANONYMOUS:
         return value
-    if not E164.match(value):
+    try:
+        return numbers.e164_from_phone_system(value)
+    except numbers.InvalidNumber:
         also = ' or "anonymous"' if anonymous else ""
-        raise _bad(field, f"{field} must be in E.164 form (e.g. +31612345678){also}; got {value!r}.")
+        raise _bad(
+            field, f"{field} must be a valid number in E.164 form (e.g. +31612345678){also}; got {value!r}."
+        ) from None
+
+
+def check_call_id(value: str) -> str:
+    """``value`` if it is a call_id of the documented safe set (``CALL_ID``), else 400."""
+    if not CALL_ID.fullmatch(value) or ".." in value:
+        raise _bad(
+            "call_id",
+            "call_id must be 1-128 characters of A-Z, a-z, 0-9 and . _ : @ -, start with a letter "
+            f"or digit and hold no '..'; got {value!r}.",
+        )
     return value
 
 
@@ -145,6 +179,12 @@ def parse_time(value: Any, field: str) -> datetime:
         raise _bad(field, f"{field} is not an RFC 3339 time: {value!r}.") from None
     if parsed.tzinfo is None:
         raise _bad(field, f"{field} needs a UTC offset (e.g. 2026-11-29T10:00:00Z): {value!r}.")
+    try:
+        in_utc = parsed.astimezone(UTC)  # 0001-01-01T00:00:00+23:59 lies before year 1
+    except OverflowError:
+        raise _bad(field, f"{field} is out of range: {value!r}.") from None
+    if in_utc < EARLIEST:
+        raise _bad(field, f"{field} lies before {_iso(EARLIEST)}: {value!r}.")
     return parsed
 
 
@@ -200,7 +240,7 @@ def start_call(*, tenant: Tenant, data: dict[str, Any]) -> Result:
     the call). ``record`` follows the policy (no product or mode ``never``: false) and the user's
     blacklist; ``announce`` is the tenant's setting for calls that are recorded.
     """
-    call_id = _string(data, "call_id")
+    call_id = check_call_id(_string(data, "call_id"))
     pbx_user = _string(data, "user", max_length=32)
     direction = _choice(data, "direction", Direction.values)
     leg = _choice(data, "leg", Leg.values)
@@ -271,6 +311,7 @@ def _start(
 
 
 def _locked_call(call_id: str) -> Call:
+    check_call_id(call_id)
     call = (
         Call.objects.select_for_update(of=("self",))
         .filter(pbx_call_id=call_id)
@@ -283,6 +324,7 @@ def _locked_call(call_id: str) -> Call:
 
 
 def find_call(call_id: str) -> Call:
+    check_call_id(call_id)
     call = Call.objects.filter(pbx_call_id=call_id).first()
     if call is None:
         raise RpiError(404, "unknown_call", f"No call {call_id!r} for this tenant.")
@@ -436,8 +478,12 @@ def precheck_upload(
         )
     if offset is None or offset == "":
         return 0
-    if not re.fullmatch(r"[0-9]{1,10}", offset.strip()):
-        raise _bad("audio_offset_ms", f"X-Audio-Offset-Ms must be a whole number of ms ≥ 0; got {offset!r}.")
+    if not re.fullmatch(r"[0-9]{1,10}", offset.strip()) or int(offset) > MAX_AUDIO_OFFSET_MS:
+        raise _bad(
+            "audio_offset_ms",
+            f"X-Audio-Offset-Ms must be a whole number of ms from 0 to {MAX_AUDIO_OFFSET_MS}; "
+            f"got {offset!r}.",
+        )
     return int(offset)
 
 

@@ -157,8 +157,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID] | None:
         started = dt.datetime.fromisoformat(when)
         if started.tzinfo is None:
             return None
+        started.astimezone(dt.UTC)  # 0001-01-01T00:00:00+23:59 has no UTC time: not a cursor of ours
         return started, uuid.UUID(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         return None
 
 

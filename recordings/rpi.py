@@ -13,16 +13,15 @@ Order of checks on each request: method (405), key (401), then the service's own
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from hiprecorder import jsonbody
 from recordings import capture
 from recordings.capture import RpiError
 from tenants.models import Tenant
@@ -65,14 +64,11 @@ def rpi_view(*methods: str) -> Callable[[View], View]:
 
 
 def _json_object(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object, bounded in size and depth before parsing (hiprecorder.jsonbody)."""
     try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise RpiError(413, "body_too_large", "The JSON body is too large.") from None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RpiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+        data = jsonbody.read_json(request.read, request.META)
+    except jsonbody.JsonBodyError as exc:
+        raise RpiError(exc.status, exc.code, exc.message) from None
     if not isinstance(data, dict):
         raise RpiError(400, "malformed_json", "The body must be a JSON object.")
     return data

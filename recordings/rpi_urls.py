@@ -14,5 +14,6 @@ urlpatterns: list[URLPattern] = [
     path("calls/<str:call_id>/end", rpi.end, name="end"),
     path("calls/<str:call_id>/audio", rpi.upload, name="audio"),
     # Anything else under /rpi/v1/ is a JSON 404 too, never Django's HTML page.
-    re_path(r"^(?P<path>.*)$", rpi.not_found, name="not_found"),
+    # ([\s\S]: also paths holding a newline; Django fullmatches an endpoint pattern ending in "$".)
+    re_path(r"^(?P<path>[\s\S]*)$", rpi.not_found, name="not_found"),
 ]

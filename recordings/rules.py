@@ -8,36 +8,31 @@ and the lifecycle asks :func:`is_whitelisted` when a recording is ready (kept at
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from recordings.models import ContactRule
+from tenants import numbers
 from tenants.scoping import tenant_scope
 
 if TYPE_CHECKING:
     from tenants.models import User
 
-ANONYMOUS = "anonymous"
+ANONYMOUS = numbers.ANONYMOUS
 
 
 def normalise_number(raw: str, *, country: str) -> str:
-    """``raw`` (E.164 or national in ``country``) in E.164, or ValidationError saying why not."""
-    text = (raw or "").strip()
-    if not text:
-        raise ValidationError({"number": _("Enter a phone number.")})
-    if text.lower() == ANONYMOUS:
-        raise ValidationError({"number": _("Anonymous callers cannot be put on a list.")})
+    """``raw`` (E.164 or national in ``country``) in E.164, or ValidationError saying why not.
+
+    The rule is :func:`tenants.numbers.normalise_input` (one rule for every input path)."""
     try:
-        parsed = phonenumbers.parse(text, country.upper())
-    except phonenumbers.NumberParseException:
-        raise ValidationError({"number": _("%(number)s is not a phone number.") % {"number": text}}) from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError({"number": _("%(number)s is not a valid phone number.") % {"number": text}})
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return numbers.normalise_input(raw, country=country)
+    except numbers.InvalidNumber as exc:
+        raise ValidationError({"number": exc.message}) from None
 
 
 def _rule_for(user: User, remote_number: str) -> ContactRule | None:
@@ -111,6 +106,11 @@ def add_rule(
         return _save(rule)
 
 
+def _locked_rule(pk: Any) -> ContactRule | None:
+    """The rule, locked for this transaction; None when it is gone (deleted meanwhile)."""
+    return ContactRule.objects.select_for_update().filter(pk=pk).first()
+
+
 def update_rule(
     *,
     rule: ContactRule,
@@ -120,11 +120,20 @@ def update_rule(
     name: str | None = None,
     note: str | None = None,
 ) -> ContactRule:
-    """Change a rule's list, number, name or note (only what is given)."""
+    """Change a rule's list, number, name or note (only what is given).
+
+    A rule deleted while this runs (a ``DELETE`` racing this change) raises
+    ``ContactRule.DoesNotExist`` (404 in the API), and is never brought back: the row is read
+    under a lock and written with an UPDATE whose row count is checked, not ``save()``, which
+    would INSERT the rule again when the UPDATE finds no row.
+    """
     tenant = rule.user.tenant
     assert tenant is not None
-    with tenant_scope(tenant):
-        rule = ContactRule.objects.get(pk=rule.pk)
+    with tenant_scope(tenant), transaction.atomic():
+        locked = _locked_rule(rule.pk)
+        if locked is None:
+            raise _gone()
+        rule = locked
         if list_type is not None:
             _check_list(list_type)
             rule.list_type = list_type
@@ -139,7 +148,25 @@ def update_rule(
             rule.name = name.strip()
         if note is not None:
             rule.note = note.strip()
-        return _save(rule)
+        rule.full_clean()
+        rule.updated_at = timezone.now()
+        fields = ("list_type", "number", "name", "note", "updated_at")
+        try:
+            with transaction.atomic():
+                updated = ContactRule.objects.filter(pk=rule.pk).update(
+                    **{field: getattr(rule, field) for field in fields}
+                )
+        except IntegrityError:  # lost a race against the same number
+            raise ValidationError(
+                _("%(number)s is already on one of your lists.") % {"number": rule.number}
+            ) from None
+        if updated != 1:
+            raise _gone()
+        return rule
+
+
+def _gone() -> ContactRule.DoesNotExist:
+    return ContactRule.DoesNotExist(_("This rule no longer exists; it was removed meanwhile."))
 
 
 def remove_rule(*, rule: ContactRule, acting_user: User | None = None) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -101,11 +102,16 @@ class ContactRuleForm(forms.Form):
         label=_("List"),
         choices=[("whitelist", _("Whitelist: always keep")), ("blacklist", _("Blacklist: never record"))],
     )
+    # strip=False: tenants.numbers judges the number as typed (a newline is refused, not dropped).
     number = forms.CharField(
-        label=_("Number"), max_length=30, help_text=_("e.g. 06 12345678 or +31612345678")
+        label=_("Number"), max_length=40, strip=False, help_text=_("e.g. 06 12345678 or +31612345678")
     )
     name = forms.CharField(label=_("Name"), max_length=120, required=False)
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
 
 
 class AuditFilterForm(forms.Form):
@@ -114,8 +120,19 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(label=_("Action starts with"), required=False, max_length=64)
     actor = forms.CharField(label=_("Who"), required=False, max_length=150)
     target = forms.CharField(label=_("Object id"), required=False, max_length=64)
-    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Bounded: 0001-01-01 at midnight in Amsterdam lies before the first day datetime can hold in UTC.
+    since = forms.DateField(
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(EARLIEST_DAY), MaxValueValidator(LATEST_DAY)],
+    )
+    until = forms.DateField(
+        label=_("Until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(EARLIEST_DAY), MaxValueValidator(LATEST_DAY)],
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -60,7 +60,7 @@ class Tenant(models.Model):
             models.CheckConstraint(
                 condition=Q(retention_days__gte=1, retention_days__lte=3650), name="tenant_retention_range"
             ),
-            models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}$"), name="tenant_country_iso"),
+            models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}\Z"), name="tenant_country_iso"),
         ]
 
     def __str__(self) -> str:

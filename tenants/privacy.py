@@ -38,7 +38,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tenants import audit
+from tenants import audit, numbers
 from tenants.audit import log_event
 from tenants.models import (
     AccessCopy,
@@ -242,17 +242,12 @@ def integrity_failures(tenant: Tenant, *, limit: int = 50) -> list[Recording]:
 
 
 def normalise_number(raw: str, tenant: Tenant) -> str:
-    """E.164 form of a number typed in international or national form (the tenant's country)."""
-    text = (raw or "").strip()
-    if not text:
-        raise ValidationError({"number": _("Enter a phone number.")})
+    """E.164 form of a number typed in international or national form (the tenant's country):
+    the one rule for typed numbers, ``tenants.numbers.normalise_input``."""
     try:
-        parsed = phonenumbers.parse(text, tenant.country)
-    except phonenumbers.NumberParseException:
-        raise ValidationError({"number": _("%(raw)s is not a phone number.") % {"raw": text}}) from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValidationError({"number": _("%(raw)s is not a possible phone number.") % {"raw": text}})
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return numbers.normalise_input(raw, country=tenant.country)
+    except numbers.InvalidNumber as exc:
+        raise ValidationError({"number": exc.message}) from None
 
 
 def _e164_or_none(raw: str, tenant: Tenant) -> str | None:
@@ -290,7 +285,7 @@ def subject_number(raw: str, tenant: Tenant) -> str:
     of a call: a number that is one of the tenant's own lines (or a user's extension) would match
     the tenant's staff instead (every recording of a line), so it is refused, whatever its
     formatting (both sides are compared in E.164)."""
-    text = (raw or "").strip()
+    text = (raw or "").strip(" ")
     compact = "".join(ch for ch in text if ch not in " -.()")
     with tenant_scope(tenant):
         if compact and User.objects.filter(tenant=tenant, pbx_id=compact).exists():

@@ -47,7 +47,8 @@ class RegisterForm(forms.ModelForm):
 
 
 class NumberForm(forms.Form):
-    number = forms.CharField(label=gettext_lazy("Phone number"), max_length=40)
+    # strip=False: tenants.numbers judges the number as typed (a newline is refused, not dropped).
+    number = forms.CharField(label=gettext_lazy("Phone number"), max_length=40, strip=False)
 
 
 class AccessCopyRequestForm(NumberForm):

@@ -6,6 +6,7 @@ written to the audit log together with it (one transaction).
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -438,7 +439,7 @@ def audit_log(request: TenantRequest) -> HttpResponse:
     if filtered:
         entries = form.filter(entries)
     before = request.GET.get("before", "")
-    if before.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", before):  # not isdigit(): "²" is a digit that int() refuses
         entries = entries.filter(id__lt=int(before))
     rows = list(entries[: AUDIT_PAGE + 1])
     more = len(rows) > AUDIT_PAGE

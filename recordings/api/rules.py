@@ -39,6 +39,7 @@ class RuleInputSerializer(serializers.Serializer):
     list_type = serializers.ChoiceField(choices=ContactRule.List.choices)
     number = serializers.CharField(
         max_length=40,
+        trim_whitespace=False,  # tenants.numbers judges it as sent: a newline is refused, not dropped
         help_text="E.164 (+31612345678) or national (06 12345678, read with the customer's country).",
     )
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")

@@ -156,7 +156,7 @@ class RecordingFilterSerializer(serializers.Serializer):
     )
     direction = serializers.ChoiceField(choices=Direction.choices, required=False)
     person = serializers.RegexField(
-        r"^(me|[0-9a-fA-F-]{36})$",
+        r"^(me|[0-9a-fA-F-]{36})\Z",
         required=False,
         help_text="`me`, or (listeners) the id of a member of a team they listen to.",
     )

@@ -14,7 +14,7 @@ class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150, trim_whitespace=True)
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
     totp_code = serializers.RegexField(
-        r"^\d{6}$",
+        r"^[0-9]{6}\Z",
         required=False,
         allow_blank=True,
         help_text="The 6-digit code of the user's authenticator app; required when the user has TOTP on.",
