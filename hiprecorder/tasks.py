@@ -1,7 +1,9 @@
 """Sending Celery tasks: always after the surrounding transaction commits.
 
 A task sent inside a transaction can run before the rows it needs are visible (or after they were
-rolled back). ``enqueue`` waits for the commit; outside a transaction it sends at once.
+rolled back). ``enqueue`` waits for the commit; outside a transaction it sends at once. A send
+that fails (broker down) raises from the commit: the data is committed, the request answers 503
+(``hiprecorder.faults``) and the caller's retry or a repair task sends it again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,19 @@ from typing import Any
 
 from celery import Task
 from django.db import transaction
+
+from hiprecorder.faults import TRANSIENT
+
+# Options of every task without its own retry logic: transient database, broker and storage
+# errors are retried with exponential backoff and jitter (about 5 s, 10 s, … capped at 10 min).
+# The tasks are idempotent (claims, batches, status fields), so a retry after a partial run is safe.
+RETRY_OPTIONS: dict[str, Any] = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 6,
+}
 
 
 def enqueue(task: Task, /, *args: Any, **kwargs: Any) -> None:
