@@ -76,16 +76,14 @@ def unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
     retry_after = str(settings.FAULT_RETRY_AFTER_SECONDS)
     response: HttpResponse
     if request.path.startswith(JSON_PREFIXES):
-        response = JsonResponse(
-            {
-                "error": {
-                    "code": "service_unavailable",
-                    "message": "A back-end service is unavailable. Send the same request again "
-                    "after Retry-After seconds (it is safe to repeat).",
-                }
-            },
-            status=503,
-        )
+        if request.path.startswith("/api/"):  # the app's messages follow Accept-Language
+            message = gettext("A service is unavailable for a moment. Try again in a minute.")
+        else:  # the telephony contract's messages are English
+            message = (
+                "A back-end service is unavailable. Send the same request again after "
+                "Retry-After seconds (it is safe to repeat)."
+            )
+        response = JsonResponse({"error": {"code": "service_unavailable", "message": message}}, status=503)
     else:
         text = gettext("The service is temporarily unavailable. Please try again in a minute.")
         response = HttpResponse(text, status=503, content_type="text/plain; charset=utf-8")

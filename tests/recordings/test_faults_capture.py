@@ -391,3 +391,39 @@ def test_support_sees_why_a_call_failed(stuck: Call, personas: Personas, client:
     assert page.status_code == 200
     assert "+31612345678" not in page.content.decode()  # numbers masked
     assert stuck.upload_key not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_api_view_meeting_a_database_fault_answers_503(
+    personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from recordings.api import actions
+    from tests.api.helpers import client_for
+
+    def database_gone(user: Any, recording_id: Any) -> None:
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(actions, "get_recording_for_user", database_gone)
+    api = client_for(personas.users["always"])
+    api.raise_request_exception = False
+    assert_unavailable(api.get(f"/api/v1/recordings/{uuid.uuid4()}/labels"))
+
+
+@pytest.mark.django_db
+def test_the_api_503_speaks_dutch(personas: Personas, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    from recordings.api import actions
+    from tests.api.helpers import client_for
+
+    def database_gone(user: Any, recording_id: Any) -> None:
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(actions, "get_recording_for_user", database_gone)
+    api = client_for(personas.users["always"])
+    api.raise_request_exception = False
+    response = api.get(f"/api/v1/recordings/{uuid.uuid4()}/labels", HTTP_ACCEPT_LANGUAGE="nl")
+    assert response.status_code == 503
+    assert response.json()["error"]["message"].startswith("Een dienst is even niet beschikbaar")
