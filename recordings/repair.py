@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -45,7 +45,7 @@ class RepairReport:
     send_errors: int = 0
 
 
-def _due(now: timezone.datetime) -> Q:
+def _due(now: datetime) -> Q:
     deadline = now - timedelta(seconds=settings.PROCESSING_DEADLINE_SECONDS)
     return Q(dispatched_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(dispatched_at__lt=deadline)
 
