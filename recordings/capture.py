@@ -353,6 +353,7 @@ def end_call(*, call_id: str, data: dict[str, Any]) -> Result:
         call = _locked_call(call_id)
         if call.ended_at is not None:
             if call.ended_at == ended_at:
+                _resend_if_unsent(call)
                 return Result(200, read_back(call))
             raise RpiError(
                 409, "call_ended", f"Call {call.pbx_call_id} already ended at {_iso(call.ended_at)}."
@@ -414,6 +415,29 @@ def dispatch_processing(*, tenant_id: str, call_id: str) -> None:
 
     process_call_task.apply_async(args=(tenant_id, call_id))
     _note_dispatch(call_id)
+
+
+def _resend_if_unsent(call: Call) -> None:
+    """On a replayed request (the phone system retrying after a 503): if the call's task was never
+    sent, send it after the commit now, so the retry finishes what the first request could not;
+    if the broker is still down, the retry gets 503 again. Sent by one replay only (claim)."""
+    if call.state != Call.State.PROCESSING:
+        return
+    tenant_id, call_id = str(call.tenant_id), str(call.id)
+
+    def resend() -> None:
+        claimed = ProcessingOutbox.objects.filter(call_id=call_id, dispatched_at__isnull=True).update(
+            dispatched_at=timezone.now()
+        )
+        if not claimed:
+            return
+        try:
+            dispatch_processing(tenant_id=tenant_id, call_id=call_id)
+        except BaseException:
+            ProcessingOutbox.objects.filter(call_id=call_id).update(dispatched_at=None)
+            raise
+
+    transaction.on_commit(resend)
 
 
 def _note_dispatch(call_id: str | uuid.UUID) -> None:
@@ -560,7 +584,9 @@ def store_upload(*, call_id: str, content_type: str, offset_ms: int, body: Spool
     first = find_call(call_id)
     _check_takes_audio(first)
     if first.upload_sha256:
-        return _replayed_upload(first, body.sha256)
+        result = _replayed_upload(first, body.sha256)
+        _resend_if_unsent(first)
+        return result
     try:
         info = audio.probe(body.file)
         audio.check_declared_type(info, content_type)

@@ -90,10 +90,13 @@ def test_broker_down_at_upload_keeps_the_audio_and_answers_503(
     assert call.upload_key and capture.recordings_storage().exists(call.upload_key)  # not deleted
     outbox = outbox_of(call)
     assert outbox is not None and outbox.dispatched_at is None  # queued for repair
-    # The phone system's retry: the same bytes are already there.
-    assert pbx.audio(call_id, wav_bytes(3.0)).status_code == 200
+    # The phone system's retry while the broker is still down: 503 again, nothing changes.
+    assert_unavailable(pbx.audio(call_id, wav_bytes(3.0)))
+    assert outbox_of(call).dispatched_at is None  # type: ignore[union-attr]
+    assert broker.sent == []
 
-    # The broker is back; the repair sends the task (a row not sent yet, past the grace).
+    # The broker is back but the phone system gave up: the repair sends the task (a row not
+    # sent yet, past the grace).
     broker.down = False
     ProcessingOutbox.objects.unscoped().filter(call_id=call.pk).update(
         created_at=timezone.now() - repair.SEND_GRACE - S
@@ -121,14 +124,22 @@ def test_broker_down_at_the_end_answers_503_and_the_retry_is_a_replay(
     started = pbx.start(personas.users["always"].pbx_id)
     call_id = started.sent["call_id"]
     assert pbx.audio(call_id, wav_bytes(3.0)).status_code == 201  # before the end: nothing sent
-    BrokerDown(monkeypatch)
+    broker = BrokerDown(monkeypatch)
     ended = started.started + 3 * S
     assert_unavailable(pbx.end(call_id, ended))
     call = call_of(personas, call_id)
     assert call.state == Call.State.PROCESSING
     assert outbox_of(call) is not None
     assert capture.recordings_storage().exists(call.upload_key)
+    assert_unavailable(pbx.end(call_id, ended))  # still down: the retry is refused again
+    broker.down = False
+    # The retry once the broker is back: the same end (200), and the task is sent now.
     assert pbx.end(call_id, ended).status_code == 200
+    assert broker.sent == [(str(call.tenant_id), str(call.pk))]
+    assert outbox_of(call).dispatched_at is not None  # type: ignore[union-attr]
+    assert pbx.end(call_id, ended).status_code == 200
+    assert pbx.audio(call_id, wav_bytes(3.0)).status_code == 200
+    assert len(broker.sent) == 1  # sent once, whatever the phone system repeats
 
 
 @pytest.mark.django_db(transaction=True)
