@@ -3,7 +3,7 @@ the one answer they get on every surface: ``503`` with ``Retry-After``.
 
 The phone system retries a ``503`` (the telephony contract's error table), and every service is
 replay-safe, so an outage costs a retry, never a call. Tasks retry the same errors with backoff
-(``TRANSIENT``). Written once here; ``InfrastructureFaultMiddleware`` answers errors raised by a
+(``hiprecorder.retry``). Written once here; ``InfrastructureFaultMiddleware`` answers errors raised by a
 view, ``server_error`` (``handler500``) those raised in another middleware.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
-import botocore.exceptions
 import kombu.exceptions
 from django import db
 from django.conf import settings
@@ -22,42 +22,38 @@ from django.views import defaults
 
 logger = logging.getLogger(__name__)
 
-try:  # the embedded default runs without the redis client
-    import redis.exceptions
-
-    _REDIS: tuple[type[BaseException], ...] = (
-        redis.exceptions.ConnectionError,
-        redis.exceptions.TimeoutError,
-    )
-except ImportError:  # pragma: no cover
-    _REDIS = ()
-
 # Unreachable or failing infrastructure: a retry later can succeed, the request itself is fine.
+# Plus, when loaded, the S3 client's connection errors and the Redis client's (below): they are
+# looked up in sys.modules rather than imported, so a web process that never touched S3 or Redis
+# does not load botocore (~6 MB per worker) just to recognise an error it cannot have raised.
 INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     db.OperationalError,
     db.InterfaceError,
     kombu.exceptions.OperationalError,
-    botocore.exceptions.ConnectionError,  # EndpointConnectionError, connect timeouts
-    botocore.exceptions.HTTPClientError,  # ConnectionClosedError, read timeouts
-    *_REDIS,
 )
 
-# What a task retries with backoff: the above, plus storage hiccups (disk, S3 5xx/throttling).
-TRANSIENT: tuple[type[BaseException], ...] = (
-    *INFRASTRUCTURE,
-    OSError,
-    botocore.exceptions.BotoCoreError,
-    botocore.exceptions.ClientError,
-)
+
+def _loaded(module: str) -> Any:
+    return sys.modules.get(module)
+
 
 JSON_PREFIXES = ("/rpi/", "/api/")
 
 
 def is_infrastructure_fault(exc: BaseException) -> bool:
-    """True for an unreachable database, broker or store, and for an S3 5xx/throttling answer."""
+    """True for an unreachable database, broker or store (EndpointConnectionError,
+    ConnectionClosedError, timeouts), and for an S3 5xx/throttling answer."""
     if isinstance(exc, INFRASTRUCTURE):
         return True
-    if isinstance(exc, botocore.exceptions.ClientError):
+    redis = _loaded("redis.exceptions")
+    if redis is not None and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    boto = _loaded("botocore.exceptions")
+    if boto is None:
+        return False
+    if isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)):
+        return True
+    if isinstance(exc, boto.ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         return int(status) >= 500 or exc.response.get("Error", {}).get("Code") == "SlowDown"
     return False

@@ -13,19 +13,6 @@ from typing import Any
 from celery import Task
 from django.db import transaction
 
-from hiprecorder.faults import TRANSIENT
-
-# Options of every task without its own retry logic: transient database, broker and storage
-# errors are retried with exponential backoff and jitter (about 5 s, 10 s, … capped at 10 min).
-# The tasks are idempotent (claims, batches, status fields), so a retry after a partial run is safe.
-RETRY_OPTIONS: dict[str, Any] = {
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 6,
-}
-
 
 def enqueue(task: Task, /, *args: Any, **kwargs: Any) -> None:
     """Send ``task`` with ``args``/``kwargs`` (ids and plain values only) once the data is committed."""

@@ -7,7 +7,7 @@ import random
 from celery import Task, shared_task
 from celery.exceptions import Retry
 
-from hiprecorder.faults import TRANSIENT
+from hiprecorder.retry import TRANSIENT
 from notifications import services
 from tenants.scoping import tenant_scope
 

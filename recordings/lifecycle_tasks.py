@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from hiprecorder.tasks import RETRY_OPTIONS
+from hiprecorder.retry import RETRY_OPTIONS
 from recordings import lifecycle
 
 

@@ -10,8 +10,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from hiprecorder.faults import TRANSIENT, is_infrastructure_fault
-from hiprecorder.tasks import RETRY_OPTIONS
+from hiprecorder.faults import is_infrastructure_fault
+from hiprecorder.retry import RETRY_OPTIONS, TRANSIENT
 from recordings import capture
 
 logger = logging.getLogger(__name__)

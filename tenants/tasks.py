@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from hiprecorder.tasks import RETRY_OPTIONS
+from hiprecorder.retry import RETRY_OPTIONS
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY_OPTIONS)

@@ -446,3 +446,32 @@ def test_the_api_503_speaks_dutch(personas: Personas, monkeypatch: pytest.Monkey
     response = api.get(f"/api/v1/recordings/{uuid.uuid4()}/labels", HTTP_ACCEPT_LANGUAGE="nl")
     assert response.status_code == 503
     assert response.json()["error"]["message"].startswith("Een dienst is even niet beschikbaar")
+
+
+def _client_error(status: int, code: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+
+
+@pytest.mark.parametrize(
+    ("make", "fault"),
+    [
+        (lambda: OperationalError("could not connect"), True),
+        (lambda: kombu.exceptions.OperationalError("refused"), True),
+        (
+            lambda: __import__("botocore.exceptions").exceptions.EndpointConnectionError(endpoint_url="x"),
+            True,
+        ),
+        (lambda: __import__("botocore.exceptions").exceptions.ConnectionClosedError(endpoint_url="x"), True),
+        (lambda: _client_error(503, "SlowDown"), True),
+        (lambda: _client_error(500, "InternalError"), True),
+        (lambda: _client_error(404, "NoSuchKey"), False),
+        (lambda: _client_error(403, "AccessDenied"), False),
+        (lambda: ValueError("a bug"), False),
+    ],
+)
+def test_which_errors_are_infrastructure_faults(make: Any, fault: bool) -> None:
+    from hiprecorder.faults import is_infrastructure_fault
+
+    assert is_infrastructure_fault(make()) is fault
