@@ -37,6 +37,11 @@ Decisions taken where the spec is silent (the interface answers are the contract
   it becomes ``processing`` once both have arrived.
 - A recording that was deleted or expired reads back as ``deleted`` even if the lifecycle did not
   change the call's own state.
+- Faults (issue 19): an accepted upload is deleted only if its row did not commit. A processing
+  task that cannot be sent after the commit (broker down) leaves the call queued
+  (``ProcessingOutbox``) and the request answers ``503`` (``hiprecorder.faults``); the phone
+  system's replay sends it, and ``recordings.repair`` does if nobody replays. A call whose raw
+  upload is gone ends ``failed`` with ``error_code`` ``audio_missing``.
 """
 
 from __future__ import annotations
