@@ -215,6 +215,9 @@ MIDDLEWARE = [
     "tenants.middleware.AdminMfaMiddleware",
     "tenants.middleware.StaffMfaMiddleware",
     "tenants.language.PersonLanguageMiddleware",
+    # Last, so its process_exception sees a view's error first: an unreachable database, broker
+    # or store answers 503 with Retry-After (hiprecorder/faults.py; handler500 for the others).
+    "hiprecorder.faults.InfrastructureFaultMiddleware",
 ]
 
 # Which URLs this web process serves: "all" (the default: portal, API, admin and the telephony
@@ -374,10 +377,24 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 else:
-    # A message whose worker died unacknowledged is delivered again after this many seconds.
+    # A message whose worker died unacknowledged is delivered again after this many seconds:
+    # longer than the longest task runs (process_call's time limit, PROCESSING_TIME_LIMIT_SECONDS
+    # below), short enough that a killed worker's calls resume within minutes.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=1),
+        # A Redis that does not answer fails a send in seconds (the request then answers 503)
+        # instead of holding the phone system's request.
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
     }
+# Sending a task while the broker is down: three quick tries (about 1.5 s), then the error.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker died is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -510,8 +527,34 @@ EXPIRY_SWEEP_WORKERS = env_int("EXPIRY_SWEEP_WORKERS", 2, minimum=1)
 EXPIRY_SWEEP_BATCH = env_int("EXPIRY_SWEEP_BATCH", 5000, minimum=1)
 # How often the periodic task seals audit chains left unsealed (seconds).
 AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 300, minimum=10)
+# Faults (issue 19). A processing attempt may run this long (soft limit; hard limit +60 s); the
+# broker's visibility timeout and the repair deadline must both exceed it.
+PROCESSING_TIME_LIMIT_SECONDS = env_int("PROCESSING_TIME_LIMIT_SECONDS", 780, minimum=10)
+# A call in processing whose task was sent (or whose attempt started) longer ago than this is
+# queued again by the repair task (recordings/repair.py), which runs every REPAIR_INTERVAL_SECONDS.
+PROCESSING_DEADLINE_SECONDS = env_int("PROCESSING_DEADLINE_SECONDS", 900, minimum=1)
+REPAIR_INTERVAL_SECONDS = env_int("REPAIR_INTERVAL_SECONDS", 60, minimum=1)
+# After this many sends a call still not processed ends failed (error_code processing_stalled).
+PROCESSING_MAX_DISPATCHES = env_int("PROCESSING_MAX_DISPATCHES", 12, minimum=1)
+# The worker's heartbeat (/healthz "worker" and "queue"): sent this often by beat; the worker is
+# reported dead after WORKER_STALE_SECONDS without one, the queue old past QUEUE_MAX_AGE_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1)
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180, minimum=1)
+QUEUE_MAX_AGE_SECONDS = env_int("QUEUE_MAX_AGE_SECONDS", 300, minimum=1)
+# Retry-After of a 503 answered because the database, broker or store is unreachable.
+FAULT_RETRY_AFTER_SECONDS = env_int("FAULT_RETRY_AFTER_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expiry-sweep": {"task": "recordings.sweep_expired", "schedule": float(EXPIRY_SWEEP_SECONDS)},
+    "repair-stuck-calls": {
+        "task": "recordings.repair_stuck_calls",
+        "schedule": float(REPAIR_INTERVAL_SECONDS),
+        "options": {"expires": float(REPAIR_INTERVAL_SECONDS)},
+    },
+    "worker-heartbeat": {
+        "task": "recordings.worker_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
+        "options": {"expires": 600.0},
+    },
     # Seals each audit chain whose newest entries have no seal yet (a seal write that failed
     # after its commit); normally every commit seals its own entries at once.
     "audit-seal": {"task": "tenants.seal_audit_chains", "schedule": float(AUDIT_SEAL_SECONDS)},

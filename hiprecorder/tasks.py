@@ -1,7 +1,9 @@
 """Sending Celery tasks: always after the surrounding transaction commits.
 
 A task sent inside a transaction can run before the rows it needs are visible (or after they were
-rolled back). ``enqueue`` waits for the commit; outside a transaction it sends at once.
+rolled back). ``enqueue`` waits for the commit; outside a transaction it sends at once. A send
+that fails (broker down) raises from the commit: the data is committed, the request answers 503
+(``hiprecorder.faults``) and the caller's retry or a repair task sends it again.
 """
 
 from __future__ import annotations

@@ -17,3 +17,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("rpi/v1/", include("recordings.rpi_urls")),
 ]
+
+# An unreachable database, broker or store raised outside a view: 503, not 500 (faults.py).
+handler500 = "hiprecorder.faults.server_error"

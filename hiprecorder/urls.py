@@ -22,3 +22,6 @@ urlpatterns = [
     # The portal.
     path("", include("recordings.urls")),
 ]
+
+# An unreachable database, broker or store raised outside a view: 503, not 500 (faults.py).
+handler500 = "hiprecorder.faults.server_error"

@@ -7,6 +7,7 @@ import random
 from celery import Task, shared_task
 from celery.exceptions import Retry
 
+from hiprecorder.retry import TRANSIENT
 from notifications import services
 from tenants.scoping import tenant_scope
 
@@ -19,7 +20,16 @@ def backoff_seconds(retries: int) -> float:
     return base / 2 + random.uniform(0, base / 2)  # noqa: S311 (jitter, not security)
 
 
-@shared_task(bind=True, name="notifications.send_prompt", max_retries=MAX_RETRIES, ignore_result=True)
+@shared_task(
+    bind=True,
+    name="notifications.send_prompt",
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+    autoretry_for=TRANSIENT,  # database or broker down: the same backoff as FCM errors
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
 def send_prompt_task(self: Task, tenant_id: str, prompt_id: str) -> Retry | None:
     """Send a prompt; transient FCM errors (quota, 5xx) are retried with backoff."""
     final = self.request.retries >= MAX_RETRIES

@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from recordings.models import Integrity, Recording
+from recordings.models import Call, Integrity, Recording
 from tenants.admin import UnscopedAdminMixin
 
 
@@ -110,6 +110,65 @@ class RecordingAdmin(UnscopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="remote party")
     def remote_party(self, obj: Recording) -> str:
+        return mask_number(obj.remote_number)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """Calls as the telephony interface left them, so support sees one that ended ``failed`` and
+    why (``error_code``: e.g. ``audio_missing``, ``processing_stalled``; issue 19). Read-only;
+    no numbers in full, no storage keys."""
+
+    fields = [
+        "id",
+        "tenant",
+        "pbx_call_id",
+        "user",
+        "kind",
+        "mode",
+        "direction",
+        "leg",
+        "local_party",
+        "remote_party",
+        "started_at",
+        "ended_at",
+        "state",
+        "outcome",
+        "error_code",
+        "processing_attempts",
+        "uploaded_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+    list_display = [
+        "started_at",
+        "tenant",
+        "pbx_call_id",
+        "state",
+        "outcome",
+        "error_code",
+        "processing_attempts",
+    ]
+    list_filter = ["state", "tenant", "kind"]
+    search_fields = ["pbx_call_id"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+
+    @admin.display(description="local party")
+    def local_party(self, obj: Call) -> str:
+        return mask_number(obj.local_number)
+
+    @admin.display(description="remote party")
+    def remote_party(self, obj: Call) -> str:
         return mask_number(obj.remote_number)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -48,6 +48,11 @@ Decisions taken where the spec is silent (the interface answers are the contract
   it becomes ``processing`` once both have arrived.
 - A recording that was deleted or expired reads back as ``deleted`` even if the lifecycle did not
   change the call's own state.
+- Faults (issue 19): an accepted upload is deleted only if its row did not commit. A processing
+  task that cannot be sent after the commit (broker down) leaves the call queued
+  (``ProcessingOutbox``) and the request answers ``503`` (``hiprecorder.faults``); the phone
+  system's replay sends it, and ``recordings.repair`` does if nobody replays. A call whose raw
+  upload is gone ends ``failed`` with ``error_code`` ``audio_missing``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
@@ -71,7 +77,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from recordings import audio, policy, rules
-from recordings.models import Call, CallEvent, Direction, Leg, Recording
+from recordings.models import Call, CallEvent, Direction, Leg, ProcessingOutbox, Recording
 from tenants import numbers
 from tenants.models import Licence, PlaybackSubscription, Tenant, User
 from tenants.scoping import tenant_scope
@@ -95,6 +101,12 @@ CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 MAX_AUDIO_OFFSET_MS = 2**31 - 1
 RENDITION_EXTENSION = {"audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/ogg": "ogg"}
 UPLOAD_EXTENSION = {"wav": "wav", "ogg": "ogg"}
+# Temporary files: upload spools (up to RPI_MAX_AUDIO_BYTES) and processing folders, named
+# "<prefix><pid>-..." so that clean_spool() can tell a dead process's leftovers from live ones.
+UPLOAD_PREFIX = "rpi-upload-"
+PROCESS_PREFIX = "rpi-process-"
+# error_code of a call whose raw audio is gone: it can never be processed.
+AUDIO_MISSING = "audio_missing"
 
 
 class RpiError(Exception):
@@ -388,6 +400,7 @@ def end_call(*, call_id: str, data: dict[str, Any]) -> Result:
         call = _locked_call(call_id)
         if call.ended_at is not None:
             if call.ended_at == ended_at:
+                _resend_if_unsent(call)
                 return Result(200, read_back(call))
             raise RpiError(
                 409, "call_ended", f"Call {call.pbx_call_id} already ended at {_iso(call.ended_at)}."
@@ -432,10 +445,52 @@ def _settle(call: Call) -> None:
 
 
 def _enqueue_processing(call: Call) -> None:
-    from hiprecorder.tasks import enqueue
+    """Queue the call for processing: an outbox row in the caller's transaction, the task sent
+    after the commit. If that send fails (broker down) the error propagates, so the request
+    answers 503 and the phone system retries, while the committed row stays for
+    ``recordings.repair`` to send again: a call is never left ``processing`` with nothing queued."""
+    ProcessingOutbox.objects.update_or_create(
+        call=call, defaults={"tenant_id": call.tenant_id, "dispatched_at": None}
+    )
+    tenant_id, call_id = str(call.tenant_id), str(call.id)
+    transaction.on_commit(lambda: dispatch_processing(tenant_id=tenant_id, call_id=call_id))
+
+
+def dispatch_processing(*, tenant_id: str, call_id: str) -> None:
+    """Send the processing task of a queued call and note the send on its outbox row."""
     from recordings.tasks import process_call as process_call_task
 
-    enqueue(process_call_task, str(call.tenant_id), str(call.id))
+    process_call_task.apply_async(args=(tenant_id, call_id))
+    _note_dispatch(call_id)
+
+
+def _resend_if_unsent(call: Call) -> None:
+    """On a replayed request (the phone system retrying after a 503): if the call's task was never
+    sent, send it after the commit now, so the retry finishes what the first request could not;
+    if the broker is still down, the retry gets 503 again. Sent by one replay only (claim)."""
+    if call.state != Call.State.PROCESSING:
+        return
+    tenant_id, call_id = str(call.tenant_id), str(call.id)
+
+    def resend() -> None:
+        claimed = ProcessingOutbox.objects.filter(call_id=call_id, dispatched_at__isnull=True).update(
+            dispatched_at=timezone.now()
+        )
+        if not claimed:
+            return
+        try:
+            dispatch_processing(tenant_id=tenant_id, call_id=call_id)
+        except BaseException:
+            ProcessingOutbox.objects.filter(call_id=call_id).update(dispatched_at=None)
+            raise
+
+    transaction.on_commit(resend)
+
+
+def _note_dispatch(call_id: str | uuid.UUID) -> None:
+    ProcessingOutbox.objects.unscoped().filter(call_id=call_id).update(
+        dispatched_at=timezone.now(), dispatches=F("dispatches") + 1
+    )
 
 
 def _delete_on_commit(key: str) -> None:
@@ -502,7 +557,8 @@ def spool(read: Callable[[int], bytes], *, limit: int) -> Spooled:
     Never holds more than one chunk in memory; past ``limit`` bytes it stops reading and
     raises 413 (for bodies without a Content-Length, e.g. chunked ones).
     """
-    handle = tempfile.NamedTemporaryFile(prefix="rpi-upload-")  # noqa: SIM115 (closed by the caller)
+    # The process id in the name lets clean_spool() remove what a killed process left behind.
+    handle = tempfile.NamedTemporaryFile(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-")  # noqa: SIM115 (closed by the caller)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -524,6 +580,51 @@ def spool(read: Callable[[int], bytes], *, limit: int) -> Spooled:
     return Spooled(handle, digest.hexdigest(), size)
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def clean_spool(folder: str | None = None) -> int:
+    """Remove upload spools and processing folders left by processes that were killed (a
+    spool is deleted on close, which a SIGKILL skips). Run when a web or worker process starts.
+
+    Only leftovers of processes that no longer exist are removed (the pid is in the name), so
+    the other workers' uploads in progress are untouched. Returns how many were removed.
+    """
+    folder = folder or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        prefix = next((p for p in (UPLOAD_PREFIX, PROCESS_PREFIX) if name.startswith(p)), None)
+        if prefix is None:
+            continue
+        pid_text = name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            logger.warning("could not remove the leftover %s", path)
+            continue
+        removed += 1
+    if removed:
+        logger.info("removed %d upload spool/processing leftovers of dead processes", removed)
+    return removed
+
+
 def store_upload(*, call_id: str, content_type: str, offset_ms: int, body: Spooled) -> Result:
     """Validate a spooled upload by decoding it, store it raw, and start processing if ready.
 
@@ -534,7 +635,9 @@ def store_upload(*, call_id: str, content_type: str, offset_ms: int, body: Spool
     first = find_call(call_id)
     _check_takes_audio(first)
     if first.upload_sha256:
-        return _replayed_upload(first, body.sha256)
+        result = _replayed_upload(first, body.sha256)
+        _resend_if_unsent(first)
+        return result
     try:
         info = audio.probe(body.file)
         audio.check_declared_type(info, content_type)
@@ -549,8 +652,17 @@ def store_upload(*, call_id: str, content_type: str, offset_ms: int, body: Spool
             f".{UPLOAD_EXTENSION[info.container]}"
         )
         key = recordings_storage().save(key, File(body.file))
+    # The raw object is deleted again only if its row did not commit: after the commit (e.g. the
+    # processing task could not be sent) the row names it and the audio must stay.
+    committed = False
+
+    def mark_committed() -> None:
+        nonlocal committed
+        committed = True
+
     try:
         with transaction.atomic():
+            transaction.on_commit(mark_committed)  # first hook: runs before the task is sent
             call = _locked_call(call_id)
             _check_takes_audio(call)
             if call.upload_sha256:
@@ -571,7 +683,7 @@ def store_upload(*, call_id: str, content_type: str, offset_ms: int, body: Spool
                     _enqueue_processing(call)
             call.save()
     except BaseException:
-        if key:
+        if key and not committed:
             _delete_quietly(key)
         raise
     return Result(201, {**read_back(call), "sha256": body.sha256, "size": body.size})
@@ -607,6 +719,8 @@ def process_call(*, tenant_id: str | uuid.UUID, call_id: str | uuid.UUID) -> str
         call = Call.objects.filter(pk=call_id).first()
         if call is None:
             return "missing"
+        if claimed:
+            _note_dispatch(call_id)  # the repair's deadline counts from this attempt's start
         if not claimed:
             _finish_cleanup(call)
             if call.state == Call.State.RECORDED:
@@ -626,9 +740,10 @@ def process_call(*, tenant_id: str | uuid.UUID, call_id: str | uuid.UUID) -> str
 
 
 def _finish_cleanup(call: Call) -> None:
-    """A finished call keeps no raw upload and no half-written rendition."""
+    """A finished call keeps no raw upload, no half-written rendition and no outbox row."""
     if call.state in (Call.State.IN_PROGRESS, Call.State.PROCESSING):
         return
+    ProcessingOutbox.objects.filter(call=call).delete()
     if call.upload_key:
         recordings_storage().delete(call.upload_key)
         Call.objects.filter(pk=call.pk, upload_key=call.upload_key).update(upload_key="")
@@ -644,7 +759,11 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
         return _conclude(call, state=Call.State.DISCARDED, outcome=outcome.reason.value)
     spans = [(span.start_ms, span.end_ms) for span in outcome.spans]
     duration = _ms(call.started_at, call.ended_at) if call.ended_at else None
-    with tempfile.TemporaryDirectory(prefix="rpi-process-") as folder:
+    if not call.upload_key or not storage.exists(call.upload_key):
+        # The raw audio is gone (lost before this fix, or removed by hand): nothing to retry.
+        logger.error("call %s: the raw upload %r is missing", call.pk, call.upload_key)
+        return _conclude(call, state=Call.State.FAILED, outcome="failed", error_code=AUDIO_MISSING)
+    with tempfile.TemporaryDirectory(prefix=f"{PROCESS_PREFIX}{os.getpid()}-") as folder:
         raw_path = os.path.join(folder, "upload")
         with storage.open(call.upload_key, "rb") as source, open(raw_path, "wb") as target:
             while chunk := source.read(1024 * 1024):
@@ -694,6 +813,7 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
         locked.pending_rendition_key = ""
         locked.error_code = ""
         locked.save()
+        ProcessingOutbox.objects.filter(call=locked).delete()
     logger.info("call %s recorded as %s", call.pk, recording.pk)
     _finish_cleanup(locked)
     _hand_over(locked)
@@ -733,6 +853,7 @@ def _conclude(call: Call, *, state: str, outcome: str, error_code: str = "") -> 
         locked.outcome = outcome
         locked.error_code = error_code
         locked.save()
+        ProcessingOutbox.objects.filter(call=locked).delete()
     _finish_cleanup(locked)
     return locked.state
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from hiprecorder.retry import RETRY_OPTIONS
 from recordings import lifecycle
 
 
-@shared_task(name="recordings.sweep_expired", ignore_result=True)
+@shared_task(name="recordings.sweep_expired", ignore_result=True, **RETRY_OPTIONS)
 def sweep_expired_task() -> dict[str, int]:
     """Delete every recording that is due, for every tenant.
 

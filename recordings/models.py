@@ -91,6 +91,39 @@ class Call(TenantOwned):
         return self.pbx_call_id
 
 
+class ProcessingOutbox(TenantOwned):
+    """A call waiting for its processing task: written in the transaction that makes the call
+    ``processing``, deleted in the one that makes it final.
+
+    The task is sent after the commit; if the broker is down then, or the worker dies, the row
+    stays and ``recordings.repair.repair_stuck_calls`` sends the task again. Kept apart from
+    ``Call`` so the repair reads this small table, not every call by state (see Call.Meta).
+    """
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, primary_key=True, related_name="outbox")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The last time the task was sent or an attempt started; empty: not sent yet (the send after
+    # the commit failed, or is about to happen).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatches = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"outbox {self.call_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last beat of the Celery worker (one row): when a heartbeat task ran, and how long its
+    message waited in the queue. ``/healthz`` reads it to see a dead worker or an old queue."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    ran_at = models.DateTimeField()
+    queue_wait_ms = models.BigIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"heartbeat {self.ran_at}"
+
+
 class CallEvent(TenantOwned):
     """An accepted event during the call (keep, start, pause, resume), as an offset in the call."""
 

@@ -29,10 +29,12 @@ class Report:
     rows: int = 0
     orphan_objects: list[str] = field(default_factory=list)
     missing_objects: list[tuple[str, str]] = field(default_factory=list)  # (recording id, key)
+    uploads: int = 0
+    missing_uploads: list[tuple[str, str]] = field(default_factory=list)  # (call id, upload key)
 
     @property
     def clean(self) -> bool:
-        return not self.orphan_objects and not self.missing_objects
+        return not self.orphan_objects and not self.missing_objects and not self.missing_uploads
 
 
 def iter_storage_keys(storage: Storage) -> Iterator[str]:
@@ -58,8 +60,9 @@ def iter_storage_keys(storage: Storage) -> Iterator[str]:
 
 
 def reconcile(*, storage: Storage | None = None) -> Report:
-    """Across tenants (maintenance): every live recording's object and every pending upload must
-    exist, and every object must belong to one. Memory: one set of the referenced keys."""
+    """Across tenants (maintenance): every live recording's object and every call's raw upload
+    must exist, and every object must belong to one (a recording, an upload, the rendition a
+    processing attempt is writing, or a registered provider's key). Memory: one set of the referenced keys."""
     storage = storage or storages["recordings"]
     report = Report()
     expected: dict[str, str] = {}
@@ -73,7 +76,19 @@ def reconcile(*, storage: Storage | None = None) -> Report:
         expected[key] = str(rec_id)
         report.rows += 1
     referenced = set(expected)
-    referenced.update(Call.objects.unscoped().exclude(upload_key="").values_list("upload_key", flat=True))
+    uploads: dict[str, str] = {
+        key: str(call_id)
+        for call_id, key in Call.objects.unscoped().exclude(upload_key="").values_list("id", "upload_key")
+    }
+    report.uploads = len(uploads)
+    referenced.update(uploads)
+    # The rendition a processing attempt is writing belongs to its call until the recording
+    # commits (a stuck call's is deleted by its next attempt); it is not an orphan.
+    referenced.update(
+        Call.objects.unscoped()
+        .exclude(pending_rendition_key="")
+        .values_list("pending_rendition_key", flat=True)
+    )
     for provider in _key_providers:
         referenced.update(provider())
     seen: set[str] = set()
@@ -85,4 +100,5 @@ def reconcile(*, storage: Storage | None = None) -> Report:
         if key not in referenced:
             report.orphan_objects.append(key)
     report.missing_objects = sorted((rec, key) for key, rec in expected.items() if key not in seen)
+    report.missing_uploads = sorted((call, key) for key, call in uploads.items() if key not in seen)
     return report

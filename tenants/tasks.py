@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from hiprecorder.retry import RETRY_OPTIONS
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY_OPTIONS)
 def purge_tenant(tenant_id: str) -> str:
     """End of service: delete everything of the tenant (batched; a re-delivered task resumes)."""
     from tenants import privacy

@@ -1,5 +1,7 @@
 """Fault tests on the real stack: SIGKILL the Celery worker in the middle of work, restart it, and
-check that nothing was lost and nothing was left behind (``reconcile`` reports zero).
+check that nothing was lost and nothing was left behind (``reconcile`` reports zero). Issue 19:
+stop and restart Redis, PostgreSQL and the S3 store while calls flow (``scripts/services.sh
+down|up``); every call ends recorded, once, with no audio lost and no orphan.
 
 A real ``celery -A hiprecorder worker`` subprocess runs against the scratch PostgreSQL, Redis and
 SeaweedFS of ``scripts/services.sh`` (``HIPRECORDER_REAL_SERVICES=1``). Each test uses its own
@@ -321,3 +323,165 @@ def test_worker_killed_during_an_end_of_service_purge(
     assert all(store.exists(r.storage_key) for r in globex)
     assert Recording.objects.unscoped().filter(tenant=personas.tenant_b, deleted_at__isnull=True).count() == 5
     assert_reconciled()
+
+
+# --- issue 19: Redis, PostgreSQL and the store stopped and restarted while calls flow ------------
+
+SERVICES_DIR = os.environ.get("HIPRECORDER_SERVICES_DIR", "")
+
+
+def service(action: str, name: str) -> None:
+    """Stop (``down``) or restart (``up``, same port and data) one of ``scripts/services.sh``'s
+    services."""
+    if not SERVICES_DIR:
+        pytest.skip("needs HIPRECORDER_SERVICES_DIR (written by scripts/services.sh start)")
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "services.sh"), action, SERVICES_DIR, name],
+        check=True,
+        capture_output=True,
+        timeout=90,
+        env={**os.environ, "PYTHON": sys.executable},  # has boto3, for the store's readiness check
+    )
+
+
+class Phone:
+    """The phone system: starts, ends and uploads calls, and repeats a request answered ``503``
+    (after checking the answer is the contract's) until it is taken, as the contract asks."""
+
+    def __init__(self, personas: Personas, wav: bytes) -> None:
+        key = services.create_pbx_key(tenant=personas.tenant_a, name="PBX").secret
+        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+        self.client.raise_request_exception = False
+        self.user = personas.users["always"].pbx_id
+        self.tenant = personas.tenant_a
+        self.wav = wav
+        self.unavailable = 0
+        self.started = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
+
+    def send(self, method: str, path: str, data: object, content_type: str, *, retry: bool) -> int:
+        end = time.monotonic() + DEADLINE
+        while True:
+            response = getattr(self.client, method)(f"/rpi/v1/{path}", data=data, content_type=content_type)
+            if response.status_code != 503:
+                return response.status_code
+            assert response["Content-Type"].startswith("application/json")
+            assert response.json()["error"]["code"] == "service_unavailable"
+            assert int(response["Retry-After"]) > 0
+            self.unavailable += 1
+            # As at the end of a real request (the test client skips it): drop a broken connection.
+            connection.close_if_unusable_or_obsolete()
+            if not retry:
+                return 503
+            assert time.monotonic() < end, f"{method} {path} kept answering 503"
+            time.sleep(0.5)
+
+    def call(self, call_id: str, *, retry: bool = True) -> list[int]:
+        body = {
+            "call_id": call_id,
+            "user": self.user,
+            "direction": "inbound",
+            "local_number": "+31201234567",
+            "remote_number": "+31612345678",
+            "leg": "fixed",
+            "started_at": iso(self.started),
+        }
+        return [
+            self.send("post", "calls", body, "application/json", retry=retry),
+            self.send(
+                "post",
+                f"calls/{call_id}/end",
+                {"ended_at": iso(self.started + timedelta(seconds=3))},
+                "application/json",
+                retry=retry,
+            ),
+            self.send("put", f"calls/{call_id}/audio", self.wav, "audio/wav", retry=retry),
+        ]
+
+    def calls(self) -> list[Call]:
+        with tenant_scope(self.tenant):
+            return list(Call.objects.filter(pbx_call_id__startswith="fault-"))
+
+
+@pytest.fixture
+def phone(personas: Personas, tmp_path: Path, settings: object, monkeypatch: pytest.MonkeyPatch) -> Phone:
+    from recordings import audio, repair
+
+    # The repair (run here, as beat would) with short deadlines, so a lost send is re-sent at once.
+    settings.PROCESSING_DEADLINE_SECONDS = 5  # type: ignore[attr-defined]
+    monkeypatch.setattr(repair, "SEND_GRACE", timedelta(0))
+    return Phone(personas, audio.make_wav(tmp_path / "call.wav", seconds=3).read_bytes())
+
+
+def assert_nothing_lost(phone: Phone, expected: int) -> None:
+    """Every call reaches ``recorded`` (the repair running as beat would), with exactly one
+    recording whose audio exists; no raw upload, outbox row or orphan object is left."""
+    from recordings.models import ProcessingOutbox
+    from recordings.repair import repair_stuck_calls
+
+    def settled() -> bool:
+        calls = phone.calls()
+        if all(c.state != Call.State.PROCESSING and not c.upload_key for c in calls):
+            return True
+        repair_stuck_calls()
+        time.sleep(0.3)
+        return False
+
+    wait_for(settled, "every call to reach a final state")
+    calls = phone.calls()
+    assert len(calls) == expected
+    assert {c.state for c in calls} == {Call.State.RECORDED}, [(c.state, c.error_code) for c in calls]
+    with tenant_scope(phone.tenant):
+        for c in calls:
+            [recording] = Recording.objects.filter(call=c)  # one each: none lost, none doubled
+            assert storages["recordings"].exists(recording.storage_key)
+    assert ProcessingOutbox.objects.unscoped().count() == 0
+    assert_reconciled()
+
+
+def test_redis_outage_while_calls_flow(phone: Phone, worker: Callable[[], Worker]) -> None:
+    worker()
+    assert phone.call("fault-r1") == [201, 202, 201]
+    service("down", "redis")
+    try:
+        # The call is taken and its audio stored; the task cannot be sent: 503, the call queued.
+        assert phone.call("fault-r2", retry=False) == [201, 202, 503]
+        assert phone.call("fault-r3", retry=False)[:2] == [201, 202]
+    finally:
+        service("up", "redis")
+    # The phone system retries: same bytes, 200; the repair sends what was not sent.
+    assert phone.call("fault-r2") == [200, 200, 200]
+    assert phone.call("fault-r3") == [200, 200, 200]
+    assert phone.unavailable >= 2
+    assert_nothing_lost(phone, 3)
+
+
+def test_postgres_outage_while_the_worker_works_a_backlog(phone: Phone, worker: Callable[[], Worker]) -> None:
+    for n in range(3):
+        assert phone.call(f"fault-p{n}") == [201, 202, 201]  # queued; no worker yet
+    service("down", "postgres")
+    try:
+        w = worker()  # its tasks meet a database that is down: retried with backoff
+        time.sleep(3)
+        assert w.proc is not None and w.proc.poll() is None, w.tail()
+        # The phone system meanwhile gets 503, not an HTML 500.
+        assert phone.call("fault-p9", retry=False)[0] == 503
+    finally:
+        service("up", "postgres")
+    connection.close()  # this process's connection died with the server
+    assert phone.call("fault-p9") == [201, 202, 201]
+    assert_nothing_lost(phone, 4)
+
+
+def test_store_outage_during_uploads_and_processing(phone: Phone, worker: Callable[[], Worker]) -> None:
+    assert phone.call("fault-s1") == [201, 202, 201]  # queued; no worker yet
+    service("down", "s3")
+    try:
+        worker()  # processing meets a store that is down: retried with backoff
+        # The upload cannot be stored: 503 and nothing half-applied.
+        assert phone.call("fault-s2", retry=False) == [201, 202, 503]
+        with tenant_scope(phone.tenant):
+            assert Call.objects.get(pbx_call_id="fault-s2").upload_sha256 == ""
+    finally:
+        service("up", "s3")
+    assert phone.call("fault-s2") == [200, 200, 201]
+    assert_nothing_lost(phone, 2)

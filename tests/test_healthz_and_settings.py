@@ -14,7 +14,7 @@ def test_healthz_reports_every_part(client: Client, db: None) -> None:
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200, body
-    assert set(body["checks"]) == {"database", "storage", "broker"}
+    assert set(body["checks"]) == {"database", "storage", "broker", "worker", "queue"}
     assert all(check["ok"] for check in body["checks"].values())
 
 
@@ -163,3 +163,51 @@ def test_demo_admin_reaches_the_portal_without_setting_up_a_second_factor(db: No
     client.post("/accounts/login/", {"login": admin["username"], "password": admin["password"]})
     response = client.get("/")
     assert response.status_code == 200
+
+
+@pytest.fixture
+def with_worker(db: None) -> object:
+    """Tasks go to a worker (not eager), as in production."""
+    from hiprecorder.celery import app
+
+    app.conf.task_always_eager = False
+    yield app
+    app.conf.task_always_eager = True
+
+
+def test_healthz_sees_a_dead_worker_without_failing_the_web(client: Client, with_worker: object) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recordings.models import WorkerHeartbeat
+
+    response = client.get("/healthz")
+    assert response.status_code == 200  # the web can still take calls: not out of rotation
+    body = response.json()
+    assert body["status"] == "degraded" and body["failing"] == ["worker"]
+    assert "no worker heartbeat" in body["checks"]["worker"]["error"]
+
+    WorkerHeartbeat.objects.create(ran_at=timezone.now() - timedelta(seconds=5), queue_wait_ms=1200)
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok", body
+    assert body["checks"]["queue"]["heartbeat_wait_s"] == 1.2
+
+    WorkerHeartbeat.objects.filter(pk=1).update(ran_at=timezone.now() - timedelta(hours=1))
+    body = client.get("/healthz").json()
+    assert body["status"] == "degraded" and body["failing"] == ["worker"]
+
+
+def test_healthz_sees_an_old_queue(client: Client, with_worker: object, settings: object) -> None:
+    from django.utils import timezone
+
+    from recordings.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.create(
+        ran_at=timezone.now(), queue_wait_ms=(settings.QUEUE_MAX_AGE_SECONDS + 1) * 1000
+    )  # type: ignore[attr-defined]
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["failing"] == ["queue"]
+    assert "waited" in body["checks"]["queue"]["error"]

@@ -10,7 +10,10 @@ from recordings.reconcile import reconcile
 
 
 class Command(BaseCommand):
-    help = "Report recordings-storage objects without a recording row, and live rows without an object."
+    help = (
+        "Report recordings-storage objects without a row, live recordings without an object, "
+        "and calls whose raw upload object is missing."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -27,6 +30,11 @@ class Command(BaseCommand):
         self.stdout.write(f"rows without an object: {len(report.missing_objects)}")
         for rec_id, key in report.missing_objects[:limit]:
             self.stdout.write(f"  recording {rec_id}: {key}")
+        self.stdout.write(
+            f"calls whose raw upload is missing: {len(report.missing_uploads)} of {report.uploads}"
+        )
+        for call_id, key in report.missing_uploads[:limit]:
+            self.stdout.write(f"  call {call_id}: {key}")
         if report.clean:
             self.stdout.write(self.style.SUCCESS("storage and database agree"))
         else:
