@@ -12,7 +12,8 @@ credentials after log-out (the old session cookie, the API token revoked by the 
 
 How each persona asks (:func:`_portal`, :func:`_api`): customer users with their own browser
 session (portal and admin) or their own API token (API); support staff and the superuser with
-their session (they have no app token); the recipient with the browser in which it entered the
+the session of the real log-in form and their authenticator code (they have no app token);
+the recipient with the browser in which it entered the
 share's PIN; anonymous with none; signed_out with the dead session cookie or revoked token.
 
 Stream URLs: "own URL" is one issued to the persona itself (bound to its own session; the
@@ -27,7 +28,7 @@ a ZIP, an audio or ZIP Content-Type or an attachment, nor the row's marker.
 ``test_every_route_has_a_row_or_a_reason`` walks every URL pattern of the project (the admin and
 allauth included, with tests/test_isolation.py's walker) and fails when a route is neither in the
 matrix nor in :data:`NO_RECORDING_CONTENT`, the reviewed list of routes that cannot carry a
-recording's content, each with its reason.
+recording's content, each with its reason; the project's management commands likewise.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -585,6 +587,27 @@ def _check(w: World, route: Route, expected: Expect, r: Result, where: str) -> N
         disposition = r.headers.get("content-disposition", "")
         assert "attachment" not in disposition, f"{where}: {disposition}"
     assert not route.leaked(w, r), f"{where}: the content arrived"
+
+
+def test_the_denied_check_sees_audio_zips_and_attachments() -> None:
+    """A denied cell's check is not blind: audio, a piece of it in a page, a ZIP, an audio
+    Content-Type or an attachment each fail it (a dead check would pass every denied cell)."""
+    from tests.factories import rendition
+
+    audio = rendition()[0]
+    w: Any = SimpleNamespace(audio=audio)
+    route = Route("home", lambda _w, _who: Result(200, b"", {}), lambda _w, _r: False)
+    middle = audio[len(audio) // 2 :][:64]
+    for body, headers in [
+        (audio, {"content-type": "application/octet-stream"}),
+        (b"<html>" + middle + b"</html>", {"content-type": "text/html"}),
+        (b"PK\x03\x04 a zip", {"content-type": "application/octet-stream"}),
+        (b"{}", {"content-type": "audio/mpeg"}),
+        (b"{}", {"content-type": "application/json", "content-disposition": "attachment; filename=a"}),
+    ]:
+        with pytest.raises(AssertionError):
+            _check(w, route, D(200), Result(200, body, headers), "self-test")
+    _check(w, route, D(200), Result(200, b"<p>nothing</p>", {"content-type": "text/html"}), "self-test")
 
 
 @pytest.mark.parametrize(("who", "route", "expected"), CELLS, ids=[f"{w}-{_slug(r)}" for w, r, _e in CELLS])
