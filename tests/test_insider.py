@@ -33,6 +33,7 @@ recording's content, each with its reason; the project's management commands lik
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class World:
     comment_id: Any
     clients: dict[str, Client] = field(default_factory=dict)  # persona -> its browser
     tokens: dict[str, str] = field(default_factory=dict)  # persona -> its API token
+    api_tokens: dict[str, Any] = field(default_factory=dict)  # persona -> that token's row
     portal_urls: dict[str, str] = field(default_factory=dict)  # persona -> its old portal URL
     api_urls: dict[str, str] = field(default_factory=dict)  # persona -> its old API URL
 
@@ -147,7 +149,8 @@ def world(personas: Personas) -> World:
             client.force_login(person)
         w.clients[name] = client
         if person.tenant_id is not None:
-            w.tokens[name] = issue_api_token(user=person, name="phone", acting_user=person).secret
+            issued_token = issue_api_token(user=person, name="phone", acting_user=person)
+            w.tokens[name], w.api_tokens[name] = issued_token.secret, issued_token.token
     w.portal_urls["owner"] = player_audio_url(w.clients["owner"], rec)
     w.api_urls["owner"] = _api_stream_path(rec, w.tokens["owner"])
 
@@ -239,8 +242,13 @@ def _own_api_url(w: World, who: str) -> str:
     asked = client.post(reverse("api:recording_stream", args=[w.rec.pk]), headers=headers)
     if asked.status_code == 200:
         return _path(asked.json()["url"])
-    # Refused a URL: one minted for the persona anyway, to test the audio endpoint's own check.
-    token = streaming.issue_stream_token(user=person, recording=w.rec)
+    # Refused a URL: one minted for the persona anyway, bound to its own credential (its app
+    # token; staff: their session), to test the audio endpoint's own check. (Before the stream
+    # branch of issue 13, stream tokens take no app token: then the session binding.)
+    bind: dict[str, Any] = {"session_key": _session_key(w.clients[who])}
+    if who in w.api_tokens and "api_token" in inspect.signature(streaming.issue_stream_token).parameters:
+        bind = {"api_token": w.api_tokens[who]}
+    token = streaming.issue_stream_token(user=person, recording=w.rec, **bind)
     return f"{reverse('api:recording_audio', args=[w.rec.pk])}?t={token}"
 
 
