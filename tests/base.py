@@ -105,6 +105,12 @@ def make_personas() -> Personas:
     )
 
 
+def make_superuser(username: str = "root") -> User:
+    """A support-staff superuser (every Django-admin permission; still no tenant). Not one of
+    the personas above, so that tests counting users and staff stay as they are."""
+    return services.create_support_staff(username=username, password=PASSWORD, superuser=True)
+
+
 def totp_code(user: User) -> str:
     """The authenticator app's current code for ``user`` (the real TOTP algorithm)."""
     from allauth.mfa import app_settings

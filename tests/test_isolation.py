@@ -357,23 +357,32 @@ ROWS: dict[str, Row] = {
 }
 
 
-def _url_names() -> set[str]:
-    """Every named URL of the project outside the admin and allauth, with its namespace."""
-    names: set[str] = set()
+def url_patterns(outside: tuple[str, ...] = OUTSIDE) -> list[tuple[str, str]]:
+    """Every URL pattern of the project as (route, namespaced name; "" when it has none), except
+    those whose route starts with one of ``outside``. tests/test_insider.py walks them all."""
+    found: list[tuple[str, str]] = []
 
     def walk(patterns: list[Any], route: str, namespace: str) -> None:
         for pattern in patterns:
             here = route + str(pattern.pattern)
-            if here.startswith(OUTSIDE):
+            if here.startswith(outside):
                 continue
             if isinstance(pattern, URLResolver):
                 inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
                 walk(pattern.url_patterns, here, inner)
             elif isinstance(pattern, URLPattern):
-                assert pattern.name, f"URL {here!r} has no name: name it and add a row"
-                names.add(namespace + pattern.name)
+                found.append((here, namespace + pattern.name if pattern.name else ""))
 
     walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+def _url_names() -> set[str]:
+    """Every named URL of the project outside the admin and allauth, with its namespace."""
+    names: set[str] = set()
+    for route, name in url_patterns():
+        assert name, f"URL {route!r} has no name: name it and add a row"
+        names.add(name)
     return names
 
 
