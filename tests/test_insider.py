@@ -51,10 +51,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recordings import social, streaming
-from recordings.models import Recording, ShareLink
+from recordings.models import Call, Recording, ShareLink
 from tenants import privacy, services
 from tenants.api.tokens import issue_api_token
 from tenants.models import Role, User
+from tenants.scoping import tenant_scope
 from tests.base import PASSWORD, Personas, login, make_superuser
 from tests.factories import make_recording
 from tests.streams import player_audio_url
@@ -89,6 +90,7 @@ class World:
     share_token: str
     used_copy_token: str
     comment_id: Any
+    call_id: Any  # the call behind the recording (the support admin's call pages)
     clients: dict[str, Client] = field(default_factory=dict)  # persona -> its browser
     tokens: dict[str, str] = field(default_factory=dict)  # persona -> its API token
     api_tokens: dict[str, Any] = field(default_factory=dict)  # persona -> that token's row
@@ -106,11 +108,36 @@ def _path(url: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
+def _call_of(rec: Recording) -> Call:
+    """The recording's call as the telephony interface left it, with the upload's key kept (a
+    secret the support admin's call pages must not show)."""
+    with tenant_scope(rec.tenant_id):
+        call = Call.objects.create(
+            tenant_id=rec.tenant_id,
+            pbx_call_id="insider-1",
+            user=rec.owner,
+            kind=rec.kind,
+            direction=rec.direction,
+            leg=rec.leg,
+            local_number=rec.local_number or "+31201234567",
+            remote_number=REMOTE,
+            started_at=rec.started_at,
+            ended_at=rec.ended_at,
+            record=True,
+            announce=True,
+            state=Call.State.RECORDED,
+            upload_key=f"{rec.storage_key}.upload",
+        )
+        Recording.objects.filter(pk=rec.pk).update(call=call)
+    return call
+
+
 @pytest.fixture
 def world(personas: Personas) -> World:
     p = personas
     owner = p.users["always"]
     rec = make_recording(owner, remote_number=REMOTE)
+    call = _call_of(rec)
     with storages["recordings"].open(rec.storage_key, "rb") as stored:
         audio = stored.read()
     social.add_label(recording=rec, name=LABEL, acting_user=owner)
@@ -125,7 +152,7 @@ def world(personas: Personas) -> World:
         "support": p.support,
         "superuser": make_superuser(),
     }
-    w = World(p, people, rec, audio, issued.share, issued.token, used_copy_token, comment.pk)
+    w = World(p, people, rec, audio, issued.share, issued.token, used_copy_token, comment.pk, call.pk)
 
     # signed_out first: the owner's URLs of a browser and an app that then signed out.
     browser = Client()
@@ -379,6 +406,13 @@ ROUTES: dict[str, Route] = {
         lambda w, who: _result(_portal(w, who).get(reverse("comment_edit", args=[w.rec.pk, w.comment_id]))),
         _shows(COMMENT),
     ),
+    "portal new share PIN": Route(
+        "share_pin_reset",
+        lambda w, who: _result(
+            _portal(w, who).post(reverse("share_pin_reset", args=[w.rec.pk, w.share.pk]), {"pin": "98765"})
+        ),
+        _shows("<audio", COMMENT),
+    ),
     "portal new share link": Route(
         "share_create",
         lambda w, who: _result(
@@ -492,6 +526,16 @@ ROUTES: dict[str, Route] = {
         _get("admin:recordings_recording_change", _rec),
         _shows(*SECRETS_OF_THE_RECORDING, "{rec}/audio"),
     ),
+    "admin calls": Route(
+        "admin:recordings_call_changelist",
+        _get("admin:recordings_call_changelist"),
+        _shows(*SECRETS_OF_THE_RECORDING),
+    ),
+    "admin call": Route(
+        "admin:recordings_call_change",
+        _get("admin:recordings_call_change", lambda w: w.call_id),
+        _shows(*SECRETS_OF_THE_RECORDING, ".upload"),
+    ),
     "admin: customer's password": Route(
         "admin:auth_user_password_change", _set_password, _owner_password_changed
     ),
@@ -536,6 +580,7 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "portal audio, copied URL":      (AUDIO,  R403,   DENY,   DENY,   R403,   R403,   GONE,   GONE,   GONE),
     "portal comment edit":           (OK,     R403,   R404,   R404,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "portal new share link":         (OK,     R403,   R404,   R404,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "portal new share PIN":          (OK,     R403,   R404,   R404,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "share page":                    (EMPTY,  EMPTY,  EMPTY,  EMPTY,  EMPTY,  EMPTY,  OK,     EMPTY,  EMPTY),
     "share audio":                   (R403,   R403,   R403,   R403,   R403,   R403,   AUDIO,  R403,   R403),
     "API list":                      (OK,     OK,     EMPTY,  EMPTY,  R401,   R401,   R401,   R401,   R401),
@@ -565,6 +610,8 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     # Support staff see metadata at most; never audio, a storage key, a number or a comment.
     "admin recordings":              (LOGIN,  LOGIN,  LOGIN,  LOGIN,  META,   EMPTY,  LOGIN,  LOGIN,  LOGIN),
     "admin recording":               (LOGIN,  LOGIN,  LOGIN,  LOGIN,  META,   EMPTY,  LOGIN,  LOGIN,  LOGIN),
+    "admin calls":                   (LOGIN,  LOGIN,  LOGIN,  LOGIN,  META,   EMPTY,  LOGIN,  LOGIN,  LOGIN),
+    "admin call":                    (LOGIN,  LOGIN,  LOGIN,  LOGIN,  META,   EMPTY,  LOGIN,  LOGIN,  LOGIN),
     # Staff never hold a customer's credentials (a password reset is the customer's admins', or
     # a link to the user's own e-mail address).
     "admin: customer's password":    (LOGIN,  LOGIN,  LOGIN,  LOGIN,  DENY,   DENY,   LOGIN,  LOGIN,  LOGIN),
@@ -825,6 +872,17 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "admin:app_list": "one app's models",
     "admin/(?P<url>.*)$": "the admin's catch-all: a 404 or a redirect to log in",
     "admin:recordings_recording_add": "refused to everyone (RecordingAdmin.has_add_permission)",
+    "admin:recordings_call_add": "refused to everyone (CallAdmin is read-only)",
+    "admin:recordings_call_delete": "refused to everyone (CallAdmin is read-only)",
+    "admin:recordings_call_history": "the admin's log lines for one call: none can be made",
+    "admin/recordings/call/<path:object_id>/": "redirects to the change page (in the matrix)",
+    "privacy:access_copies": "the admins' list of access-copy requests: number, reason, who asked, approved",
+    "privacy:access_copy_refuse": "refuses a pending access-copy request; answers a redirect",
+    "privacy:notice_seen": "marks a user's access-copy notice as read; answers a redirect",
+    "privacy:access_copy_approve": (
+        "a second admin approves another's request and is shown the one-time link (four eyes; the "
+        "requester cannot approve, other roles 403, another tenant 404: tests/privacy/test_subjects.py)"
+    ),
     "admin:recordings_recording_delete": "refused to everyone (has_delete_permission)",
     "admin:recordings_recording_history": "the admin's log lines for one recording: none can be made",
     "admin/recordings/recording/<path:object_id>/": "redirects to the change page (in the matrix)",

@@ -22,7 +22,7 @@ from recordings.models import Call, ProcessingOutbox, Recording, WorkerHeartbeat
 from recordings.reconcile import reconcile
 from tenants import services
 from tenants.scoping import tenant_scope
-from tests.base import Personas
+from tests.base import Personas, login_support
 from tests.recordings.rpi_support import Pbx, assert_error, stored_keys, wav_bytes
 
 S = timedelta(seconds=1)
@@ -400,9 +400,7 @@ def test_spools_carry_the_process_id(tmp_path: Path) -> None:
 def test_support_sees_why_a_call_failed(stuck: Call, personas: Personas, client: Client) -> None:
     capture.recordings_storage().delete(stuck.upload_key)
     repair.repair_stuck_calls()
-    personas.support.is_superuser = True
-    personas.support.save()
-    client.force_login(personas.support)
+    login_support(client, personas.support)  # a superuser, with the admin's second factor
     listing = client.get("/admin/recordings/call/?state__exact=failed")
     assert listing.status_code == 200
     assert stuck.pbx_call_id in listing.content.decode() and "audio_missing" in listing.content.decode()
