@@ -40,6 +40,7 @@ class Page(HTMLParser):
 
     numbers: list[tuple[str, str, str]] = field(default_factory=list)  # (tag, attribute, value)
     texts: list[tuple[str, str]] = field(default_factory=list)  # (language, text)
+    inline_styles: list[str] = field(default_factory=list)  # style="..." and <style> (CSP refuses)
     _skip: int = 0
     _langs: list[tuple[str, str]] = field(default_factory=list)  # (tag, lang) of open elements
 
@@ -52,6 +53,8 @@ class Page(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
+        if tag == "style" or "style" in values:
+            self.inline_styles.append(f"<{tag} style={values.get('style', '')!r}>")
         for name, value in values.items():
             numeric = name in NUMERIC_ATTRS or (
                 name.startswith("data-") and re.fullmatch(r"-?[\d.,]+", value) is not None
@@ -90,6 +93,10 @@ def read_page(html: str) -> Page:
 
 def localised_numbers(html: str) -> list[tuple[str, str, str]]:
     return read_page(html).numbers
+
+
+def inline_styles(html: str) -> list[str]:
+    return read_page(html).inline_styles
 
 
 # --- the catalogues -------------------------------------------------------------------------

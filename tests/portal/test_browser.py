@@ -71,6 +71,11 @@ class Session:
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(  # which resource failed (the console names only the status)
+            "response",
+            lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.request.method} {r.url}"),
+        )
+        self.failed: list[str] = []
 
     def login(self, username: str) -> None:
         self.page.goto("/accounts/login/")
@@ -103,6 +108,7 @@ class Session:
         csp = [e for e in self.errors if "Content Security Policy" in e or "Refused to" in e]
         assert not csp, csp
         assert not [e for e in self.errors if "Uncaught" in e], self.errors
+        assert not self.errors, (self.errors, self.failed)  # no console error of any kind
 
     def close(self) -> None:
         self.context.close()
@@ -256,10 +262,12 @@ def test_share_link_in_a_fresh_browser_and_revoke(session: Any, people: Personas
     assert "1 keer geopend" in page.content()
     page.click("#share .shares button.danger")
     page.wait_for_selector("#share .status:has-text('ingetrokken')")
-    stranger.page.goto(url)
+    response = stranger.page.goto(url)
+    assert response.status == 404  # a revoked link: the page says so (the console logs the 404)
     assert stranger.page.locator("audio").count() == 0
     assert "werkt niet meer" in stranger.page.content()
     desk.assert_clean()
+    stranger.errors.remove("Failed to load resource: the server responded with a status of 404 (Not Found)")
     stranger.assert_clean()
 
 

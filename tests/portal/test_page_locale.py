@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recordings.models import Recording
-from tenants.models import User
+from tenants.models import ProcessingRegister, User
 from tenants.scoping import tenant_scope
 from tests import test_isolation
 from tests.base import PASSWORD, login
@@ -88,6 +88,9 @@ def test_no_localised_number_in_an_attribute(paused_world: World, language: str,
     assert 'class="pause-marker"' in player and "<rect x=" in player  # the geometry is there
     found = {(name, who): pagewalk.localised_numbers(r.content.decode()) for name, who, r in pages}
     assert not {k: v for k, v in found.items() if v}
+    # (and no inline style either: the Content-Security-Policy refuses them, htmx panels included)
+    styles = {(name, who): pagewalk.inline_styles(r.content.decode()) for name, who, r in pages}
+    assert not {k: v for k, v in styles.items() if v}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -104,6 +107,10 @@ def test_the_readers_see_what_they_must() -> None:
     ]
     assert pagewalk.localised_numbers('<div data-at="12,5" data-name="a,b">') == [("div", "data-at", "12,5")]
     assert not pagewalk.localised_numbers('<p title="1,5 MB">1,5 MB</p><rect width="0.2051">')
+    assert pagewalk.inline_styles('<p style="color: red">x</p><style>p {}</style>') == [
+        "<p style='color: red'>",
+        "<style style=''>",
+    ]
     assert pagewalk.foreign_text("<p>Recordings</p>", "nl") == ["Recordings"]
     assert pagewalk.foreign_text("<p>Opnamen</p>", "en") == ["Opnamen"]
     assert not pagewalk.foreign_text("<p>Opnamen</p>", "nl")
@@ -130,3 +137,31 @@ def test_signed_in_message_is_in_the_persons_language(personas: Any, language: s
     expected = "Je bent nu ingelogd als" if language == "nl" else "Successfully signed in as"
     assert expected in body
     assert not pagewalk.foreign_text(body, language)
+
+
+@pytest.mark.parametrize(
+    ("language", "standard", "foreign"),
+    [
+        ("nl", "Bellers (klanten, leveranciers", "Callers (customers"),
+        ("en", "Callers (customers, suppliers", "Bellers (klanten"),
+    ],
+)
+def test_the_register_standard_texts_are_in_the_readers_language(
+    personas: Any, language: str, standard: str, foreign: str
+) -> None:
+    """The register's standard paragraphs (categories of people, sub-processors) follow the
+    reader's language; a text the admin typed is shown as typed."""
+    admin = personas.admin
+    User.objects.filter(pk=admin.pk).update(language=language)
+    client = Client()
+    client.force_login(admin)
+    for name in ("privacy:register_document", "privacy:register_markdown"):
+        body = client.get(reverse(name)).content.decode()
+        assert standard in body and foreign not in body, name
+        assert "Object" in body and ("Objectopslag" in body) == (language == "nl"), name
+    staff_policy = client.get(reverse("privacy:staff_policy")).content.decode()
+    assert not pagewalk.foreign_text(staff_policy, language)
+    with tenant_scope(personas.tenant_a):
+        ProcessingRegister.objects.update(sub_processors="SeaweedFS in Delft")
+    body = client.get(reverse("privacy:register_document")).content.decode()
+    assert "SeaweedFS in Delft" in body and "Firebase" not in body
