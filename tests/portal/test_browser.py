@@ -183,6 +183,10 @@ def test_play_seek_labels_comments(session: Any, people: Personas, language: str
     desk.page.on("request", lambda r: "/audio" in r.url and ranges.append(r.headers.get("range", "")))
     desk.login(owner.username)
     page = desk.page
+    # The first page after log-in says so, in the person's language, in a list axe accepts.
+    assert page.locator("div.messages[role=status] > ul > li").count() == 1
+    assert ("Je bent nu ingelogd" in page.content()) == (language == "nl")
+    assert not desk.axe()
     page.click(".row-link")
     page.wait_for_url(f"**/r/{rec.pk}/")
     audio = page.locator("audio#audio")

@@ -165,3 +165,17 @@ def test_the_register_standard_texts_are_in_the_readers_language(
         ProcessingRegister.objects.update(sub_processors="SeaweedFS in Delft")
     body = client.get(reverse("privacy:register_document")).content.decode()
     assert "SeaweedFS in Delft" in body and "Firebase" not in body
+
+
+@pytest.mark.parametrize(("language", "other", "name"), [("nl", "en", "English"), ("en", "nl", "Nederlands")])
+def test_the_language_switch_names_the_language_in_itself(
+    personas: Any, language: str, other: str, name: str
+) -> None:
+    user = personas.users["always"]
+    User.objects.filter(pk=user.pk).update(language=language)
+    client = Client()
+    client.force_login(user)
+    body = client.get(reverse("home")).content.decode()
+    button = f'name="language" value="{other}" class="link" lang="{other}">{name}</button>'
+    assert button in body
+    assert "Engels" not in body and ">Dutch<" not in body
