@@ -56,10 +56,20 @@ def _pages(world: World, language: str) -> list[tuple[str, str, Any]]:
     anonymous.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     seen.append(("account_login", "anonymous", anonymous.get(reverse("account_login"))))
     seen.append(("404", "anonymous", anonymous.get("/no/such/page/")))
+    for name in ("account_reset_password", "account_signup", "account_inactive"):
+        seen.append((name, "anonymous", anonymous.get(reverse(name))))
     staff = Client()
     staff.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     staff.force_login(world.p.support)
     seen.append(("403", "support", staff.get(reverse("home"))))
+    # allauth's pages of a signed-in person (the admin has an authenticator app, the user none)
+    for who, names in (
+        ("a_user", ("account_logout", "account_change_password", "mfa_index")),
+        ("a_admin", ("mfa_index", "account_email")),
+    ):
+        person = Client()
+        person.force_login(world.people[who])
+        seen += [(name, who, person.get(reverse(name))) for name in names]
     return seen
 
 
@@ -83,7 +93,9 @@ def test_no_localised_number_in_an_attribute(paused_world: World, language: str,
         language = "en"
     pages = _pages(paused_world, language)
     names = {name for name, _who, _r in pages}
-    assert {"home", "player", "manage_users", "account_login"} <= names
+    assert {"home", "player", "manage_users", "account_login", "mfa_index"} <= names
+    outside = [(name, r.status_code) for name, _who, r in pages if name.startswith(("account", "mfa"))]
+    assert all(status == 200 for _name, status in outside), outside
     player = next(r for name, who, r in pages if name == "player").content.decode()
     assert 'class="pause-marker"' in player and "<rect x=" in player  # the geometry is there
     found = {(name, who): pagewalk.localised_numbers(r.content.decode()) for name, who, r in pages}
