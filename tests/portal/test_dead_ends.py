@@ -99,3 +99,17 @@ def test_messages_are_a_plain_list_in_a_status_region(personas: Personas) -> Non
     body = client.get(reverse("home")).content.decode()
     assert '<div class="messages" role="status"><ul><li class="success">' in body
     assert '<ul class="messages" role="status">' not in body
+
+
+EXPIRED = [("nl", "De pagina is verlopen"), ("en", "The page has expired")]
+
+
+@pytest.mark.parametrize(("language", "text"), EXPIRED)
+def test_a_form_without_its_csrf_token_gets_a_way_back(db: None, language: str, text: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["django_language"] = language
+    response = client.post(reverse("switch_language"), {"language": "en"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert text in body and 'class="topbar"' in body and 'href="/"' in body
+    assert not pagewalk.foreign_text(body, language)
