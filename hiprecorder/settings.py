@@ -359,6 +359,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION  # the embedded default serves static/ without collectstatic
+WHITENOISE_ROOT = BASE_DIR / "hiprecorder" / "webroot"  # files browsers ask for at the root: /favicon.ico
 
 # --- Celery ----------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
@@ -35,6 +36,22 @@ class TenantAwareModelBackend(AuthenticationBackend):
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def add_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        """A message for a signed-in customer user is in their language, not the browser's:
+        "Successfully signed in as ..." is written while the log-in request still speaks the
+        browser's language, and read on the next page, which speaks the person's."""
+        from django.utils import translation
+
+        from tenants.language import preferred_language
+
+        user = getattr(request, "user", None)
+        language = preferred_language(user) if user is not None and getattr(user, "tenant_id", None) else None
+        if language not in dict(settings.LANGUAGES):
+            super().add_message(request, *args, **kwargs)
+            return
+        with translation.override(language):
+            super().add_message(request, *args, **kwargs)
+
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False  # customer admins create users
 

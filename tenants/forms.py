@@ -89,12 +89,22 @@ class KeyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
 
 
+class LanguageSelect(forms.Select):
+    """Each language named in itself ("Nederlands", "English"), marked with its ``lang``."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        if option["value"]:
+            option["attrs"]["lang"] = option["value"]
+        return option
+
+
 class SettingsForm(forms.Form):
     retention_days = forms.IntegerField(
         label=_("Keep standard recordings for (days)"), min_value=1, max_value=3650
     )
     announce_recording = forms.BooleanField(label=_("Announce recording to callers"), required=False)
-    language = forms.ChoiceField(label=_("Language"), choices=Tenant.Language.choices)
+    language = forms.ChoiceField(label=_("Language"), choices=Tenant.Language.choices, widget=LanguageSelect)
 
 
 class ContactRuleForm(forms.Form):

@@ -336,20 +336,18 @@ class ProcessingRegister(TenantOwned):
             "The interest, why recording is necessary for it, and the balance with callers' privacy."
         ),
     )
+    # Empty: the standard text (below), shown in the reader's language; typed text is shown as typed.
     data_subjects = models.TextField(
         _("categories of people"),
         max_length=2000,
-        default=(
-            "Callers (customers, suppliers, other contacts) and the customer's staff who take or make calls."
-        ),
+        blank=True,
+        help_text=_("Empty: the standard text, in the reader's language."),
     )
     sub_processors = models.TextField(
         _("sub-processors"),
         max_length=2000,
-        default=(
-            "Object storage for recordings (encrypted, in the EU); "
-            "Google Firebase Cloud Messaging for push prompts to the app (no audio)."
-        ),
+        blank=True,
+        help_text=_("Empty: the standard text, in the reader's language."),
     )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -357,6 +355,22 @@ class ProcessingRegister(TenantOwned):
     class Meta:
         verbose_name = _("processing register")
         constraints = [models.UniqueConstraint(fields=["tenant"], name="processing_register_one_per_tenant")]
+
+    STANDARD_DATA_SUBJECTS = _(
+        "Callers (customers, suppliers, other contacts) and the customer's staff who take or make calls."
+    )
+    STANDARD_SUB_PROCESSORS = _(
+        "Object storage for recordings (encrypted, in the EU); "
+        "Google Firebase Cloud Messaging for push prompts to the app (no audio)."
+    )
+
+    @property
+    def data_subjects_text(self) -> str:
+        return self.data_subjects or str(self.STANDARD_DATA_SUBJECTS)
+
+    @property
+    def sub_processors_text(self) -> str:
+        return self.sub_processors or str(self.STANDARD_SUB_PROCESSORS)
 
     def __str__(self) -> str:
         return f"processing register {self.tenant_id}"

@@ -44,6 +44,7 @@ SHOTS = (
 )
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 360, "height": 740}
+TALL_PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
 if not HAVE_CHROMIUM:  # pragma: no cover - the machines of this project have it
@@ -70,6 +71,11 @@ class Session:
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(  # which resource failed (the console names only the status)
+            "response",
+            lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.request.method} {r.url}"),
+        )
+        self.failed: list[str] = []
 
     def login(self, username: str) -> None:
         self.page.goto("/accounts/login/")
@@ -102,6 +108,7 @@ class Session:
         csp = [e for e in self.errors if "Content Security Policy" in e or "Refused to" in e]
         assert not csp, csp
         assert not [e for e in self.errors if "Uncaught" in e], self.errors
+        assert not self.errors, (self.errors, self.failed)  # no console error of any kind
 
     def close(self) -> None:
         self.context.close()
@@ -163,14 +170,23 @@ def test_log_in_home_colours_and_swipe_to_keep_on_a_phone(session: Any, people: 
     phone.assert_clean()
 
 
-def test_play_seek_labels_comments(session: Any, people: Personas) -> None:
+@pytest.mark.parametrize("language", ["nl", "en"])  # Dutch first: it is where numbers broke
+def test_play_seek_labels_comments(session: Any, people: Personas, language: str) -> None:
+    """On a phone, in each language: the waveform and pause marker drawn (numbers the browser can
+    read, not "0,2051"), seek, play, and labels and comments edited in place; no console error."""
     owner = people.users["always"]
+    owner.language = language
+    owner.save(update_fields=["language"])
     rec = make_recording(owner, seconds=20, paused_at=8)
-    desk = session(viewport=DESKTOP)
+    desk = session(viewport=TALL_PHONE, has_touch=True, is_mobile=True)
     ranges: list[str] = []
     desk.page.on("request", lambda r: "/audio" in r.url and ranges.append(r.headers.get("range", "")))
     desk.login(owner.username)
     page = desk.page
+    # The first page after log-in says so, in the person's language, in a list axe accepts.
+    assert page.locator("div.messages[role=status] > ul > li").count() == 1
+    assert ("Je bent nu ingelogd" in page.content()) == (language == "nl")
+    assert not desk.axe()
     page.click(".row-link")
     page.wait_for_url(f"**/r/{rec.pk}/")
     audio = page.locator("audio#audio")
@@ -183,7 +199,14 @@ def test_play_seek_labels_comments(session: Any, people: Personas) -> None:
     page.wait_for_function("() => document.getElementById('audio').currentTime > 12")
     assert float(page.locator("[data-progress]").get_attribute("width")) > 50
     assert any(r.startswith("bytes=") for r in ranges), ranges
+    assert page.get_attribute("html", "lang") == language
+    widths = page.eval_on_selector_all(
+        "svg.waveform .bars rect", "els => els.map(e => e.width.baseVal.value)"
+    )
+    assert widths and min(widths) > 0, widths  # every bar drawn
     assert page.locator(".pause-marker").count() == 1
+    marker_x = page.eval_on_selector(".pause-marker", "e => e.x1.baseVal.value")
+    assert 30 < marker_x < 50  # paused at 8 s of 20: drawn 40 % in
     with tenant_scope(rec.tenant_id):
         assert PlaybackAccess.objects.filter(recording=rec, user=owner).count() == 1
 
@@ -204,8 +227,10 @@ def test_play_seek_labels_comments(session: Any, people: Personas) -> None:
     with tenant_scope(rec.tenant_id):
         assert list(rec.labels.values_list("name", flat=True)) == ["Offerte"]
         assert rec.comments.get().position_ms is not None
-    desk.shot("player-desktop")
+    desk.shot(f"player-phone-{language}")
     desk.assert_clean()
+    assert not desk.errors, desk.errors  # no console error of any kind (the SVG's included)
+    assert not desk.axe()
 
 
 def test_share_link_in_a_fresh_browser_and_revoke(session: Any, people: Personas) -> None:
@@ -241,10 +266,12 @@ def test_share_link_in_a_fresh_browser_and_revoke(session: Any, people: Personas
     assert "1 keer geopend" in page.content()
     page.click("#share .shares button.danger")
     page.wait_for_selector("#share .status:has-text('ingetrokken')")
-    stranger.page.goto(url)
+    response = stranger.page.goto(url)
+    assert response.status == 404  # a revoked link: the page says so (the console logs the 404)
     assert stranger.page.locator("audio").count() == 0
     assert "werkt niet meer" in stranger.page.content()
     desk.assert_clean()
+    stranger.errors.remove("Failed to load resource: the server responded with a status of 404 (Not Found)")
     stranger.assert_clean()
 
 
