@@ -30,6 +30,7 @@ from tenants.models import (
     Tenant,
     User,
 )
+from tenants.register import require_purpose
 from tenants.scoping import tenant_scope
 
 PBX_KEY_PREFIX = "hip"
@@ -60,22 +61,20 @@ def create_tenant(
 
 
 def update_tenant_settings(*, tenant: Tenant, acting_user: User | None = None, **changes: object) -> Tenant:
-    """Change the customer's own settings: retention, announcement, language, country, name."""
+    """Change the customer's own settings: retention, announcement, language, country, name.
+
+    A changed retention re-computes the standard recordings' expiry: that is the recordings part,
+    ``recordings.products.update_tenant_settings``, which calls this and then does it."""
     allowed = {"name", "retention_days", "announce_recording", "language", "country"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(_("These settings cannot be changed here: %s") % ", ".join(sorted(unknown)))
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        retention_before = tenant.retention_days
         for field, value in changes.items():
             setattr(tenant, field, value)
         tenant.full_clean()
         tenant.save()
-        if tenant.retention_days != retention_before:  # re-compute the standard recordings' expiry
-            from recordings.lifecycle import on_retention_changed
-
-            on_retention_changed(tenant=tenant)
     return tenant
 
 
@@ -133,10 +132,8 @@ def set_licence(*, user: User, mode: str, acting_user: User | None = None) -> Li
     if mode not in RecordingMode.values:
         raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": mode}})
     if mode != RecordingMode.NEVER:
-        from tenants.privacy import require_purpose
-
-        require_purpose(_tenant_of(user))
-    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+        require_purpose(tenant_of(user))
+    with transaction.atomic(), tenant_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)  # serialise product changes per user
         if PlaybackSubscription.objects.filter(user=user).exists():
             raise ValidationError(
@@ -151,57 +148,46 @@ def set_playback_subscription(
 ) -> PlaybackSubscription:
     """Give the user a Playback subscription in ``tier`` (or change its tier).
 
-    A changed tier re-computes the expiry of the user's saved playbacks (recordings.lifecycle).
-    Refused while the user has a Call Recording licence (one product per user).
+    A changed tier re-computes the expiry of the user's saved playbacks: the recordings part,
+    ``recordings.products.set_playback_subscription``, which calls this. Refused while the user
+    has a Call Recording licence (one product per user).
     """
     if tier not in PlaybackTier.values:
         raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": tier}})
-    from tenants.privacy import require_purpose
-
-    require_purpose(_tenant_of(user))
-    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+    require_purpose(tenant_of(user))
+    with transaction.atomic(), tenant_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
         if Licence.objects.filter(user=user).exists():
             raise ValidationError(
                 _("%(user)s has a Call Recording licence; remove it before subscribing.") % {"user": user}
             )
-        previous = PlaybackSubscription.objects.filter(user=user).values_list("tier", flat=True).first()
         subscription, _created = PlaybackSubscription.objects.update_or_create(
             user=user, defaults={"tier": tier}
         )
-        if previous != tier:
-            from recordings.lifecycle import on_tier_changed
-
-            on_tier_changed(user=user, previous=previous, tier=tier)
     return subscription
 
 
 def _remove_subscription(user: User) -> bool:
     """Inside a transaction and the user's tenant scope: delete the user's Playback subscription,
-    if any; their saved playbacks become due 30 days later at the latest
-    (``recordings.lifecycle.on_subscription_removed``). Returns whether there was one."""
+    if any. Returns whether there was one."""
     deleted, _rows = PlaybackSubscription.objects.filter(user=user).delete()
-    if deleted:
-        from recordings.lifecycle import on_subscription_removed
-
-        on_subscription_removed(user=user)
     return bool(deleted)
 
 
 def remove_playback_subscription(*, user: User, acting_user: User | None = None) -> bool:
-    """Remove the user's Playback subscription (whether there was one is returned): their saved
-    playbacks are deleted 30 days later at the latest, unsaved ones keep their 3 days."""
-    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+    """Remove the user's Playback subscription (whether there was one is returned). What that does
+    to their saved playbacks is ``recordings.products.remove_playback_subscription``'s."""
+    with transaction.atomic(), tenant_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
         return _remove_subscription(user)
 
 
-def remove_products(*, user: User, acting_user: User | None = None) -> None:
-    """Take away the user's licence or subscription. Standard recordings keep their expiry; saved
-    playbacks are deleted 30 days after the subscription's removal at the latest."""
-    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+def remove_products(*, user: User, acting_user: User | None = None) -> bool:
+    """Take away the user's licence or subscription; returns whether a subscription was removed
+    (``recordings.products.remove_products`` then makes the saved playbacks due)."""
+    with transaction.atomic(), tenant_scope(tenant_of(user)):
         Licence.objects.filter(user=user).delete()
-        _remove_subscription(user)
+        return _remove_subscription(user)
 
 
 def create_team(
@@ -294,7 +280,7 @@ def authenticate_pbx_key(raw: str) -> PbxKey | None:
     return key
 
 
-def _tenant_of(user: User) -> Tenant:
+def tenant_of(user: User) -> Tenant:
     if user.tenant_id is None:
         raise ValidationError(_("Support staff have no products."))
     return user.tenant  # type: ignore[return-value]
@@ -385,25 +371,61 @@ def reset_user_password(*, user: User, acting_user: User | None = None) -> str:
     return password
 
 
-def set_user_product(*, user: User, product: str, setting: str = "", acting_user: User | None = None) -> None:
+@dataclass(frozen=True)
+class ProductChange:
+    """What ``set_user_product`` did: the product before and after (``""``, ``licence:<mode>``,
+    ``playback:<tier>``) and whether a Playback subscription was removed."""
+
+    before: str
+    after: str
+    subscription_removed: bool
+
+    @property
+    def tier_before(self) -> str | None:
+        return self.before.partition(":")[2] if self.before.startswith("playback:") else None
+
+    @property
+    def tier_after(self) -> str | None:
+        return self.after.partition(":")[2] if self.after.startswith("playback:") else None
+
+
+def product_value(user: User) -> str:
+    """The user's product as ``""``, ``licence:<mode>`` or ``playback:<tier>``, read from the
+    database (call inside the user's tenant scope)."""
+    mode = Licence.objects.filter(user=user).values_list("mode", flat=True).first()
+    if mode is not None:
+        return f"licence:{mode}"
+    tier = PlaybackSubscription.objects.filter(user=user).values_list("tier", flat=True).first()
+    return f"playback:{tier}" if tier is not None else ""
+
+
+def set_user_product(
+    *, user: User, product: str, setting: str = "", acting_user: User | None = None
+) -> ProductChange:
     """Switch a person's product in one step: ``""`` (none), ``"licence"`` with a recording mode
-    or ``"playback"`` with a retention tier. A refused value changes nothing."""
+    or ``"playback"`` with a retention tier. A refused value changes nothing. What the change
+    does to recordings is ``recordings.products.set_user_product``'s, which calls this."""
     if product not in {"", "licence", "playback"}:
         raise ValidationError(_("Unknown product %(product)s.") % {"product": product})
     if product == "licence" and setting not in RecordingMode.values:
         raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": setting}})
     if product == "playback" and setting not in PlaybackTier.values:
         raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": setting}})
-    with transaction.atomic(), tenant_scope(_tenant_of(user)):
+    with transaction.atomic(), tenant_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
+        before = product_value(user)
+        removed = False
         if product != "licence":
             Licence.objects.filter(user=user).delete()
         if product != "playback":
-            _remove_subscription(user)
+            removed = _remove_subscription(user)
         if product == "licence":
             set_licence(user=user, mode=setting, acting_user=acting_user)
         elif product == "playback":
             set_playback_subscription(user=user, tier=setting, acting_user=acting_user)
+    return ProductChange(
+        before=before, after=f"{product}:{setting}" if product else "", subscription_removed=removed
+    )
 
 
 def rename_team(*, team: Team, name: str, acting_user: User | None = None) -> Team:

@@ -5,15 +5,6 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def purge_tenant(tenant_id: str) -> str:
-    """End of service: delete everything of the tenant (batched; a re-delivered task resumes)."""
-    from tenants import privacy
-
-    report = privacy.purge_tenant(tenant_id=tenant_id)
-    return report.status
-
-
 @shared_task(name="tenants.seal_audit_chains", ignore_result=True)
 def seal_audit_chains() -> int:
     """Seal the audit chains whose newest entries are not sealed yet (a seal write that failed)."""

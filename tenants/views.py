@@ -15,8 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -24,7 +22,7 @@ from hiprecorder.http import TenantRequest
 from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
 from tenants.audit import AuditEntry, log_event
-from tenants.models import PbxKey, Team, Tenant
+from tenants.models import PbxKey, Team
 
 
 def _audit(request: TenantRequest, action: str, target: Any = None, **detail: Any) -> None:
@@ -36,14 +34,6 @@ def _audit(request: TenantRequest, action: str, target: Any = None, **detail: An
         detail=detail,
         request=request,
     )
-
-
-def _add_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _people(request: TenantRequest) -> Any:
@@ -81,7 +71,7 @@ def users(request: TenantRequest) -> HttpResponse:
                 password = services.reset_user_password(user=user, acting_user=request.user)
                 _audit(request, "manage.user.create", user, role=user.role)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             return render(
                 request,
@@ -99,7 +89,7 @@ def users(request: TenantRequest) -> HttpResponse:
     )
 
 
-def _user_page(request: TenantRequest, person: Any, **extra: Any) -> HttpResponse:
+def user_page(request: TenantRequest, person: Any, **extra: Any) -> HttpResponse:
     context = {
         "person": person,
         "user_form": extra.pop(
@@ -127,7 +117,7 @@ def _user_page(request: TenantRequest, person: Any, **extra: Any) -> HttpRespons
 @require_GET
 @admin_required
 def user_detail(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
-    return _user_page(request, get_user_for_admin(request, user_id))
+    return user_page(request, get_user_for_admin(request, user_id))
 
 
 @require_POST
@@ -142,51 +132,11 @@ def user_update(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
                 person = services.update_user(user=person, acting_user=request.user, **form.cleaned_data)
                 _audit(request, "manage.user.update", person, role_before=before, role=person.role)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("manage_user", person.pk)
-    return _user_page(request, person, user_form=form)
-
-
-@require_POST
-@admin_required
-def user_product(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
-    person = get_user_for_admin(request, user_id)
-    form = forms.ProductForm(request.POST)
-    if form.is_valid():
-        product, setting = form.split()
-        try:
-            with transaction.atomic():
-                before = forms.product_value(person)
-                services.set_user_product(
-                    user=person, product=product, setting=setting, acting_user=request.user
-                )
-                _audit(
-                    request, "manage.user.product", person, before=before, after=form.cleaned_data["product"]
-                )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("Product changed for %(user)s.") % {"user": person})
-            if before.startswith("playback:") and product != "playback":
-                from recordings.lifecycle import UNSUBSCRIBED_GRACE
-
-                latest = timezone.localdate(timezone.now() + UNSUBSCRIBED_GRACE)
-                messages.info(
-                    request,
-                    _(
-                        "The Playback subscription of %(user)s was removed: their saved recordings "
-                        "will be deleted on %(date)s at the latest, unless a subscription is given "
-                        "again before then. Unsaved recordings are still deleted 3 days after their call."
-                    )
-                    % {"user": person, "date": date_format(latest, "DATE_FORMAT")},
-                )
-            if request.POST.get("next") == "users":
-                return redirect("manage_users")
-            return redirect("manage_user", person.pk)
-    person = get_user_for_admin(request, user_id)
-    return _user_page(request, person, product_form=form)
+    return user_page(request, person, user_form=form)
 
 
 @require_POST
@@ -215,57 +165,6 @@ def user_password(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     return response
 
 
-@require_http_methods(["GET", "POST"])
-@admin_required
-def user_rules(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
-    """A person's contact rules (blacklist and whitelist of remote numbers, for Playback)."""
-    from recordings import rules
-    from recordings.models import ContactRule
-
-    person = get_user_for_admin(request, user_id)
-    form = forms.ContactRuleForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            with transaction.atomic():
-                rule = rules.add_rule(user=person, acting_user=request.user, **form.cleaned_data)
-                _audit(request, "manage.contact_rule.create", rule, list=rule.list_type, user=str(person.pk))
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("%(number)s added.") % {"number": rule.number})
-            return redirect("manage_user_rules", person.pk)
-    return render(
-        request,
-        "tenants/rules.html",
-        {
-            "person": person,
-            "form": form,
-            "rules": ContactRule.objects.filter(user=person).order_by("list_type", "number"),
-            "section": "users",
-        },
-        status=400 if form.errors else 200,
-    )
-
-
-@require_POST
-@admin_required
-def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.UUID) -> HttpResponse:
-    from django.http import Http404
-
-    from recordings import rules
-    from recordings.models import ContactRule
-
-    person = get_user_for_admin(request, user_id)
-    rule = ContactRule.objects.filter(user=person, pk=rule_id).first()  # scoped to request.tenant
-    if rule is None:
-        raise Http404("No such rule")
-    with transaction.atomic():
-        _audit(request, "manage.contact_rule.delete", rule, list=rule.list_type, user=str(person.pk))
-        rules.remove_rule(rule=rule, acting_user=request.user)
-    messages.success(request, _("%(number)s removed.") % {"number": rule.number})
-    return redirect("manage_user_rules", person.pk)
-
-
 # --- teams ------------------------------------------------------------------------------------
 
 
@@ -281,7 +180,7 @@ def teams(request: TenantRequest) -> HttpResponse:
                 )
                 _audit(request, "manage.team.create", team, name=team.name)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             return redirect("manage_team", team.pk)
     all_teams = Team.objects.prefetch_related("members", "listeners").order_by("name")
@@ -323,7 +222,7 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
                     listeners=len(data["listeners"]),
                 )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             messages.success(request, _("Team saved."))
             return redirect("manage_team", team.pk)
@@ -362,7 +261,7 @@ def keys(request: TenantRequest) -> HttpResponse:
                 )
                 _audit(request, "manage.pbx_key.create", issued.key, prefix=issued.key.prefix)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             secret = issued.secret
             form = forms.KeyForm()
@@ -393,35 +292,6 @@ def key_revoke(request: TenantRequest, key_id: uuid.UUID) -> HttpResponse:
 
 
 # --- tenant settings and the audit log -------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@admin_required
-def tenant_settings(request: TenantRequest) -> HttpResponse:
-    tenant: Tenant = request.tenant
-    initial = {
-        "retention_days": tenant.retention_days,
-        "announce_recording": tenant.announce_recording,
-        "language": tenant.language,
-    }
-    form = forms.SettingsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        changed = {k: v for k, v in form.cleaned_data.items() if initial[k] != v}
-        try:
-            with transaction.atomic():
-                services.update_tenant_settings(tenant=tenant, acting_user=request.user, **changed)
-                _audit(request, "manage.settings.update", tenant, **{k: str(v) for k, v in changed.items()})
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("Settings saved."))
-            return redirect("manage_settings")
-    return render(
-        request,
-        "tenants/settings.html",
-        {"form": form, "section": "settings"},
-        status=400 if form.errors else 200,
-    )
 
 
 AUDIT_PAGE = 50

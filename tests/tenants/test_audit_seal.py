@@ -22,7 +22,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from hiprecorder.settings import audit_seal_keys
-from tenants import privacy
+from recordings import privacy
 from tenants.audit import (
     AuditChainHead,
     AuditEntry,
