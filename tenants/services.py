@@ -3,7 +3,9 @@
 Plain functions with keyword-only arguments; each runs in one transaction and raises
 ``django.core.exceptions.ValidationError`` (with a message a person can act on) on bad input, so
 that nothing is half-applied. ``acting_user`` is whoever asked for the change (``None`` for the
-system itself: the demo command, migrations, tasks).
+system itself: the demo command, migrations, tasks). The services of the management environment
+write their audit entry in the same transaction when a person asked (``acting_user`` given;
+``request`` adds where from); the system's own changes are not audited.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from tenants.audit import log_event
 from tenants.models import (
     Licence,
     PbxKey,
@@ -33,7 +37,30 @@ from tenants.models import (
 from tenants.register import require_purpose
 from tenants.scoping import tenant_scope
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
 PBX_KEY_PREFIX = "hip"
+
+
+def _audit(
+    acting_user: User | None,
+    action: str,
+    target: models.Model,
+    request: HttpRequest | None,
+    tenant: Tenant | None = None,
+    **detail: Any,
+) -> None:
+    """The audit entry of a change a person asked for (inside the change's transaction)."""
+    if acting_user is not None:
+        log_event(
+            tenant=tenant if tenant is not None else target.tenant,  # type: ignore[attr-defined]
+            actor=acting_user,
+            action=action,
+            target=target,
+            detail=detail,
+            request=request,
+        )
 
 
 def create_tenant(
@@ -113,6 +140,36 @@ def create_user(
     except IntegrityError as exc:  # lost a race against the same pbx_id or username
         raise ValidationError(_("A user with this username or phone-system id already exists.")) from exc
     return user
+
+
+def add_user(
+    *,
+    tenant: Tenant,
+    username: str,
+    role: str = Role.USER,
+    pbx_id: str = "",
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    acting_user: User,
+    request: HttpRequest | None = None,
+) -> tuple[User, str]:
+    """A customer admin adds a person: created with a random password, returned with it (shown
+    once to the admin, who hands it over)."""
+    with transaction.atomic():
+        user = create_user(
+            tenant=tenant,
+            username=username,
+            password=None,
+            role=role,
+            pbx_id=pbx_id,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+        )
+        password = reset_user_password(user=user)
+        _audit(acting_user, "manage.user.create", user, request, role=user.role)
+    return user, password
 
 
 def create_support_staff(*, username: str, password: str, superuser: bool = False) -> User:
@@ -197,6 +254,7 @@ def create_team(
     members: list[User] | tuple[User, ...] = (),
     listeners: list[User] | tuple[User, ...] = (),
     acting_user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> Team:
     with transaction.atomic(), tenant_scope(tenant):
         team = Team(tenant=tenant, name=name)
@@ -205,6 +263,7 @@ def create_team(
             raise ValidationError({"name": _("A team named %(name)s already exists.") % {"name": name}})
         team.save()
         set_team_people(team=team, members=members, listeners=listeners)
+        _audit(acting_user, "manage.team.create", team, request, name=team.name)
     return team
 
 
@@ -215,7 +274,8 @@ def set_team_people(
     listeners: list[User] | tuple[User, ...],
     acting_user: User | None = None,
 ) -> Team:
-    """Replace the team's members and listeners. Everyone must be of the team's tenant."""
+    """Replace the team's members and listeners. Everyone must be of the team's tenant. (Not
+    audited by itself: ``update_team`` and ``create_team`` are.)"""
     for person in (*members, *listeners):
         if person.tenant_id != team.tenant_id:
             raise ValidationError(_("%(user)s is not in this team's tenant.") % {"user": person})
@@ -237,13 +297,15 @@ def _hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_pbx_key(*, tenant: Tenant, name: str, acting_user: User | None = None) -> IssuedKey:
+def create_pbx_key(
+    *, tenant: Tenant, name: str, acting_user: User | None = None, request: HttpRequest | None = None
+) -> IssuedKey:
     """Issue a phone-system key. Store only its hash; hand the key back once."""
     if not name.strip():
         raise ValidationError({"name": _("Give the key a name, e.g. the phone system it is for.")})
     prefix = secrets.token_hex(4)
     secret = f"{PBX_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    with tenant_scope(tenant):
+    with transaction.atomic(), tenant_scope(tenant):
         key = PbxKey.objects.create(
             tenant=tenant,
             name=name.strip(),
@@ -251,12 +313,18 @@ def create_pbx_key(*, tenant: Tenant, name: str, acting_user: User | None = None
             key_hash=_hash_key(secret),
             created_by=acting_user,
         )
+        _audit(acting_user, "manage.pbx_key.create", key, request, tenant=tenant, prefix=key.prefix)
     return IssuedKey(key=key, secret=secret)
 
 
-def revoke_pbx_key(*, key: PbxKey, acting_user: User | None = None) -> PbxKey:
-    PbxKey.objects.unscoped().filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    key.refresh_from_db()
+def revoke_pbx_key(
+    *, key: PbxKey, acting_user: User | None = None, request: HttpRequest | None = None
+) -> PbxKey:
+    """Revoke a phone-system key: the phone system is refused from now on. Idempotent."""
+    with transaction.atomic():
+        PbxKey.objects.unscoped().filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        key.refresh_from_db()
+        _audit(acting_user, "manage.pbx_key.revoke", key, request, tenant=key.tenant, prefix=key.prefix)
     return key
 
 
@@ -298,6 +366,7 @@ def update_user(
     last_name: str | None = None,
     email: str | None = None,
     pbx_id: str | None = None,
+    request: HttpRequest | None = None,
 ) -> User:
     """Change a person's role and details. An admin cannot take away their own admin role (so a
     tenant is never left without the admin who is doing this)."""
@@ -307,6 +376,7 @@ def update_user(
         raise ValidationError({"role": _("You cannot take away your own admin role.")})
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
+        role_before = user.role
         for field, value in (
             ("role", role),
             ("first_name", first_name),
@@ -322,6 +392,7 @@ def update_user(
                 user.save()
         except IntegrityError as exc:
             raise ValidationError(_("A user with this phone-system id already exists.")) from exc
+        _audit(acting_user, "manage.user.update", user, request, role_before=role_before, role=user.role)
     return user
 
 
@@ -354,20 +425,28 @@ def set_user_language(*, user: User, language: str, acting_user: User) -> User:
     return user
 
 
-def set_user_active(*, user: User, active: bool, acting_user: User | None = None) -> User:
+def set_user_active(
+    *, user: User, active: bool, acting_user: User | None = None, request: HttpRequest | None = None
+) -> User:
     """Deactivate (no log-in, sessions end at once) or reactivate a person. Not yourself."""
     if acting_user is not None and user.pk == acting_user.pk and not active:
         raise ValidationError(_("You cannot deactivate yourself."))
-    User.objects.filter(pk=user.pk).update(is_active=active)
-    user.refresh_from_db()
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=active)
+        user.refresh_from_db()
+        _audit(acting_user, "manage.user.activate" if active else "manage.user.deactivate", user, request)
     return user
 
 
-def reset_user_password(*, user: User, acting_user: User | None = None) -> str:
+def reset_user_password(
+    *, user: User, acting_user: User | None = None, request: HttpRequest | None = None
+) -> str:
     """Give the person a new random password and return it (shown once to the admin)."""
     password = secrets.token_urlsafe(12)
-    user.set_password(password)
-    user.save(update_fields=["password"])
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        _audit(acting_user, "manage.user.password_reset", user, request)
     return password
 
 
@@ -429,6 +508,8 @@ def set_user_product(
 
 
 def rename_team(*, team: Team, name: str, acting_user: User | None = None) -> Team:
+    """Give the team another name, unique in its tenant. (Not audited by itself: ``update_team``
+    is.)"""
     name = (name or "").strip()
     with transaction.atomic(), tenant_scope(team.tenant_id):
         if not name:
@@ -441,7 +522,27 @@ def rename_team(*, team: Team, name: str, acting_user: User | None = None) -> Te
     return team
 
 
-def delete_team(*, team: Team, acting_user: User | None = None) -> None:
+def update_team(
+    *,
+    team: Team,
+    name: str,
+    members: list[User] | tuple[User, ...],
+    listeners: list[User] | tuple[User, ...],
+    acting_user: User | None = None,
+    request: HttpRequest | None = None,
+) -> Team:
+    """Rename the team and replace its members and listeners, in one step."""
+    with transaction.atomic():
+        rename_team(team=team, name=name)
+        set_team_people(team=team, members=members, listeners=listeners)
+        _audit(
+            acting_user, "manage.team.update", team, request, members=len(members), listeners=len(listeners)
+        )
+    return team
+
+
+def delete_team(*, team: Team, acting_user: User | None = None, request: HttpRequest | None = None) -> None:
     """Remove a team (its members' recordings stay; its listeners stop hearing them)."""
-    with tenant_scope(team.tenant_id):
+    with transaction.atomic(), tenant_scope(team.tenant_id):
+        _audit(acting_user, "manage.team.delete", team, request, name=team.name)
         Team.objects.filter(pk=team.pk).delete()

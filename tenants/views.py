@@ -1,7 +1,8 @@
 """The management environment (``/manage/``): customer admins manage their own tenant.
 
-Thin views: input through tenants.forms, every change through tenants.services, and each change
-written to the audit log together with it (one transaction).
+Thin views: input through tenants.forms, every change through tenants.services, which writes
+the change and its audit entry in one transaction. (The pages that change what happens to
+recordings are ``recordings.manage_views``.)
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,19 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from hiprecorder.http import TenantRequest
 from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
-from tenants.audit import AuditEntry, log_event
+from tenants.audit import AuditEntry
 from tenants.models import PbxKey, Team
-
-
-def _audit(request: TenantRequest, action: str, target: Any = None, **detail: Any) -> None:
-    log_event(
-        tenant=request.tenant,
-        actor=request.user,
-        action=action,
-        target=target,
-        detail=detail,
-        request=request,
-    )
 
 
 def _people(request: TenantRequest) -> Any:
@@ -56,20 +45,17 @@ def users(request: TenantRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                user = services.create_user(
-                    tenant=request.tenant,
-                    username=data["username"],
-                    password=None,
-                    role=data["role"],
-                    pbx_id=data["pbx_id"],
-                    email=data["email"],
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                    acting_user=request.user,
-                )
-                password = services.reset_user_password(user=user, acting_user=request.user)
-                _audit(request, "manage.user.create", user, role=user.role)
+            user, password = services.add_user(
+                tenant=request.tenant,
+                username=data["username"],
+                role=data["role"],
+                pbx_id=data["pbx_id"],
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
@@ -127,10 +113,9 @@ def user_update(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     form = forms.UserForm(request.POST)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                before = person.role
-                person = services.update_user(user=person, acting_user=request.user, **form.cleaned_data)
-                _audit(request, "manage.user.update", person, role_before=before, role=person.role)
+            person = services.update_user(
+                user=person, acting_user=request.user, request=request, **form.cleaned_data
+            )
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
@@ -145,9 +130,7 @@ def user_active(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     person = get_user_for_admin(request, user_id)
     active = request.POST.get("active") == "1"
     try:
-        with transaction.atomic():
-            services.set_user_active(user=person, active=active, acting_user=request.user)
-            _audit(request, "manage.user.activate" if active else "manage.user.deactivate", person)
+        services.set_user_active(user=person, active=active, acting_user=request.user, request=request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("manage_user", person.pk)
@@ -157,9 +140,7 @@ def user_active(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
 @admin_required
 def user_password(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     person = get_user_for_admin(request, user_id)
-    with transaction.atomic():
-        password = services.reset_user_password(user=person, acting_user=request.user)
-        _audit(request, "manage.user.password_reset", person)
+    password = services.reset_user_password(user=person, acting_user=request.user, request=request)
     response = render(request, "tenants/password_shown.html", {"person": person, "password": password})
     response["Cache-Control"] = "no-store"
     return response
@@ -174,11 +155,12 @@ def teams(request: TenantRequest) -> HttpResponse:
     form = forms.TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                team = services.create_team(
-                    tenant=request.tenant, name=form.cleaned_data["name"].strip(), acting_user=request.user
-                )
-                _audit(request, "manage.team.create", team, name=team.name)
+            team = services.create_team(
+                tenant=request.tenant,
+                name=form.cleaned_data["name"].strip(),
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
@@ -206,21 +188,14 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                services.rename_team(team=team, name=data["name"], acting_user=request.user)
-                services.set_team_people(
-                    team=team,
-                    members=list(data["members"]),
-                    listeners=list(data["listeners"]),
-                    acting_user=request.user,
-                )
-                _audit(
-                    request,
-                    "manage.team.update",
-                    team,
-                    members=len(data["members"]),
-                    listeners=len(data["listeners"]),
-                )
+            services.update_team(
+                team=team,
+                name=data["name"],
+                members=list(data["members"]),
+                listeners=list(data["listeners"]),
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
@@ -238,9 +213,7 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
 @admin_required
 def team_delete(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
     team = get_team_for_admin(request, team_id)
-    with transaction.atomic():
-        _audit(request, "manage.team.delete", team, name=team.name)
-        services.delete_team(team=team, acting_user=request.user)
+    services.delete_team(team=team, acting_user=request.user, request=request)
     messages.success(request, _("Team %(name)s removed.") % {"name": team.name})
     return redirect("manage_teams")
 
@@ -255,11 +228,12 @@ def keys(request: TenantRequest) -> HttpResponse:
     secret = ""
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                issued = services.create_pbx_key(
-                    tenant=request.tenant, name=form.cleaned_data["name"], acting_user=request.user
-                )
-                _audit(request, "manage.pbx_key.create", issued.key, prefix=issued.key.prefix)
+            issued = services.create_pbx_key(
+                tenant=request.tenant,
+                name=form.cleaned_data["name"],
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
@@ -281,12 +255,8 @@ def key_revoke(request: TenantRequest, key_id: uuid.UUID) -> HttpResponse:
     try:
         key = PbxKey.objects.get(pk=key_id)  # scoped to request.tenant by the manager
     except PbxKey.DoesNotExist:
-        from django.http import Http404
-
         raise Http404("No such key") from None
-    with transaction.atomic():
-        services.revoke_pbx_key(key=key, acting_user=request.user)
-        _audit(request, "manage.pbx_key.revoke", key, prefix=key.prefix)
+    services.revoke_pbx_key(key=key, acting_user=request.user, request=request)
     messages.success(request, _("Key %(name)s revoked.") % {"name": key.name})
     return redirect("manage_keys")
 
