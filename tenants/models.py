@@ -299,7 +299,7 @@ class ApiToken(TenantOwned):
         return self.revoked_at is None
 
 
-from tenants.audit import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)
+from tenants.audit.entries import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)
 
 # --- privacy (AVG): the processing register, access copies, deletion reports ----------------------
 
