@@ -63,6 +63,7 @@ from recordings.privacy.subjects import (
     normalise_number,
     own_lines,
     recordings_involving,
+    search_subject,
     subject_number,
 )
 from tenants.register import get_register, recording_is_on, require_purpose
@@ -105,6 +106,7 @@ __all__ = [
     "register_document",
     "request_access_copy",
     "require_purpose",
+    "search_subject",
     "storage_objects_of",
     "storage_prefix",
     "subject_number",

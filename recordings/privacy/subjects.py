@@ -100,6 +100,25 @@ def recordings_involving(tenant: Tenant, number: str) -> QuerySet[Recording]:
     )
 
 
+def search_subject(
+    *, tenant: Tenant, number: str, acting_user: User, request: HttpRequest | None = None
+) -> tuple[str, list[Recording]]:
+    """The dry run of an erasure: the subject's number in E.164 (refused when it is one of the
+    tenant's own lines) and every live recording involving it. The search is in the audit log
+    (with the count, not the number)."""
+    number = subject_number(number, tenant)
+    with tenant_scope(tenant):
+        recordings = list(recordings_involving(tenant, number))
+    log_event(
+        tenant=tenant,
+        actor=acting_user,
+        action="privacy.subject.search",
+        detail={"recordings": len(recordings)},
+        request=request,
+    )
+    return number, recordings
+
+
 def calls_involving(tenant: Tenant, number: str) -> QuerySet[Call]:
     return Call.objects.filter(tenant=tenant, remote_number=number)
 
