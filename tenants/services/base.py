@@ -30,7 +30,7 @@ def audit_change(
     """The audit entry of a change a person asked for (inside the change's transaction)."""
     if acting_user is not None:
         log_event(
-            tenant=tenant if tenant is not None else target.tenant,  # type: ignore[attr-defined]
+            tenant=tenant if tenant is not None else getattr(target, "tenant", None),
             actor=acting_user,
             action=action,
             target=target,
