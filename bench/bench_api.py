@@ -79,7 +79,7 @@ def fill(*, total: int, heavy: int) -> dict[str, object]:
     if tenant is None:
         with transaction.atomic():
             tenant = services.create_tenant(name="Bench BV", slug="bench")
-            # Recording can be switched on only once the register states its purpose (tenants.privacy).
+            # Recording can be switched on only once the register states its purpose (tenants.register).
             with tenant_scope(tenant):
                 ProcessingRegister.objects.create(
                     tenant=tenant, purpose="Benchmark.", legitimate_interest="Benchmark data only."

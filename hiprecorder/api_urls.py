@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from hiprecorder.api import ApiDocsView, error_body
 from notifications.api import views as devices
-from recordings.api import actions, rules
+from recordings.api import actions, me, rules
 from recordings.api import views as recordings
 from tenants.api import views as tenants
 
@@ -18,7 +18,7 @@ v1: list[URLPattern | URLResolver] = [
     path("auth/logout", tenants.LogoutView.as_view(), name="logout"),
     path("auth/tokens", tenants.TokenListView.as_view(), name="tokens"),
     path("auth/tokens/<uuid:token_id>", tenants.TokenDetailView.as_view(), name="token"),
-    path("me", tenants.MeView.as_view(), name="me"),
+    path("me", me.MeView.as_view(), name="me"),
     path("recordings", recordings.RecordingListView.as_view(), name="recordings"),
     path("recordings/<uuid:recording_id>", recordings.RecordingDetailView.as_view(), name="recording"),
     path("recordings/<uuid:recording_id>/keep", actions.KeepView.as_view(), name="recording_keep"),

@@ -22,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
 app = Celery("hiprecorder")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["recordings.privacy"])  # recordings/privacy/tasks.py
 
 
 @before_task_publish.connect

@@ -122,7 +122,7 @@ else:
             key_file.chmod(0o600)
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
-# The audit log's seals (tenants/audit.py): HMAC-SHA256 over each chain's head with a key that
+# The audit log's seals (tenants/audit/seals.py): HMAC-SHA256 over each chain's head with a key that
 # is not in the database. AUDIT_SEAL_KEY is "<key id>:<secret>" (the id travels in every seal, so
 # keys can be rotated); AUDIT_SEAL_OLD_KEYS lists retired keys the same way, comma-separated, to
 # verify older seals. Production requires it, like SECRET_KEY; the embedded default keeps a
@@ -322,7 +322,7 @@ else:
     }
 
 # The audit log's seals: the same backend as the recordings (the same bucket, under audit-seals/),
-# written once and never overwritten (tenants/audit.py). On S3, an Object Lock retention rule on
+# written once and never overwritten (tenants/audit/seals.py). On S3, an Object Lock retention rule on
 # the audit-seals/ prefix also keeps whoever holds the bucket's keys from deleting them.
 if AWS_STORAGE_BUCKET_NAME:
     AUDIT_STORAGE: dict[str, object] = {

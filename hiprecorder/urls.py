@@ -18,7 +18,7 @@ urlpatterns = [
     # The mobile app's API and its OpenAPI contract.
     path("api/", include("hiprecorder.api_urls")),
     # Privacy (AVG) pages of the portal, and the access-copy link.
-    path("", include("tenants.privacy_urls")),
+    path("", include("recordings.privacy.urls")),
     # The portal.
     path("", include("recordings.urls")),
 ]

@@ -3,6 +3,9 @@
 Support staff cannot listen: no audio, no storage keys, no streaming or share links, no
 waveform — and the parties' numbers only masked. Nothing can be added, changed or deleted here
 (deletion goes through the customer's own tools, or the end of service).
+
+Also here: the admin of Playback subscriptions (a change goes through the lifecycle, as the
+portal's does) and, from ``recordings.privacy.admin``, the end of a customer's service.
 """
 
 from __future__ import annotations
@@ -10,11 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from recordings import lifecycle, products
 from recordings.models import Call, Integrity, Recording
-from tenants.admin import UnscopedAdminMixin
+from recordings.privacy import admin as privacy_admin  # noqa: F401  (the end of service action)
+from tenants.admin import TenantOwnedForm, UnscopedAdminMixin
+from tenants.models import PlaybackSubscription
+from tenants.scoping import tenant_scope
 
 
 def mask_number(number: str) -> str:
@@ -179,3 +187,32 @@ class CallAdmin(UnscopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(PlaybackSubscription)
+class PlaybackSubscriptionAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    form = TenantOwnedForm
+    list_display = ["user", "tier", "tenant"]
+    list_filter = ["tenant", "tier"]
+    search_fields = ["user__username"]
+    raw_id_fields = ["user"]
+
+    # Through the lifecycle, as the portal does: a tier change re-computes the saved playbacks'
+    # expiry, a removal makes them due within 30 days (recordings.lifecycle).
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        previous = form.initial.get("tier") if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if previous != obj.tier:
+                with tenant_scope(obj.tenant_id):
+                    lifecycle.on_tier_changed(user=obj.user, previous=previous, tier=obj.tier)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            for subscription in queryset.select_related("user"):
+                with tenant_scope(subscription.tenant_id):
+                    products.remove_playback_subscription(user=subscription.user, acting_user=request.user)

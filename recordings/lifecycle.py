@@ -747,6 +747,12 @@ def _answer_prompts(recording: Recording, answer: str, now: datetime) -> None:
     ).update(status=PushPrompt.Status.ANSWERED, answer=answer, answered_at=now)
 
 
+def saved_usage_ms(user_id: uuid.UUID) -> int:
+    """The minutes (in ms) of saved playbacks that count against the user's ``minutes_100k``
+    quota: the count the quota rule enforces, for showing it (the app's ``/me``)."""
+    return _saved_usage_ms(user_id)
+
+
 def _saved_usage_ms(user_id: uuid.UUID, *, exclude: uuid.UUID | None = None) -> int:
     qs = Recording.objects.filter(
         owner_id=user_id, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True

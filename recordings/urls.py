@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from notifications import views as notification_views
-from recordings import decision_views, views
+from recordings import decision_views, manage_views, views
 from tenants.language import switch_language
 
 urlpatterns = [
@@ -29,6 +29,15 @@ urlpatterns = [
     path("recordings/<uuid:recording_id>/keep", decision_views.keep, name="recording_keep"),
     path("recordings/<uuid:recording_id>/delete", decision_views.delete, name="recording_delete"),
     path("notifications/outbox/", notification_views.outbox, name="outbox"),
-    # The management environment of customer admins.
+    # The management environment of customer admins (the pages that touch recordings here, the
+    # rest in tenants.urls).
+    path("manage/users/<uuid:user_id>/product", manage_views.user_product, name="manage_user_product"),
+    path("manage/users/<uuid:user_id>/rules/", manage_views.user_rules, name="manage_user_rules"),
+    path(
+        "manage/users/<uuid:user_id>/rules/<uuid:rule_id>/remove",
+        manage_views.user_rule_remove,
+        name="manage_user_rule_remove",
+    ),
+    path("manage/settings/", manage_views.tenant_settings, name="manage_settings"),
     path("manage/", include("tenants.urls")),
 ]

@@ -13,11 +13,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
@@ -25,7 +23,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from tenants import services, support
 from tenants.audit import AuditEntry, log_event
-from tenants.models import DeletionReport, Licence, PbxKey, PlaybackSubscription, Role, Team, Tenant, User
+from tenants.models import DeletionReport, Licence, PbxKey, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
 
 
@@ -111,42 +109,7 @@ class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     readonly_fields = ["status", "created_at", "ended_at"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["end_service"]
-
-    @admin.action(description="End the service of the selected customers (deletes all their data)")
-    def end_service(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> TemplateResponse | None:
-        """A confirmation page first; on confirmation the purge task is queued per tenant."""
-        from tenants import privacy
-
-        if request.POST.get("confirm") != "yes":
-            rows = []
-            for tenant in queryset:
-                with tenant_scope(tenant):
-                    rows.append(
-                        {
-                            "tenant": tenant,
-                            "users": User.objects.filter(tenant=tenant).count(),
-                            "licences": Licence.objects.count(),
-                            "objects": len(privacy.storage_objects_of(tenant.pk)),
-                        }
-                    )
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "End the service of these customers?",
-                "rows": rows,
-                "queryset": queryset,
-                "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/tenants/tenant/end_service.html", context)
-        for tenant in queryset:
-            privacy.end_service(tenant=tenant, acting_user=request.user, request=request)  # type: ignore[arg-type]
-        messages.success(
-            request,
-            f"Service ended for {queryset.count()} customer(s); their data is being deleted. "
-            "See the deletion reports.",
-        )
-        return None
+    # The end of service (an action on this list) is privacy's: recordings.privacy.admin adds it.
 
 
 @admin.register(DeletionReport)
@@ -350,37 +313,6 @@ class LicenceAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     list_filter = ["tenant", "mode"]
     search_fields = ["user__username"]
     raw_id_fields = ["user"]
-
-
-@admin.register(PlaybackSubscription)
-class PlaybackSubscriptionAdmin(UnscopedAdminMixin, admin.ModelAdmin):
-    form = TenantOwnedForm
-    list_display = ["user", "tier", "tenant"]
-    list_filter = ["tenant", "tier"]
-    search_fields = ["user__username"]
-    raw_id_fields = ["user"]
-
-    # Through the lifecycle, as the portal does: a tier change re-computes the saved playbacks'
-    # expiry, a removal makes them due within 30 days (recordings.lifecycle).
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        from recordings.lifecycle import on_tier_changed
-
-        previous = form.initial.get("tier") if change else None
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            if previous != obj.tier:
-                with tenant_scope(obj.tenant_id):
-                    on_tier_changed(user=obj.user, previous=previous, tier=obj.tier)
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        with transaction.atomic():
-            for subscription in queryset.select_related("user"):
-                with tenant_scope(subscription.tenant_id):
-                    services.remove_playback_subscription(user=subscription.user, acting_user=request.user)
 
 
 class PbxKeyForm(forms.ModelForm):

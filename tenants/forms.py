@@ -165,3 +165,13 @@ class AuditFilterForm(forms.Form):
         if data["until"]:
             entries = entries.filter(created_at__lte=dt.datetime.combine(data["until"], dt.time.max, zone))
         return entries
+
+
+def add_errors(form: forms.BaseForm, exc: forms.ValidationError) -> None:
+    """Show a service's ValidationError on the form: per field where it names one of the form's
+    fields, else as a form error."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

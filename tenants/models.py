@@ -299,7 +299,7 @@ class ApiToken(TenantOwned):
         return self.revoked_at is None
 
 
-from tenants.audit import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)
+from tenants.audit.entries import AuditChainHead, AuditEntry  # noqa: E402,F401  (models of the audit log)
 
 # --- privacy (AVG): the processing register, access copies, deletion reports ----------------------
 
@@ -385,7 +385,7 @@ class AccessCopy(TenantOwned):
 
     Four eyes: a customer admin requests it (the person's number and a reason), a *different*
     admin of the tenant approves it; only then is a link made, which works once and expires
-    (``tenants.privacy.ACCESS_COPY_TTL`` after the request while pending, after the approval once
+    (``recordings.privacy.ACCESS_COPY_TTL`` after the request while pending, after the approval once
     approved). Only the token's SHA-256 is stored. ``manifest`` keeps a copy of the manifest the
     ZIP carried (which recordings, when, for whom, who requested and approved, SHA-256 of each).
     """

@@ -16,12 +16,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 _active_tenant_id: ContextVar[uuid.UUID | None] = ContextVar("hiprecorder_tenant_id", default=None)
 
@@ -31,8 +28,9 @@ class TenantScopeError(RuntimeError):
 
 
 @contextmanager
-def tenant_scope(tenant: Tenant | uuid.UUID | str) -> Iterator[uuid.UUID]:
-    """Run the block with ``tenant`` as the only tenant whose rows can be read or written."""
+def tenant_scope(tenant: models.Model | uuid.UUID | str) -> Iterator[uuid.UUID]:
+    """Run the block with ``tenant`` (a Tenant, or its id) as the only tenant whose rows can be read
+    or written. (Typed as any model: the scoping sits below ``tenants.models``.)"""
     tenant_id = tenant if isinstance(tenant, uuid.UUID) else getattr(tenant, "pk", None) or tenant
     if not isinstance(tenant_id, uuid.UUID):
         tenant_id = uuid.UUID(str(tenant_id))

@@ -1,32 +1,11 @@
-"""Celery tasks of tenants: thin wrappers that take ids and call a service."""
+"""Celery tasks of tenants (the worker finds them here).
+
+The audit log's seal tasks are defined beside the sealing they finish
+(``tenants.audit.seals``), which sends them itself.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
+from tenants.audit.seals import seal_audit_chain, seal_audit_chains
 
-from hiprecorder.retry import RETRY_OPTIONS
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY_OPTIONS)
-def purge_tenant(tenant_id: str) -> str:
-    """End of service: delete everything of the tenant (batched; a re-delivered task resumes)."""
-    from tenants import privacy
-
-    report = privacy.purge_tenant(tenant_id=tenant_id)
-    return report.status
-
-
-@shared_task(name="tenants.seal_audit_chains", ignore_result=True)
-def seal_audit_chains() -> int:
-    """Seal the audit chains whose newest entries are not sealed yet (a seal write that failed)."""
-    from tenants.audit import seal_unsealed_chains
-
-    return seal_unsealed_chains()
-
-
-@shared_task(name="tenants.seal_audit_chain", ignore_result=True)
-def seal_audit_chain(chain: str) -> bool:
-    """Seal one audit chain whose head another transaction held when its own commit sealed it."""
-    from tenants.audit import seal_chain
-
-    return seal_chain(chain, wait=True) is not None
+__all__ = ["seal_audit_chain", "seal_audit_chains"]

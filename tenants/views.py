@@ -1,7 +1,8 @@
 """The management environment (``/manage/``): customer admins manage their own tenant.
 
-Thin views: input through tenants.forms, every change through tenants.services, and each change
-written to the audit log together with it (one transaction).
+Thin views: input through tenants.forms, every change through tenants.services, which writes
+the change and its audit entry in one transaction. (The pages that change what happens to
+recordings are ``recordings.manage_views``.)
 """
 
 from __future__ import annotations
@@ -12,38 +13,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
 from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
-from tenants.audit import AuditEntry, log_event
-from tenants.models import PbxKey, Team, Tenant
-
-
-def _audit(request: TenantRequest, action: str, target: Any = None, **detail: Any) -> None:
-    log_event(
-        tenant=request.tenant,
-        actor=request.user,
-        action=action,
-        target=target,
-        detail=detail,
-        request=request,
-    )
-
-
-def _add_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+from tenants.audit import AuditEntry
+from tenants.models import PbxKey, Team
 
 
 def _people(request: TenantRequest) -> Any:
@@ -66,22 +45,19 @@ def users(request: TenantRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                user = services.create_user(
-                    tenant=request.tenant,
-                    username=data["username"],
-                    password=None,
-                    role=data["role"],
-                    pbx_id=data["pbx_id"],
-                    email=data["email"],
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                    acting_user=request.user,
-                )
-                password = services.reset_user_password(user=user, acting_user=request.user)
-                _audit(request, "manage.user.create", user, role=user.role)
+            user, password = services.add_user(
+                tenant=request.tenant,
+                username=data["username"],
+                role=data["role"],
+                pbx_id=data["pbx_id"],
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             return render(
                 request,
@@ -99,7 +75,7 @@ def users(request: TenantRequest) -> HttpResponse:
     )
 
 
-def _user_page(request: TenantRequest, person: Any, **extra: Any) -> HttpResponse:
+def user_page(request: TenantRequest, person: Any, **extra: Any) -> HttpResponse:
     context = {
         "person": person,
         "user_form": extra.pop(
@@ -127,7 +103,7 @@ def _user_page(request: TenantRequest, person: Any, **extra: Any) -> HttpRespons
 @require_GET
 @admin_required
 def user_detail(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
-    return _user_page(request, get_user_for_admin(request, user_id))
+    return user_page(request, get_user_for_admin(request, user_id))
 
 
 @require_POST
@@ -137,56 +113,15 @@ def user_update(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     form = forms.UserForm(request.POST)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                before = person.role
-                person = services.update_user(user=person, acting_user=request.user, **form.cleaned_data)
-                _audit(request, "manage.user.update", person, role_before=before, role=person.role)
+            person = services.update_user(
+                user=person, acting_user=request.user, request=request, **form.cleaned_data
+            )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("manage_user", person.pk)
-    return _user_page(request, person, user_form=form)
-
-
-@require_POST
-@admin_required
-def user_product(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
-    person = get_user_for_admin(request, user_id)
-    form = forms.ProductForm(request.POST)
-    if form.is_valid():
-        product, setting = form.split()
-        try:
-            with transaction.atomic():
-                before = forms.product_value(person)
-                services.set_user_product(
-                    user=person, product=product, setting=setting, acting_user=request.user
-                )
-                _audit(
-                    request, "manage.user.product", person, before=before, after=form.cleaned_data["product"]
-                )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("Product changed for %(user)s.") % {"user": person})
-            if before.startswith("playback:") and product != "playback":
-                from recordings.lifecycle import UNSUBSCRIBED_GRACE
-
-                latest = timezone.localdate(timezone.now() + UNSUBSCRIBED_GRACE)
-                messages.info(
-                    request,
-                    _(
-                        "The Playback subscription of %(user)s was removed: their saved recordings "
-                        "will be deleted on %(date)s at the latest, unless a subscription is given "
-                        "again before then. Unsaved recordings are still deleted 3 days after their call."
-                    )
-                    % {"user": person, "date": date_format(latest, "DATE_FORMAT")},
-                )
-            if request.POST.get("next") == "users":
-                return redirect("manage_users")
-            return redirect("manage_user", person.pk)
-    person = get_user_for_admin(request, user_id)
-    return _user_page(request, person, product_form=form)
+    return user_page(request, person, user_form=form)
 
 
 @require_POST
@@ -195,9 +130,7 @@ def user_active(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     person = get_user_for_admin(request, user_id)
     active = request.POST.get("active") == "1"
     try:
-        with transaction.atomic():
-            services.set_user_active(user=person, active=active, acting_user=request.user)
-            _audit(request, "manage.user.activate" if active else "manage.user.deactivate", person)
+        services.set_user_active(user=person, active=active, acting_user=request.user, request=request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("manage_user", person.pk)
@@ -207,63 +140,10 @@ def user_active(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
 @admin_required
 def user_password(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     person = get_user_for_admin(request, user_id)
-    with transaction.atomic():
-        password = services.reset_user_password(user=person, acting_user=request.user)
-        _audit(request, "manage.user.password_reset", person)
+    password = services.reset_user_password(user=person, acting_user=request.user, request=request)
     response = render(request, "tenants/password_shown.html", {"person": person, "password": password})
     response["Cache-Control"] = "no-store"
     return response
-
-
-@require_http_methods(["GET", "POST"])
-@admin_required
-def user_rules(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
-    """A person's contact rules (blacklist and whitelist of remote numbers, for Playback)."""
-    from recordings import rules
-    from recordings.models import ContactRule
-
-    person = get_user_for_admin(request, user_id)
-    form = forms.ContactRuleForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            with transaction.atomic():
-                rule = rules.add_rule(user=person, acting_user=request.user, **form.cleaned_data)
-                _audit(request, "manage.contact_rule.create", rule, list=rule.list_type, user=str(person.pk))
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("%(number)s added.") % {"number": rule.number})
-            return redirect("manage_user_rules", person.pk)
-    return render(
-        request,
-        "tenants/rules.html",
-        {
-            "person": person,
-            "form": form,
-            "rules": ContactRule.objects.filter(user=person).order_by("list_type", "number"),
-            "section": "users",
-        },
-        status=400 if form.errors else 200,
-    )
-
-
-@require_POST
-@admin_required
-def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.UUID) -> HttpResponse:
-    from django.http import Http404
-
-    from recordings import rules
-    from recordings.models import ContactRule
-
-    person = get_user_for_admin(request, user_id)
-    rule = ContactRule.objects.filter(user=person, pk=rule_id).first()  # scoped to request.tenant
-    if rule is None:
-        raise Http404("No such rule")
-    with transaction.atomic():
-        _audit(request, "manage.contact_rule.delete", rule, list=rule.list_type, user=str(person.pk))
-        rules.remove_rule(rule=rule, acting_user=request.user)
-    messages.success(request, _("%(number)s removed.") % {"number": rule.number})
-    return redirect("manage_user_rules", person.pk)
 
 
 # --- teams ------------------------------------------------------------------------------------
@@ -275,13 +155,14 @@ def teams(request: TenantRequest) -> HttpResponse:
     form = forms.TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                team = services.create_team(
-                    tenant=request.tenant, name=form.cleaned_data["name"].strip(), acting_user=request.user
-                )
-                _audit(request, "manage.team.create", team, name=team.name)
+            team = services.create_team(
+                tenant=request.tenant,
+                name=form.cleaned_data["name"].strip(),
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             return redirect("manage_team", team.pk)
     all_teams = Team.objects.prefetch_related("members", "listeners").order_by("name")
@@ -307,23 +188,16 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                services.rename_team(team=team, name=data["name"], acting_user=request.user)
-                services.set_team_people(
-                    team=team,
-                    members=list(data["members"]),
-                    listeners=list(data["listeners"]),
-                    acting_user=request.user,
-                )
-                _audit(
-                    request,
-                    "manage.team.update",
-                    team,
-                    members=len(data["members"]),
-                    listeners=len(data["listeners"]),
-                )
+            services.update_team(
+                team=team,
+                name=data["name"],
+                members=list(data["members"]),
+                listeners=list(data["listeners"]),
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             messages.success(request, _("Team saved."))
             return redirect("manage_team", team.pk)
@@ -339,9 +213,7 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
 @admin_required
 def team_delete(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
     team = get_team_for_admin(request, team_id)
-    with transaction.atomic():
-        _audit(request, "manage.team.delete", team, name=team.name)
-        services.delete_team(team=team, acting_user=request.user)
+    services.delete_team(team=team, acting_user=request.user, request=request)
     messages.success(request, _("Team %(name)s removed.") % {"name": team.name})
     return redirect("manage_teams")
 
@@ -356,13 +228,14 @@ def keys(request: TenantRequest) -> HttpResponse:
     secret = ""
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                issued = services.create_pbx_key(
-                    tenant=request.tenant, name=form.cleaned_data["name"], acting_user=request.user
-                )
-                _audit(request, "manage.pbx_key.create", issued.key, prefix=issued.key.prefix)
+            issued = services.create_pbx_key(
+                tenant=request.tenant,
+                name=form.cleaned_data["name"],
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            forms.add_errors(form, exc)
         else:
             secret = issued.secret
             form = forms.KeyForm()
@@ -382,46 +255,13 @@ def key_revoke(request: TenantRequest, key_id: uuid.UUID) -> HttpResponse:
     try:
         key = PbxKey.objects.get(pk=key_id)  # scoped to request.tenant by the manager
     except PbxKey.DoesNotExist:
-        from django.http import Http404
-
         raise Http404("No such key") from None
-    with transaction.atomic():
-        services.revoke_pbx_key(key=key, acting_user=request.user)
-        _audit(request, "manage.pbx_key.revoke", key, prefix=key.prefix)
+    services.revoke_pbx_key(key=key, acting_user=request.user, request=request)
     messages.success(request, _("Key %(name)s revoked.") % {"name": key.name})
     return redirect("manage_keys")
 
 
 # --- tenant settings and the audit log -------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@admin_required
-def tenant_settings(request: TenantRequest) -> HttpResponse:
-    tenant: Tenant = request.tenant
-    initial = {
-        "retention_days": tenant.retention_days,
-        "announce_recording": tenant.announce_recording,
-        "language": tenant.language,
-    }
-    form = forms.SettingsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        changed = {k: v for k, v in form.cleaned_data.items() if initial[k] != v}
-        try:
-            with transaction.atomic():
-                services.update_tenant_settings(tenant=tenant, acting_user=request.user, **changed)
-                _audit(request, "manage.settings.update", tenant, **{k: str(v) for k, v in changed.items()})
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("Settings saved."))
-            return redirect("manage_settings")
-    return render(
-        request,
-        "tenants/settings.html",
-        {"form": form, "section": "settings"},
-        status=400 if form.errors else 200,
-    )
 
 
 AUDIT_PAGE = 50

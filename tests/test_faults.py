@@ -29,9 +29,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from recordings import privacy
 from recordings.models import Call, Kind, Recording
 from recordings.reconcile import reconcile
-from tenants import privacy, services
+from tenants import services
 from tenants.models import DeletionReport, Tenant
 from tenants.scoping import tenant_scope
 from tests.base import Personas

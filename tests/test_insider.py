@@ -50,9 +50,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings import social, streaming
+from recordings import privacy, social, streaming
 from recordings.models import Call, Recording, ShareLink
-from tenants import privacy, services
+from tenants import services
 from tenants.api.tokens import issue_api_token
 from tenants.models import Role, User
 from tenants.scoping import tenant_scope

@@ -27,9 +27,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from notifications.services import register_device
-from recordings import rules, social, streaming
+from recordings import privacy, rules, social, streaming
 from recordings.models import Call, Recording, ShareLink
-from tenants import privacy, services
+from tenants import services
 from tenants.api.tokens import authenticate_api_token, issue_api_token
 from tenants.models import AccessCopyNotice, User
 from tenants.scoping import tenant_scope

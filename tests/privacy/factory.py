@@ -84,7 +84,7 @@ def second_admin(tenant_admin: User, username: str = "bob") -> User:
 
 def requested_access_copy(tenant_admin: User, number: str, reason: str = "E-mail of the person, 1 Dec"):
     """An access copy requested by ``tenant_admin`` (a second admin is made so it can be)."""
-    from tenants import privacy
+    from recordings import privacy
 
     second_admin(tenant_admin)
     return privacy.request_access_copy(
@@ -94,7 +94,7 @@ def requested_access_copy(tenant_admin: User, number: str, reason: str = "E-mail
 
 def approved_access_copy(tenant_admin: User, number: str):
     """An access copy requested by ``tenant_admin`` and approved by a second admin: (copy, token)."""
-    from tenants import privacy
+    from recordings import privacy
 
     copy = requested_access_copy(tenant_admin, number)
     return privacy.approve_access_copy(

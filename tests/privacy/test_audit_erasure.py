@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.test import RequestFactory
 
-from tenants import privacy
+from recordings import privacy
 from tenants.audit import (
     GENESIS,
     AuditChainHead,

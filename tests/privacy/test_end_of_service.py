@@ -11,8 +11,8 @@ from django.core.files.storage import storages
 from django.test import Client
 from django.urls import reverse
 
+from recordings import privacy
 from recordings.models import Call, Recording
-from tenants import privacy
 from tenants.audit import AuditEntry
 from tenants.models import DeletionReport, Tenant, User
 from tests.base import Personas, login, login_support

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from tenants import privacy, services
+from recordings import privacy
+from tenants import services
 from tenants.audit import AuditEntry
 from tenants.models import LegalBasis
 from tenants.scoping import tenant_scope

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from tenants import privacy
+from recordings import privacy
 from tests.base import PASSWORD, Personas, make_personas, totp_code
 from tests.browser import HAVE_CHROMIUM, chromium_beside_live_server
 

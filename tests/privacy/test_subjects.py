@@ -20,8 +20,8 @@ from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recordings import privacy
 from recordings.models import Kind, PlaybackAccess, Recording
-from tenants import privacy
 from tenants.audit import AuditEntry
 from tenants.models import AccessCopy, AccessCopyNotice
 from tenants.scoping import tenant_scope

@@ -15,13 +15,11 @@ from django.core.management import call_command
 
 from notifications.models import Device, OutboxMessage, PushPrompt
 from notifications.services import register_device
-from recordings import lifecycle, rules
+from recordings import lifecycle, privacy, products, rules
 from recordings.lifecycle import ExpiryRule, RecordingGone
 from recordings.lifecycle_tasks import sweep_expired_task
 from recordings.models import Call, Kind, Recording
 from recordings.reconcile import reconcile
-from tenants import privacy
-from tenants import services as tenant_services
 from tenants.models import AccessCopy
 from tenants.scoping import tenant_scope
 from tests.base import Personas
@@ -207,7 +205,7 @@ def test_only_the_owner_decides_and_only_on_playbacks(personas: Personas, clock)
 def test_keep_without_subscription_is_refused(personas: Personas, clock) -> None:
     user = personas.playback["days_30"]
     rec = ready(user)
-    tenant_services.remove_products(user=user)
+    products.remove_products(user=user)
     with pytest.raises(ValidationError, match="no longer have a Playback subscription"):
         lifecycle.keep_recording(recording=rec, acting_user=user)
     assert not reload(rec).saved
@@ -251,7 +249,7 @@ def test_standard_recordings_expire_by_the_tenants_retention(personas: Personas,
     key = rec.storage_key
     lifecycle.on_recording_ready(rec)
     assert reload(rec).expires_at == T0 + timedelta(days=90)  # acme's default retention
-    tenant_services.update_tenant_settings(tenant=personas.tenant_a, retention_days=10)
+    products.update_tenant_settings(tenant=personas.tenant_a, retention_days=10)
     assert reload(rec).expires_at == T0 + timedelta(days=10)
     clock.move_to(T0 + timedelta(days=10) - timedelta(seconds=1))
     assert lifecycle.sweep_expired().rows == 0
@@ -269,13 +267,13 @@ def test_changing_the_tier_recomputes_expiry_of_saved_playbacks(personas: Person
     recent = ready(user, ended_at=T0)
     unsaved = ready(user, ended_at=T0)
     lifecycle.keep_recording(recording=recent, acting_user=user)
-    tenant_services.set_playback_subscription(user=user, tier="days_30")
+    products.set_playback_subscription(user=user, tier="days_30")
     assert reload(old).expires_at == old.ended_at + timedelta(days=30)  # already past: next sweep
     assert reload(recent).expires_at == T0 + timedelta(days=30)
     assert reload(unsaved).expires_at == T0 + timedelta(days=3)  # unsaved ones keep their 3 days
     assert lifecycle.sweep_expired().rows == 1
     assert reload(old).is_deleted and not reload(recent).is_deleted
-    tenant_services.set_playback_subscription(user=user, tier="minutes_100k")
+    products.set_playback_subscription(user=user, tier="minutes_100k")
     assert reload(recent).expires_at is None
     clock.move_to(T0 + timedelta(days=365))
     assert lifecycle.sweep_expired().rows == 1  # only the unsaved one
@@ -326,7 +324,7 @@ def test_switching_to_the_quota_tier_trims_to_the_quota(
     for rec in recs:
         lifecycle.keep_recording(recording=rec, acting_user=user)
     with committed():
-        tenant_services.set_playback_subscription(user=user, tier="minutes_100k")  # sweeps at once
+        products.set_playback_subscription(user=user, tier="minutes_100k")  # sweeps at once
     assert [reload(r).is_deleted for r in recs] == [True, True, False, False]
 
 
@@ -519,7 +517,7 @@ def test_removing_the_subscription_makes_saved_playbacks_due_within_30_days(
     unsaved = ready(user, ended_at=T0)  # due T0 + 3 days, stays
     removed_at = T0 + timedelta(hours=2)
     clock.move_to(removed_at)
-    assert tenant_services.remove_playback_subscription(user=user) is True
+    assert products.remove_playback_subscription(user=user) is True
     assert (reload(soon).expires_at, reload(soon).expiry_rule) == (T0 + timedelta(days=10), "days_90")
     assert (reload(late).expires_at, reload(late).expiry_rule) == (
         removed_at + timedelta(days=30),
@@ -528,7 +526,7 @@ def test_removing_the_subscription_makes_saved_playbacks_due_within_30_days(
     assert (reload(unsaved).expires_at, reload(unsaved).expiry_rule) == (T0 + timedelta(days=3), "unanswered")
     with pytest.raises(ValidationError, match="no longer have a Playback subscription"):
         lifecycle.keep_recording(recording=unsaved, acting_user=user)
-    assert tenant_services.remove_playback_subscription(user=user) is False  # nothing left: no change
+    assert products.remove_playback_subscription(user=user) is False  # nothing left: no change
     assert reload(late).expires_at == removed_at + timedelta(days=30)
     clock.move_to(T0 + timedelta(days=3))
     assert lifecycle.sweep_expired().rows == 1 and reload(unsaved).is_deleted
@@ -548,7 +546,7 @@ def test_quota_tier_playbacks_get_a_due_date_when_the_subscription_goes(personas
     lifecycle.keep_recording(recording=kept, acting_user=user)
     clock.move_to(T0)
     assert reload(kept).expires_at is None
-    tenant_services.set_user_product(user=user, product="licence", setting="always")  # another product
+    products.set_user_product(user=user, product="licence", setting="always")  # another product
     assert reload(kept).expires_at == T0 + timedelta(days=30)
     clock.move_to(T0 + timedelta(days=30))
     assert lifecycle.sweep_expired().rows == 1
@@ -564,11 +562,11 @@ def test_a_subscription_given_again_recomputes_from_the_new_tier(
     user = personas.playback["days_30"]
     rec = ready(user, ended_at=T0)
     lifecycle.keep_recording(recording=rec, acting_user=user)
-    tenant_services.remove_products(user=user)
+    products.remove_products(user=user)
     assert reload(rec).expires_at == T0 + timedelta(days=30)  # days_30: already the sooner one
     assert reload(rec).expiry_rule == "days_30"
     clock.move_to(T0 + timedelta(days=20))
-    tenant_services.set_playback_subscription(user=user, tier=tier)
+    products.set_playback_subscription(user=user, tier=tier)
     expected = None if due_after_call is None else T0 + due_after_call
     assert reload(rec).expires_at == expected
     clock.move_to(T0 + timedelta(days=60))

@@ -20,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from recordings import lifecycle, rules
+from recordings import lifecycle, products, rules
 from recordings.lifecycle import ExpiryRule, RecordingGone
 from recordings.models import Recording
 from recordings.reconcile import reconcile
@@ -56,7 +56,7 @@ class Lifecycle(RuleBasedStateMachine):
                 tenant=self.tenant, purpose=PURPOSE, legitimate_interest=INTEREST
             )
         self.user = services.create_user(tenant=self.tenant, username=f"hyp-{n}", password=None, pbx_id="1")
-        services.set_playback_subscription(user=self.user, tier=tier)
+        products.set_playback_subscription(user=self.user, tier=tier)
         self.tier = tier
         rules.add_rule(user=self.user, list_type="whitelist", number="+31202222222")
         self.recs: list[Model] = []
@@ -130,7 +130,7 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(tier=st.sampled_from(["days_30", "days_90", "minutes_100k"]))
     def change_tier(self, tier: str) -> None:
         with committed():
-            services.set_playback_subscription(user=self.user, tier=tier)
+            products.set_playback_subscription(user=self.user, tier=tier)
         self.tier = tier
 
     # --- invariants ---

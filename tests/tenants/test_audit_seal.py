@@ -22,7 +22,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from hiprecorder.settings import audit_seal_keys
-from tenants import privacy
+from recordings import privacy
 from tenants.audit import (
     AuditChainHead,
     AuditEntry,
@@ -318,7 +318,7 @@ def test_a_failed_seal_write_never_fails_the_request(
     def store_down(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("store unreachable")
 
-    monkeypatch.setattr(audit, "write_seal_once", store_down)
+    monkeypatch.setattr(audit.seals, "write_seal_once", store_down)
     with caplog.at_level(logging.ERROR, logger="tenants.audit"):
         entry = commit(tenant=personas.tenant_a, actor=personas.admin, action="while the store is down")
     assert AuditEntry.objects.unscoped().filter(pk=entry.pk).exists()
@@ -458,7 +458,7 @@ def test_a_head_held_by_another_transaction_is_sealed_by_a_task(
 
     first = log_event(tenant=None, actor=None, action="support.first")  # autocommit: sealed at once
     assert _seal_doc("support", 1)["seq"] == first.seq
-    monkeypatch.setattr(audit, "_seal_after_commit", lambda chain: None)
+    monkeypatch.setattr(audit.seals, "seal_after_commit", lambda chain: None)
     second = log_event(tenant=None, actor=None, action="support.second")  # its seal did not run
     monkeypatch.undo()
     sent: list[tuple[Any, ...]] = []

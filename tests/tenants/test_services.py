@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from recordings import products
 from tenants import services
+from tenants.audit import AuditEntry
 from tenants.models import Licence, PbxKey, PlaybackSubscription, Role, User
 from tenants.scoping import tenant_scope
 from tests.base import Personas
@@ -114,3 +116,67 @@ def test_support_staff_have_no_tenant(personas: Personas) -> None:
     assert personas.support.is_support_staff
     assert personas.support.tenant_id is None
     assert personas.admin.role == Role.ADMIN and not personas.admin.is_staff
+
+
+# --- the services own the whole write: the change and its audit entry, in one transaction -----
+
+
+def _entries(personas: Personas, action: str) -> list[AuditEntry]:
+    return list(AuditEntry.objects.unscoped().filter(tenant=personas.tenant_a, action=action).order_by("seq"))
+
+
+def test_adding_a_person_writes_the_audit_entry_with_the_admin_as_actor(personas: Personas) -> None:
+    user, password = services.add_user(
+        tenant=personas.tenant_a, username="newbie", role=Role.USER, acting_user=personas.admin
+    )
+    assert user.check_password(password)
+    [entry] = _entries(personas, "manage.user.create")
+    assert (entry.actor_id, entry.target_id, entry.detail) == (
+        personas.admin.pk,
+        str(user.pk),
+        {"role": "user"},
+    )
+
+
+def test_a_refused_change_writes_neither_the_change_nor_an_entry(personas: Personas) -> None:
+    team = services.create_team(tenant=personas.tenant_a, name="Support", acting_user=personas.admin)
+    assert [e.detail for e in _entries(personas, "manage.team.create")] == [{"name": "Support"}]
+    member = personas.users["always"]
+    with pytest.raises(ValidationError, match="already exists"):
+        services.update_team(
+            team=team, name="Sales", members=[member], listeners=[], acting_user=personas.admin
+        )  # the rename is refused after nothing: the members stay as they were
+    team.refresh_from_db()
+    assert team.name == "Support" and not team.members.exists()
+    assert _entries(personas, "manage.team.update") == []
+    services.update_team(
+        team=team, name="Helpdesk", members=[member], listeners=[], acting_user=personas.admin
+    )
+    assert [e.detail for e in _entries(personas, "manage.team.update")] == [{"members": 1, "listeners": 0}]
+
+
+def test_the_systems_own_changes_are_not_audited(personas: Personas) -> None:
+    before = AuditEntry.objects.unscoped().filter(tenant=personas.tenant_a).count()
+    issued = services.create_pbx_key(tenant=personas.tenant_a, name="Demo")
+    services.revoke_pbx_key(key=issued.key)
+    assert AuditEntry.objects.unscoped().filter(tenant=personas.tenant_a).count() == before
+    services.revoke_pbx_key(key=issued.key, acting_user=personas.admin)
+    [entry] = _entries(personas, "manage.pbx_key.revoke")
+    assert entry.detail == {"prefix": issued.key.prefix}
+
+
+def test_a_product_change_is_written_with_its_audit_entry(personas: Personas) -> None:
+    user = personas.playback["days_30"]
+    change = products.set_user_product(
+        user=user, product="licence", setting="always", acting_user=personas.admin
+    )
+    assert change.subscription_removed and change.tier_before == "days_30" and change.tier_after is None
+    [entry] = _entries(personas, "manage.user.product")
+    assert entry.detail == {"before": "playback:days_30", "after": "licence:always"}
+    with pytest.raises(ValidationError, match="Unknown recording mode"):
+        products.set_user_product(
+            user=user, product="licence", setting="sometimes", acting_user=personas.admin
+        )
+    assert len(_entries(personas, "manage.user.product")) == 1
+    with tenant_scope(personas.tenant_a):
+        assert Licence.objects.get(user=user).mode == "always"

@@ -9,7 +9,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from tenants import privacy, services
+from notifications.services import register_device
+from recordings import privacy, products, rules
+from recordings.models import ContactRule
+from tenants import services
 from tenants.models import RecordingMode, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
 
@@ -60,10 +63,6 @@ class Command(BaseCommand):
     @staticmethod
     def give_rules_and_phone(user: User) -> None:
         """The demo's contact rules, and a phone whose prompts land in the portal's outbox."""
-        from notifications.services import register_device
-        from recordings import rules
-        from recordings.models import ContactRule
-
         wanted = {BLACKLIST: ContactRule.List.BLACKLIST, WHITELIST: ContactRule.List.WHITELIST}
         for number, list_type in wanted.items():
             rule = ContactRule.objects.filter(user=user, number=number).first()
@@ -106,7 +105,7 @@ class Command(BaseCommand):
                     user.role, user.pbx_id, user.is_active = role, pbx_id, True
                     user.save()
                 # One product or none (a removed subscription: saved playbacks due within 30 days).
-                services.set_user_product(user=user, product=product or "", setting=setting or "")
+                products.set_user_product(user=user, product=product or "", setting=setting or "")
                 people[key] = user
                 users[key] = {"username": username, "password": password, "pbx_id": pbx_id}
             sales = Team.objects.filter(name="Sales").first() or services.create_team(

@@ -1,6 +1,6 @@
 """The customer admin's privacy pages (Manage → Privacy), and the access-copy link for a caller.
 
-Thin views over ``tenants.privacy``; every page is for customer admins of the request's tenant
+Thin views over ``recordings.privacy``; every page is for customer admins of the request's tenant
 (``admin_required``), except the access-copy link, which its token opens for the person it is for,
 and the notice a Playback user marks read.
 """
@@ -24,9 +24,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
-from tenants import privacy
+from recordings import privacy
 from tenants.access import admin_required, tenant_required
-from tenants.audit import log_event
 from tenants.models import ProcessingRegister
 
 
@@ -163,18 +162,15 @@ def subjects(request: TenantRequest) -> HttpResponse:
     extra: dict[str, Any] = {}
     if form.is_valid():
         try:
-            number = privacy.subject_number(form.cleaned_data["number"], request.tenant)
+            number, recordings = privacy.search_subject(
+                tenant=request.tenant,
+                number=form.cleaned_data["number"],
+                acting_user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
             _field_errors(form, exc)
         else:
-            recordings = list(privacy.recordings_involving(request.tenant, number))
-            log_event(
-                tenant=request.tenant,
-                actor=request.user,
-                action="privacy.subject.search",
-                detail={"recordings": len(recordings)},
-                request=request,
-            )
             extra = {
                 "number": number,
                 "recordings": recordings,

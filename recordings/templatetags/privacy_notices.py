@@ -1,4 +1,4 @@
-"""The access-copy notices a user sees on their recordings page (``tenants.privacy``)."""
+"""The access-copy notices a user sees on their recordings page (``recordings.privacy``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from tenants import privacy
+from recordings import privacy
 
 register = template.Library()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from tenants import privacy_views as views
+from recordings.privacy import views
 
 app_name = "privacy"
 urlpatterns = [

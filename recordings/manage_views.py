@@ -1,0 +1,147 @@
+"""The customer admin's pages of the management environment (``/manage/``) that change what
+happens to recordings: a person's product, their contact rules, the tenant's retention.
+
+Thin views: input through ``tenants.forms``, every change through a service
+(``recordings.products``, ``recordings.rules``). The rest of ``/manage/`` is ``tenants.views``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from hiprecorder.http import TenantRequest
+from recordings import products, rules
+from recordings.lifecycle import UNSUBSCRIBED_GRACE
+from recordings.models import ContactRule
+from tenants import forms
+from tenants.access import admin_required, get_user_for_admin
+from tenants.audit import log_event
+from tenants.models import Tenant
+from tenants.views import user_page
+
+
+def _audit(request: TenantRequest, action: str, target: Any = None, **detail: Any) -> None:
+    log_event(
+        tenant=request.tenant,
+        actor=request.user,
+        action=action,
+        target=target,
+        detail=detail,
+        request=request,
+    )
+
+
+@require_POST
+@admin_required
+def user_product(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
+    person = get_user_for_admin(request, user_id)
+    form = forms.ProductForm(request.POST)
+    if form.is_valid():
+        product, setting = form.split()
+        try:
+            change = products.set_user_product(
+                user=person, product=product, setting=setting, acting_user=request.user, request=request
+            )
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("Product changed for %(user)s.") % {"user": person})
+            if change.subscription_removed:
+                latest = timezone.localdate(timezone.now() + UNSUBSCRIBED_GRACE)
+                messages.info(
+                    request,
+                    _(
+                        "The Playback subscription of %(user)s was removed: their saved recordings "
+                        "will be deleted on %(date)s at the latest, unless a subscription is given "
+                        "again before then. Unsaved recordings are still deleted 3 days after their call."
+                    )
+                    % {"user": person, "date": date_format(latest, "DATE_FORMAT")},
+                )
+            if request.POST.get("next") == "users":
+                return redirect("manage_users")
+            return redirect("manage_user", person.pk)
+    person = get_user_for_admin(request, user_id)
+    return user_page(request, person, product_form=form)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def user_rules(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
+    """A person's contact rules (blacklist and whitelist of remote numbers, for Playback)."""
+    person = get_user_for_admin(request, user_id)
+    form = forms.ContactRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                rule = rules.add_rule(user=person, acting_user=request.user, **form.cleaned_data)
+                _audit(request, "manage.contact_rule.create", rule, list=rule.list_type, user=str(person.pk))
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("%(number)s added.") % {"number": rule.number})
+            return redirect("manage_user_rules", person.pk)
+    return render(
+        request,
+        "tenants/rules.html",
+        {
+            "person": person,
+            "form": form,
+            "rules": ContactRule.objects.filter(user=person).order_by("list_type", "number"),
+            "section": "users",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@admin_required
+def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.UUID) -> HttpResponse:
+    person = get_user_for_admin(request, user_id)
+    rule = ContactRule.objects.filter(user=person, pk=rule_id).first()  # scoped to request.tenant
+    if rule is None:
+        raise Http404("No such rule")
+    with transaction.atomic():
+        _audit(request, "manage.contact_rule.delete", rule, list=rule.list_type, user=str(person.pk))
+        rules.remove_rule(rule=rule, acting_user=request.user)
+    messages.success(request, _("%(number)s removed.") % {"number": rule.number})
+    return redirect("manage_user_rules", person.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def tenant_settings(request: TenantRequest) -> HttpResponse:
+    tenant: Tenant = request.tenant
+    initial = {
+        "retention_days": tenant.retention_days,
+        "announce_recording": tenant.announce_recording,
+        "language": tenant.language,
+    }
+    form = forms.SettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changed = {k: v for k, v in form.cleaned_data.items() if initial[k] != v}
+        try:
+            products.update_tenant_settings(
+                tenant=tenant, acting_user=request.user, request=request, **changed
+            )
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("Settings saved."))
+            return redirect("manage_settings")
+    return render(
+        request,
+        "tenants/settings.html",
+        {"form": form, "section": "settings"},
+        status=400 if form.errors else 200,
+    )
