@@ -66,7 +66,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UNSAVED_GRACE = timedelta(days=3)
+#: How long a playback user has to decide "keep or delete" before an unsaved recording is due.
+DECISION_WINDOW = timedelta(days=3)
 UNSUBSCRIBED_GRACE = timedelta(days=30)  # saved playbacks after the subscription is removed
 TIER_DAYS = {PlaybackTier.DAYS_30: 30, PlaybackTier.DAYS_90: 90}
 QUOTA_MINUTES = 100_000
@@ -878,6 +879,15 @@ def delete_recording(
         return Recording.objects.get(pk=recording.pk)
 
 
+def expiry_of(*, kind: str, ended_at: datetime, tenant: Tenant) -> datetime:
+    """The due date of a new recording: a standard one ``tenant.retention_days`` after the call
+    ended, a playback one (unsaved until the user decides) :data:`DECISION_WINDOW` after it.
+    The one place this rule is written; the capture stores it, the hooks below set it again."""
+    if kind == Kind.STANDARD:
+        return ended_at + timedelta(days=tenant.retention_days)
+    return ended_at + DECISION_WINDOW
+
+
 # --- hooks for the capture and for product changes --------------------------------------------
 
 
@@ -887,10 +897,8 @@ def on_recording_ready(recording: Recording, *, now: datetime | None = None) -> 
     if recording.kind == Kind.PLAYBACK:
         return on_playback_ready(recording, now=now)
     with transaction.atomic(), tenant_scope(recording.tenant_id):
-        days = recording.tenant.retention_days
-        Recording.objects.filter(pk=recording.pk).update(
-            expires_at=recording.ended_at + timedelta(days=days), expiry_rule=ExpiryRule.RETENTION
-        )
+        due = expiry_of(kind=recording.kind, ended_at=recording.ended_at, tenant=recording.tenant)
+        Recording.objects.filter(pk=recording.pk).update(expires_at=due, expiry_rule=ExpiryRule.RETENTION)
         recording.refresh_from_db()
     return recording
 
@@ -914,7 +922,7 @@ def on_playback_ready(recording: Recording, *, now: datetime | None = None) -> R
             outcome = _save(rec, tier=tier, now=now)
         else:
             rec.saved = False
-            rec.expires_at = rec.ended_at + UNSAVED_GRACE
+            rec.expires_at = expiry_of(kind=rec.kind, ended_at=rec.ended_at, tenant=rec.tenant)
             rec.expiry_rule = ExpiryRule.UNANSWERED
             rec.save(update_fields=["saved", "expires_at", "expiry_rule"])
             if owner is not None:
