@@ -175,9 +175,7 @@ def warn_quota(*, user: User, used_ms: int, quota_ms: int) -> PushPrompt:
 
 
 def _enqueue_send(prompt: PushPrompt) -> None:
-    from notifications.tasks import send_prompt_task
-
-    enqueue(send_prompt_task, str(prompt.tenant_id), str(prompt.pk))
+    enqueue("notifications.send_prompt", str(prompt.tenant_id), str(prompt.pk))
 
 
 @dataclass
