@@ -266,7 +266,7 @@ def _quota(user: User) -> dict[str, Any] | None:
     subscription = user.playback_subscription if hasattr(user, "playback_subscription") else None
     if subscription is None or subscription.tier != PlaybackTier.MINUTES_100K:
         return None
-    used_ms = lifecycle._saved_usage_ms(user.pk)  # the rule's own count, not a second copy
+    used_ms = lifecycle.saved_usage_ms(user.pk)  # the rule's own count, not a second copy
     return {
         "used_minutes": round(used_ms / 60_000, 1),
         "limit_minutes": lifecycle.QUOTA_MINUTES,
