@@ -396,19 +396,6 @@ class _RangeFile:
         self._raw.close()
 
 
-class _S3Body:
-    """A ranged GetObject body, read in blocks."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-
-    def read(self, size: int = -1) -> bytes:
-        return self._body.read(size if size and size > 0 else None)
-
-    def close(self) -> None:
-        self._body.close()
-
-
 def _common_headers(response: HttpResponse, recording: Recording) -> HttpResponse:
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "no-store, private"
