@@ -14,15 +14,12 @@ present only for validation errors.
 
 from __future__ import annotations
 
-import uuid
 from contextlib import ExitStack
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
@@ -34,7 +31,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from recordings.listing import decode_cursor, encode_cursor, keyset_rows
 from tenants.api.authentication import ApiTokenAuthentication, IsCustomerUser
 from tenants.scoping import tenant_scope
 
@@ -203,45 +199,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.Throttled):
         message = "Too many requests; try again later."
     return Response(error_body(code, message), status=exc.status_code, headers=headers)
-
-
-# --- keyset pagination over (started_at, id), newest first -----------------------------------
-
-
-class Cursor:
-    """The API's face of the one cursor format (:func:`recordings.listing.encode_cursor`): a
-    cursor the API did not hand out is a 400."""
-
-    @staticmethod
-    def encode(started_at: datetime, pk: uuid.UUID) -> str:
-        return encode_cursor(started_at, pk)
-
-    @staticmethod
-    def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
-        position = decode_cursor(cursor)
-        if position is None:
-            raise exceptions.ValidationError({"cursor": ["This cursor is not one the API handed out."]})
-        return position
-
-
-def keyset_page(
-    queryset: QuerySet[Any], *, cursor: str | None, limit: int, owners: list[Any] | None = None
-) -> tuple[list[Any], str | None]:
-    """One page of ``queryset`` newest first, after ``cursor``; and the cursor of the next page.
-
-    The position is a row comparison ``(started_at, id) < (t, i)``, which PostgreSQL answers from
-    the ``(tenant, owner, -started_at, -id)`` index however deep the page is; with several
-    ``owners`` (a listener's list) the page is merged from per-owner index walks
-    (``recordings.listing.keyset_rows``, the portal's pages use the same).
-    """
-    position = Cursor.decode(cursor) if cursor else None
-    rows = keyset_rows(queryset, limit=limit + 1, position=position, owners=owners)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = Cursor.encode(last.started_at, last.pk)
-    return rows, next_cursor
 
 
 # --- schema helpers --------------------------------------------------------------------------
