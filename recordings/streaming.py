@@ -64,7 +64,9 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext
 
 from recordings.models import PlaybackAccess, Recording, ShareLink
+from tenants.audit import client_ip, log_event
 from tenants.models import ApiToken, User
+from tenants.scoping import tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +194,6 @@ def stream_url(*, user: User, recording: Recording, session_key: str | None) -> 
 # --- the access log ---------------------------------------------------------------------------
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    # Behind a proxy, SecurityMiddleware/the proxy sets REMOTE_ADDR correctly (we do not trust
-    # X-Forwarded-For from the client).
-    return request.META.get("REMOTE_ADDR") or None
-
-
 @dataclass(frozen=True)
 class Playback:
     """One playback's access-log row, written before its bytes: its id and its tenant."""
@@ -282,12 +278,9 @@ def log_playback(
 
 def audit_playback(*, tenant_id: uuid.UUID | str, access_id: int, request: HttpRequest | None = None) -> None:
     """The audit-log entry ``recording.played`` of the playback whose access row is ``access_id``."""
-    from recordings.social import audit_event
-    from tenants.scoping import tenant_scope
-
     with tenant_scope(tenant_id):
         access = PlaybackAccess.objects.select_related("user", "tenant", "recording").get(pk=access_id)
-        audit_event(
+        log_event(
             tenant=access.tenant,
             actor=access.user,
             action="recording.played",

@@ -22,6 +22,7 @@ from recordings import listing, social, streaming
 from recordings.access import get_recording_for_user, may_manage
 from recordings.models import Comment, Kind, Label, Recording, ShareLink
 from tenants.access import tenant_required
+from tenants.audit import client_ip
 from tenants.scoping import tenant_scope
 
 
@@ -354,7 +355,7 @@ def _share_pin(request: HttpRequest, share: ShareLink, token: str) -> HttpRespon
         return render(request, "recordings/share_pin.html", {})
     try:
         result = social.check_share_pin(
-            share=share, pin=request.POST.get("pin", ""), client_ip=streaming.client_ip(request)
+            share=share, pin=request.POST.get("pin", ""), client_ip=client_ip(request)
         )
     except ShareLink.DoesNotExist:
         return render(request, "recordings/share_gone.html", status=404)
