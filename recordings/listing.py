@@ -363,14 +363,11 @@ def with_party_names(qs: QuerySet[Recording]) -> QuerySet[Recording]:
 
 def contact_names(recordings: list[Recording]) -> dict[tuple[Any, str], str]:
     """(owner id, number) -> the name the owner gave that number in their contact rules."""
-    from recordings import models as recording_models
-
-    rule_model = getattr(recording_models, "ContactRule", None)
-    if rule_model is None or not recordings:
+    if not recordings:
         return {}
     owners = {r.owner_id for r in recordings if r.owner_id}
     numbers = {r.remote_number for r in recordings if r.remote_number}
-    rules = rule_model.objects.filter(user_id__in=owners, number__in=numbers).exclude(name="")
+    rules = ContactRule.objects.filter(user_id__in=owners, number__in=numbers).exclude(name="")
     return {
         (user_id, number): name for user_id, number, name in rules.values_list("user_id", "number", "name")
     }
