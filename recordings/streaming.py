@@ -91,7 +91,8 @@ class StreamGrant:
     credential: str = ""  # the binding to the session or API token that asked for it
 
 
-def _ttl_seconds() -> int:
+def stream_ttl_seconds() -> int:
+    """How long a streaming URL works (``settings.STREAM_URL_TTL``), in whole seconds."""
     return int(settings.STREAM_URL_TTL.total_seconds())
 
 
@@ -139,7 +140,7 @@ def issue_share_stream_token(*, share: ShareLink) -> str:
 def _verify(token: str, salt: str, kind: str, recording_id: uuid.UUID | str) -> StreamGrant:
     signer = signing.TimestampSigner(salt=salt)
     try:
-        value = signer.unsign(token, max_age=_ttl_seconds())
+        value = signer.unsign(token, max_age=stream_ttl_seconds())
     except signing.SignatureExpired:
         raise StreamTokenError("The playback link has expired; reload the page.") from None
     except signing.BadSignature:

@@ -94,7 +94,7 @@ class StreamUrlView(TenantAPIView):
         return Response(
             {
                 "url": request.build_absolute_uri(f"{path}?t={token}"),
-                "expires_at": timezone.now() + timedelta(seconds=streaming._ttl_seconds()),
+                "expires_at": timezone.now() + timedelta(seconds=streaming.stream_ttl_seconds()),
                 "mime": recording.mime or "audio/mpeg",
                 "duration_ms": recording.duration_ms,
             }
