@@ -205,7 +205,7 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     actors = fill(total=args.recordings, heavy=args.heavy)
 
-    from hiprecorder.api import Cursor
+    from recordings.listing import encode_cursor
     from recordings.models import Recording
     from tenants.api.tokens import issue_api_token
     from tenants.scoping import tenant_scope
@@ -218,7 +218,7 @@ def main() -> int:
         with tenant_scope(actors["tenant"]):  # type: ignore[arg-type]
             rows = Recording.objects.visible_to(user).order_by("-started_at", "-id")  # type: ignore[arg-type]
             row = rows[pages * 50 - 1]
-        return Cursor.encode(row.started_at, row.pk)
+        return encode_cursor(row.started_at, row.pk)
 
     def measure(client: Client, params: dict[str, object], path: str = "/api/v1/recordings") -> list[float]:
         times = []

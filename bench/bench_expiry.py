@@ -370,7 +370,7 @@ def phase_rows(args: argparse.Namespace) -> None:
                     .select_for_update(skip_locked=True, of=("self",))
                     .filter(deleted_at__isnull=True, expires_at__isnull=False, expires_at__lte=now)
                     .order_by("expires_at")
-                    .values_list(*lifecycle._CLAIMED)[: args.batch]
+                    .values_list(*lifecycle.deletion._CLAIMED)[: args.batch]
                 )
                 sql, params = claim.query.sql_with_params()
                 what = "the sweep's claim"

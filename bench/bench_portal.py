@@ -126,7 +126,7 @@ def bench_home(actors: dict[str, object], requests: int, depth: int) -> tuple[bo
             member_ids = listing.team_member_ids(user)  # type: ignore[arg-type]
             qs = listing.visible_queryset(user, member_ids).order_by("-started_at", "-id")  # type: ignore[arg-type]
             row = qs[pages * listing.PAGE_SIZE - 1]
-        return listing.encode_cursor(row)
+        return listing.encode_cursor(row.started_at, row.pk)
 
     heavy = Client()
     heavy.force_login(actors["heavy"])  # type: ignore[arg-type]

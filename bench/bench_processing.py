@@ -1,4 +1,4 @@
-"""Benchmark of the audio pipeline (recordings/audio.py).
+"""Benchmark of the audio pipeline (recordings/audio/).
 
     python bench/bench_processing.py [--minutes 60] [--repeat 3] [--rate 8000] [--channels 1]
                                      [--no-numpy] [--keep-dir DIR]
@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 import av  # noqa: E402
 
 from recordings import audio  # noqa: E402
+from recordings.audio import formats, meter  # noqa: E402
 
 RT_TARGET = 300.0
 OVERHEAD_TARGET = 1.2
@@ -41,11 +42,11 @@ OVERHEAD_TARGET = 1.2
 def baseline(src: str, dst: str) -> None:
     """Bare decode + encode with the rendition's codec settings: no cutting, no measuring."""
     with open(src, "rb") as fh, open(dst, "wb") as ofh:
-        inp = av.open(fh, format="wav", options={"max_size": str(audio._WAV_DEMUX_PACKET_BYTES)})
+        inp = av.open(fh, format="wav", options={"max_size": str(formats._WAV_DEMUX_PACKET_BYTES)})
         out = av.open(ofh, mode="w", format="mp3", container_options={"id3v2_version": "0"})
-        st = out.add_stream(audio._ENCODER, rate=audio.OUTPUT_SAMPLE_RATE, layout="mono")
+        st = out.add_stream(audio.formats.ENCODER, rate=audio.OUTPUT_SAMPLE_RATE, layout="mono")
         st.bit_rate = audio.OUTPUT_BIT_RATE
-        st.codec_context.format = audio._ENCODER_SAMPLE_FORMAT
+        st.codec_context.format = audio.formats.ENCODER_SAMPLE_FORMAT
         for frame in inp.decode(inp.streams.audio[0]):
             for packet in st.encode(frame):
                 out.mux(packet)
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-dir", help="write the files here instead of a temporary directory")
     args = ap.parse_args(argv)
     if args.no_numpy:
-        audio._numpy = lambda: None  # the meter imports numpy through this function
+        meter._numpy = lambda: None  # the meter imports numpy through this function
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep_dir or tmp)
@@ -86,9 +87,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         audio.make_wav(src, seconds=seconds, rate=args.rate, channels=args.channels, kind="speech-like")
         gen = time.perf_counter() - t0
-        np = audio._numpy()
-        meter = f"numpy {np.__version__}" if np else "standard library"
-        print(f"python {sys.version.split()[0]}, PyAV {av.__version__}, level meter: {meter}")
+        np = meter._numpy()
+        meter_kind = f"numpy {np.__version__}" if np else "standard library"
+        print(f"python {sys.version.split()[0]}, PyAV {av.__version__}, level meter: {meter_kind}")
         print(
             f"input: {args.minutes:g} min speech-like {args.rate} Hz "
             f"{'mono' if args.channels == 1 else 'stereo'} WAV, "

@@ -14,20 +14,13 @@ present only for validation errors.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.http import Http404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -38,7 +31,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from hiprecorder import jsonbody
 from tenants.api.authentication import ApiTokenAuthentication, IsCustomerUser
 from tenants.scoping import tenant_scope
 
@@ -207,58 +199,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.Throttled):
         message = "Too many requests; try again later."
     return Response(error_body(code, message), status=exc.status_code, headers=headers)
-
-
-# --- keyset pagination over (started_at, id), newest first -----------------------------------
-
-
-class Cursor:
-    """An opaque position after a row: base64url of ``{"t": started_at, "i": id}``."""
-
-    @staticmethod
-    def encode(started_at: datetime, pk: uuid.UUID) -> str:
-        raw = json.dumps({"t": started_at.isoformat(), "i": str(pk)}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @staticmethod
-    def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
-        invalid = exceptions.ValidationError({"cursor": ["This cursor is not one the API handed out."]})
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            data = jsonbody.loads(base64.urlsafe_b64decode(padded.encode("ascii")), max_depth=1)
-            started_at = parse_datetime(data["t"])
-            pk = uuid.UUID(data["i"])
-        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, jsonbody.JsonBodyError):
-            raise invalid from None
-        if started_at is None or started_at.tzinfo is None:
-            raise invalid
-        try:
-            started_at.astimezone(UTC)  # an offset that leaves the representable range: not ours
-        except OverflowError:
-            raise invalid from None
-        return started_at, pk
-
-
-def keyset_page(
-    queryset: QuerySet[Any], *, cursor: str | None, limit: int, owners: list[Any] | None = None
-) -> tuple[list[Any], str | None]:
-    """One page of ``queryset`` newest first, after ``cursor``; and the cursor of the next page.
-
-    The position is a row comparison ``(started_at, id) < (t, i)``, which PostgreSQL answers from
-    the ``(tenant, owner, -started_at, -id)`` index however deep the page is; with several
-    ``owners`` (a listener's list) the page is merged from per-owner index walks
-    (``recordings.listing.keyset_rows``, the portal's pages use the same).
-    """
-    from recordings.listing import keyset_rows
-
-    position = Cursor.decode(cursor) if cursor else None
-    rows = keyset_rows(queryset, limit=limit + 1, position=position, owners=owners)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = Cursor.encode(last.started_at, last.pk)
-    return rows, next_cursor
 
 
 # --- schema helpers --------------------------------------------------------------------------

@@ -406,7 +406,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_IMPORTS = ["recordings.lifecycle_tasks"]
+CELERY_IMPORTS = ["recordings.lifecycle.tasks"]
 
 # --- people and log-in -----------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from notifications.models import OutboxMessage
+from tenants.scoping import active_tenant_id
+
 MAX_BATCH = 500  # FCM's limit per send_each call
 
 # FCM error codes (FcmError.errorCode / google.rpc status) after which the token is useless.
@@ -80,8 +83,6 @@ class OutboxBackend:
     name: str = "outbox"
 
     def send(self, messages: list[PushMessage]) -> list[SendResult]:
-        from notifications.models import OutboxMessage
-
         rows = [
             OutboxMessage(prompt_id=m.prompt_id, device_id=m.device_id, payload=fcm_message_dict(m))
             for m in messages
@@ -93,8 +94,6 @@ class OutboxBackend:
 
 
 def _active_tenant() -> Any:
-    from tenants.scoping import active_tenant_id
-
     return active_tenant_id()
 
 

@@ -23,10 +23,10 @@ from django.utils.translation import gettext as _
 from hiprecorder.tasks import enqueue
 from notifications.models import Device, PushDelivery, PushPrompt
 from notifications.push import PushBackend, PushMessage, get_backend
+from recordings.models import Recording
 from tenants.scoping import tenant_scope
 
 if TYPE_CHECKING:
-    from recordings.models import Recording
     from tenants.models import User
 
 KEEP_OR_DELETE_CATEGORY = "KEEP_OR_DELETE"
@@ -123,8 +123,6 @@ def deactivate_device(*, device: Device, reason: str, acting_user: User | None =
 def prompt_keep_or_delete(*, recording: Recording, ready_at: datetime | None = None) -> PushPrompt:
     """Create the keep-or-delete prompt of a ready, unsaved playback and send it after commit.
     A second call for the same recording returns the existing prompt."""
-    from recordings.models import Recording as Rec
-
     user = recording.owner
     assert user is not None
     texts = TEXTS[language_of(user)]
@@ -134,7 +132,7 @@ def prompt_keep_or_delete(*, recording: Recording, ready_at: datetime | None = N
         existing = PushPrompt.objects.filter(recording=recording, kind=PushPrompt.Kind.KEEP_OR_DELETE).first()
         if existing is not None:
             return existing
-        Rec.objects.select_for_update().filter(pk=recording.pk).exists()  # serialise prompt creation
+        Recording.objects.select_for_update().filter(pk=recording.pk).exists()  # serialise prompt creation
         prompt = PushPrompt.objects.create(
             user=user,
             recording=recording,
@@ -175,9 +173,7 @@ def warn_quota(*, user: User, used_ms: int, quota_ms: int) -> PushPrompt:
 
 
 def _enqueue_send(prompt: PushPrompt) -> None:
-    from notifications.tasks import send_prompt_task
-
-    enqueue(send_prompt_task, str(prompt.tenant_id), str(prompt.pk))
+    enqueue("notifications.send_prompt", str(prompt.tenant_id), str(prompt.pk))
 
 
 @dataclass

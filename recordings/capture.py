@@ -76,7 +76,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from recordings import audio, policy, rules
+from recordings import audio, lifecycle, policy, rules
 from recordings.models import Call, CallEvent, Direction, Leg, ProcessingOutbox, Recording
 from tenants import numbers
 from tenants.models import Licence, PlaybackSubscription, Tenant, User
@@ -85,7 +85,6 @@ from tenants.scoping import tenant_scope
 logger = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(seconds=5)
-PLAYBACK_UNSAVED_DAYS = 3
 UPLOAD_CHUNK = 64 * 1024
 ANONYMOUS = numbers.ANONYMOUS
 # Regexes here are used with fullmatch only: ``$`` would also match before a trailing newline.
@@ -525,7 +524,7 @@ def precheck_upload(
     if content_length is not None and content_length > limit:
         raise RpiError(413, "audio_too_large", f"The audio is {content_length} bytes; the limit is {limit}.")
     main = (content_type or "").split(";")[0].strip().lower()
-    if main not in audio._CONTENT_TYPES:
+    if main not in audio.CONTENT_TYPES:
         raise RpiError(
             415,
             "unsupported_content_type",
@@ -806,7 +805,7 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
             paused_spans=[[span.start_ms, span.end_ms] for span in outcome.paused],
             segments=[list(segment) for segment in result.segments],
             talk_ratio=result.talk_ratio,
-            expires_at=_expires_at(locked),
+            expires_at=lifecycle.expiry_of(kind=locked.kind, ended_at=locked.ended_at, tenant=locked.tenant),
         )
         locked.state = Call.State.RECORDED
         locked.outcome = outcome.reason.value
@@ -832,16 +831,6 @@ def _hand_over(call: Call) -> None:
     recording = Recording.objects.filter(call=call, deleted_at__isnull=True, expiry_rule="").first()
     if recording is not None:
         on_recording_ready(recording)
-
-
-def _expires_at(call: Call) -> datetime | None:
-    """Standard: the tenant's retention after the call. Playback: unsaved, 3 days after the end
-    (the Playback lifecycle in recordings/lifecycle.py takes over from there)."""
-    assert call.ended_at is not None
-    if call.kind == policy.Kind.STANDARD:
-        tenant = Tenant.objects.get(pk=call.tenant_id)
-        return call.ended_at + timedelta(days=tenant.retention_days)
-    return call.ended_at + timedelta(days=PLAYBACK_UNSAVED_DAYS)
 
 
 def _conclude(call: Call, *, state: str, outcome: str, error_code: str = "") -> str:

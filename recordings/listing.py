@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from hiprecorder import jsonbody
 from recordings.models import Comment, ContactRule, Direction, Kind, Label, Recording, team_member_ids_of
 from tenants.models import Role, Team, User
 
@@ -145,22 +148,35 @@ def apply_filters(qs: QuerySet[Recording], f: Filters, user: User) -> QuerySet[R
     return qs
 
 
-def encode_cursor(recording: Recording) -> str:
-    raw = f"{recording.started_at.isoformat()}|{recording.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(started_at: dt.datetime, pk: uuid.UUID) -> str:
+    """The one cursor format of the portal and the API: an opaque position after a row,
+    base64url of ``{"t": started_at, "i": id}``."""
+    raw = json.dumps({"t": started_at.isoformat(), "i": str(pk)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID] | None:
+    """The position in a cursor :func:`encode_cursor` made; None for anything else (the portal
+    starts from the top, the API answers 400)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, pk = raw.split("|")
-        started = dt.datetime.fromisoformat(when)
-        if started.tzinfo is None:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = jsonbody.loads(base64.urlsafe_b64decode(padded.encode("ascii")), max_depth=1)
+        started = parse_datetime(data["t"])
+        pk = uuid.UUID(data["i"])
+        if started is None or started.tzinfo is None:
             return None
         started.astimezone(dt.UTC)  # 0001-01-01T00:00:00+23:59 has no UTC time: not a cursor of ours
-        return started, uuid.UUID(pk)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        OverflowError,
+        UnicodeError,
+        binascii.Error,
+        jsonbody.JsonBodyError,
+    ):
         return None
+    return started, pk
 
 
 def after_position(qs: QuerySet[Any], started_at: dt.datetime, pk: uuid.UUID) -> QuerySet[Any]:
@@ -293,7 +309,7 @@ def page(
     rows = rows[:size]
     _split_label_names(rows, sort=not _orders_aggregates(qs))
     _attach_owners(rows, viewer, people)
-    return rows, encode_cursor(rows[-1]) if more and rows else ""
+    return rows, encode_cursor(rows[-1].started_at, rows[-1].pk) if more and rows else ""
 
 
 # Between a row's label names in the page's query. No label contains it: ``social.clean_label``
@@ -347,14 +363,11 @@ def with_party_names(qs: QuerySet[Recording]) -> QuerySet[Recording]:
 
 def contact_names(recordings: list[Recording]) -> dict[tuple[Any, str], str]:
     """(owner id, number) -> the name the owner gave that number in their contact rules."""
-    from recordings import models as recording_models
-
-    rule_model = getattr(recording_models, "ContactRule", None)
-    if rule_model is None or not recordings:
+    if not recordings:
         return {}
     owners = {r.owner_id for r in recordings if r.owner_id}
     numbers = {r.remote_number for r in recordings if r.remote_number}
-    rules = rule_model.objects.filter(user_id__in=owners, number__in=numbers).exclude(name="")
+    rules = ContactRule.objects.filter(user_id__in=owners, number__in=numbers).exclude(name="")
     return {
         (user_id, number): name for user_id, number, name in rules.values_list("user_id", "number", "name")
     }

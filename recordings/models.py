@@ -298,6 +298,11 @@ class Recording(TenantOwned):
             return self.Colour.STANDARD
         return self.Colour.SAVED_PLAYBACK if self.saved else self.Colour.UNSAVED_PLAYBACK
 
+    @property
+    def is_unsaved_playback(self) -> bool:
+        """A playback still waiting for its owner's "keep or delete" (the list's Keep button)."""
+        return self.colour == self.Colour.UNSAVED_PLAYBACK
+
     def get_colour_display(self) -> str:
         """The colour's name for people ("Saved playback"), as the list and the player show it."""
         return str(self.Colour(self.colour).label)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.core.files.storage import Storage, storages
 
 from recordings.models import Call, Recording
 
-# Other parts of the system register providers of the storage keys they own (e.g. waveform
-# images), so reconcile does not report those objects as orphans.
-_key_providers: list[Callable[[], Iterable[str]]] = []
-
 # Objects written and deleted within a request (the health check) are not recordings; nor are the
 # audit log's seals, which share the bucket on S3 (settings.STORAGES["audit"], tenants/audit.py).
 IGNORED_PREFIXES = ("healthz/", "audit-seals/")
-
-
-def register_referenced_keys(provider: Callable[[], Iterable[str]]) -> None:
-    if provider not in _key_providers:
-        _key_providers.append(provider)
 
 
 @dataclass
@@ -89,8 +80,6 @@ def reconcile(*, storage: Storage | None = None) -> Report:
         .exclude(pending_rendition_key="")
         .values_list("pending_rendition_key", flat=True)
     )
-    for provider in _key_providers:
-        referenced.update(provider())
     seen: set[str] = set()
     for key in iter_storage_keys(storage):
         if key.startswith(IGNORED_PREFIXES):

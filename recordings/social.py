@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from recordings.models import Comment, Label, Recording, ShareLink, ShareOpen, SharePinAttempt
-from tenants.audit import log_event
+from tenants.audit import client_ip, log_event
 from tenants.models import User
 from tenants.scoping import tenant_scope
 
@@ -53,11 +53,6 @@ PIN_WINDOW = timedelta(hours=1)
 # each next try waits PIN_BACKOFF_BASE doubled per further wrong PIN since the client's last one.
 PIN_BACKOFF_FREE = 3
 PIN_BACKOFF_BASE = timedelta(seconds=30)
-
-
-def audit_event(**kwargs: Any) -> Any:
-    """Write to the tenant's audit log (``tenants.audit.log_event``)."""
-    return log_event(**kwargs)
 
 
 def _require_can_hear(user: User, recording: Recording) -> None:
@@ -263,7 +258,7 @@ def create_share(
             show_labels=show_labels,
             show_comments=show_comments,
         )
-        audit_event(
+        log_event(
             tenant=recording.tenant,
             actor=acting_user,
             action="share.created",
@@ -279,7 +274,7 @@ def revoke_share(*, share: ShareLink, acting_user: User) -> ShareLink:
         _require_owner(acting_user, share.recording)
         ShareLink.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         share.refresh_from_db()
-        audit_event(tenant=share.recording.tenant, actor=acting_user, action="share.revoked", target=share)
+        log_event(tenant=share.recording.tenant, actor=acting_user, action="share.revoked", target=share)
     return share
 
 
@@ -424,7 +419,7 @@ def _lock_after_tenth(share: ShareLink, since: datetime, now: datetime) -> None:
             return
         unlocked = Q(pin_locked_at__isnull=True) | Q(pin_locked_at__lte=now - PIN_WINDOW)
         if ShareLink.objects.filter(unlocked, pk=share.pk).update(pin_locked_at=now):
-            audit_event(
+            log_event(
                 tenant=share.tenant,
                 actor=None,
                 action="share.pin_locked",
@@ -479,7 +474,7 @@ def reset_share_pin(*, share: ShareLink, acting_user: User, pin: str = "") -> Ne
         fresh.pin_set_at = now
         fresh.pin_locked_at = None
         fresh.save(update_fields=["pin_hash", "pin_set_at", "pin_locked_at"])
-        audit_event(
+        log_event(
             tenant=fresh.recording.tenant,
             actor=acting_user,
             action="share.pin_reset",
@@ -491,12 +486,10 @@ def reset_share_pin(*, share: ShareLink, acting_user: User, pin: str = "") -> Ne
 
 def record_share_open(*, share: ShareLink, request: HttpRequest) -> ShareOpen:
     """Log an opening of the public page (the caller runs inside the share's tenant scope)."""
-    from recordings.streaming import client_ip
-
     opened = ShareOpen.objects.create(
         share=share, ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300]
     )
-    audit_event(
+    log_event(
         tenant=share.tenant,
         actor=None,
         action="share.opened",

@@ -64,7 +64,9 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext
 
 from recordings.models import PlaybackAccess, Recording, ShareLink
+from tenants.audit import client_ip, log_event
 from tenants.models import ApiToken, User
+from tenants.scoping import tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,8 @@ class StreamGrant:
     credential: str = ""  # the binding to the session or API token that asked for it
 
 
-def _ttl_seconds() -> int:
+def stream_ttl_seconds() -> int:
+    """How long a streaming URL works (``settings.STREAM_URL_TTL``), in whole seconds."""
     return int(settings.STREAM_URL_TTL.total_seconds())
 
 
@@ -137,7 +140,7 @@ def issue_share_stream_token(*, share: ShareLink) -> str:
 def _verify(token: str, salt: str, kind: str, recording_id: uuid.UUID | str) -> StreamGrant:
     signer = signing.TimestampSigner(salt=salt)
     try:
-        value = signer.unsign(token, max_age=_ttl_seconds())
+        value = signer.unsign(token, max_age=stream_ttl_seconds())
     except signing.SignatureExpired:
         raise StreamTokenError("The playback link has expired; reload the page.") from None
     except signing.BadSignature:
@@ -190,12 +193,6 @@ def stream_url(*, user: User, recording: Recording, session_key: str | None) -> 
 
 
 # --- the access log ---------------------------------------------------------------------------
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    # Behind a proxy, SecurityMiddleware/the proxy sets REMOTE_ADDR correctly (we do not trust
-    # X-Forwarded-For from the client).
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @dataclass(frozen=True)
@@ -282,12 +279,9 @@ def log_playback(
 
 def audit_playback(*, tenant_id: uuid.UUID | str, access_id: int, request: HttpRequest | None = None) -> None:
     """The audit-log entry ``recording.played`` of the playback whose access row is ``access_id``."""
-    from recordings.social import audit_event
-    from tenants.scoping import tenant_scope
-
     with tenant_scope(tenant_id):
         access = PlaybackAccess.objects.select_related("user", "tenant", "recording").get(pk=access_id)
-        audit_event(
+        log_event(
             tenant=access.tenant,
             actor=access.user,
             action="recording.played",
@@ -394,19 +388,6 @@ class _RangeFile:
 
     def close(self) -> None:
         self._raw.close()
-
-
-class _S3Body:
-    """A ranged GetObject body, read in blocks."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-
-    def read(self, size: int = -1) -> bytes:
-        return self._body.read(size if size and size > 0 else None)
-
-    def close(self) -> None:
-        self._body.close()
 
 
 def _common_headers(response: HttpResponse, recording: Recording) -> HttpResponse:

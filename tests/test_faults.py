@@ -265,7 +265,7 @@ def test_worker_killed_while_processing_a_call(
 
 
 def test_worker_killed_during_the_expiry_sweep(personas: Personas, worker: Callable[[], Worker]) -> None:
-    from recordings.lifecycle_tasks import sweep_expired_task
+    from recordings.lifecycle.tasks import sweep_expired_task
 
     owner = personas.users["always"]
     due = make_rows(owner, 2100, expires_at=timezone.now() - timedelta(minutes=1))  # three batches

@@ -22,11 +22,12 @@ from django.urls import get_resolver, resolve
 get_resolver().reverse_dict  # imports every URL module and every view
 resolve("/rpi/v1/calls/x/audio")
 from recordings import audio
+from recordings.audio import meter
 for path, content_type in ((sys.argv[1], "audio/wav"), (sys.argv[2], "audio/ogg")):
     with open(path, "rb") as upload:
         audio.check_declared_type(audio.probe(upload), content_type)
 web = {name: name in sys.modules for name in ("numpy", "firebase_admin", "av", "rest_framework")}
-audio._Meter(8000)  # what processing does: the check below sees numpy when it is loaded
+meter.Meter(8000)  # what processing does: the check below sees numpy when it is loaded
 print(json.dumps({"web": web, "after_metering": "numpy" in sys.modules}))
 """
 

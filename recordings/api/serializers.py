@@ -9,7 +9,8 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from recordings.models import Direction, Kind, Leg, Recording
+from recordings import social
+from recordings.models import Comment, Direction, Kind, Label, Leg, Recording, ShareLink
 from tenants.models import User
 
 
@@ -185,3 +186,117 @@ class RecordingFilterSerializer(serializers.Serializer):
         if start and end and start > end:
             raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
         return attrs
+
+
+# --- the recording actions (recordings/api/actions.py) ---------------------------------------
+
+
+class StreamUrlSerializer(serializers.Serializer):
+    url = serializers.URLField(
+        help_text=(
+            "Give it to the audio player with the same `Authorization: Bearer <token>` header; "
+            "it works for this user and this token only."
+        )
+    )
+    expires_at = serializers.DateTimeField(
+        help_text="Ask for a new URL after this (the player may be paused)."
+    )
+    mime = serializers.CharField(help_text="The audio's type, e.g. audio/mpeg.")
+    duration_ms = serializers.IntegerField()
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class LabelInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="Up to 40 characters; spaces are tidied.")
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Comment
+        fields = ["id", "text", "position_ms", "author", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(PersonSerializer(allow_null=True))
+    def get_author(self, comment: Comment) -> dict[str, Any] | None:
+        return PersonSerializer(comment.author).data if comment.author else None
+
+
+class CommentInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=10_000, help_text="Up to 2,000 characters.")
+    position_ms = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, help_text="Where in the recording (ms), or null."
+    )
+
+
+class CommentEditSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=10_000, help_text="Up to 2,000 characters.")
+
+
+class ShareSerializer(serializers.ModelSerializer):
+    active = serializers.SerializerMethodField()
+    has_pin = serializers.BooleanField(read_only=True)
+    opens = serializers.IntegerField(read_only=True, source="open_count", default=0)
+    pin_failures = serializers.IntegerField(
+        read_only=True, default=0, help_text="Wrong PINs typed since the current PIN was set."
+    )
+    last_pin_failure = serializers.DateTimeField(read_only=True, allow_null=True, default=None)
+    pin_locked = serializers.BooleanField(
+        read_only=True,
+        source="is_pin_locked",
+        help_text="Ten wrong PINs within an hour lock the link for an hour (set a new PIN in the portal).",
+    )
+
+    class Meta:
+        model = ShareLink
+        fields = [
+            "id",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "active",
+            "has_pin",
+            "show_party",
+            "show_details",
+            "show_labels",
+            "show_comments",
+            "opens",
+            "pin_failures",
+            "last_pin_failure",
+            "pin_locked",
+        ]
+        read_only_fields = fields
+
+    def get_active(self, share: ShareLink) -> bool:
+        return share.is_active()
+
+
+class ShareInputSerializer(serializers.Serializer):
+    expires_in = serializers.ChoiceField(
+        choices=list(social.SHARE_EXPIRY_CHOICES), default=social.SHARE_EXPIRY_DEFAULT
+    )
+    pin = serializers.CharField(
+        required=False, allow_blank=True, max_length=20, help_text="4 to 8 digits, optional."
+    )
+    show_party = serializers.BooleanField(default=False, help_text="Show the other party's number.")
+    show_details = serializers.BooleanField(default=True, help_text="Show date and duration.")
+    show_labels = serializers.BooleanField(default=False)
+    show_comments = serializers.BooleanField(default=False)
+
+
+class IssuedShareSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="The public page; shown only now (only its hash is stored).")
+    share = ShareSerializer()
+
+
+class ShareOpenSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()

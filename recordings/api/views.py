@@ -11,10 +11,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hiprecorder.api import TenantAPIView, errors, keyset_page, page_serializer
+from hiprecorder.api import TenantAPIView, errors, page_serializer
 from recordings import listing
 from recordings.access import get_recording_for_user
 from recordings.api.actions import RecordingDeleteMixin
+from recordings.api.paging import keyset_page
 from recordings.api.serializers import (
     PersonSerializer,
     RecordingDetailSerializer,

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from recordings.lifecycle import DECISION_WINDOW
 from recordings.models import Kind, Recording
 from tenants.audit import log_event
 from tenants.models import (
@@ -31,7 +32,8 @@ from tenants.services import update_tenant_settings
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-UNSAVED_PLAYBACK_DAYS = 3
+# The register states the lifecycle's own decision window, never a number of its own.
+UNSAVED_PLAYBACK_DAYS = DECISION_WINDOW.days
 
 REGISTER_FIELDS = ("purpose", "legal_basis", "legitimate_interest", "data_subjects", "sub_processors")
 

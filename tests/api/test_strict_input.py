@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recordings import rules
+from recordings.listing import encode_cursor
 from recordings.models import ContactRule
 from tenants.scoping import tenant_scope
 from tests.api.helpers import client_for, make_recording
@@ -86,11 +87,29 @@ def test_a_forged_cursor_is_400(personas: Personas, raw: str) -> None:
 
 def test_a_portal_cursor_out_of_range_starts_from_the_top(client: Client, personas: Personas) -> None:
     owner = personas.playback["days_30"]
-    make_recording(owner)
+    made = make_recording(owner)
     client.force_login(owner)
-    cursor = _cursor("0001-01-01T00:00:00+23:59|6f5e4d3c-2b1a-4098-8f7e-6d5c4b3a2f1e")
+    forged = {"t": "0001-01-01T00:00:00+23:59", "i": "6f5e4d3c-2b1a-4098-8f7e-6d5c4b3a2f1e"}
+    cursor = _cursor(json.dumps(forged))
     response = client.get(reverse("home"), {"after": cursor})
     assert response.status_code == 200
+    assert [r.pk for r in response.context["recordings"]] == [made.pk]  # from the top
+
+
+def test_the_portal_and_the_api_share_one_cursor_format(client: Client, personas: Personas) -> None:
+    """A cursor the API hands out pages the portal's list at the same place, and back."""
+    owner = personas.playback["days_30"]
+    made = [make_recording(owner) for _ in range(3)]
+    newest_first = sorted(made, key=lambda r: (r.started_at, r.pk), reverse=True)
+    api_page = client_for(owner).get("/api/v1/recordings", {"limit": 1})
+    assert api_page.status_code == 200
+    api_cursor = api_page.json()["next_cursor"]
+    client.force_login(owner)
+    portal = client.get(reverse("home"), {"after": api_cursor})
+    assert [r.pk for r in portal.context["recordings"]] == [r.pk for r in newest_first[1:]]
+    portal_cursor = encode_cursor(newest_first[0].started_at, newest_first[0].pk)
+    api_next = client_for(owner).get("/api/v1/recordings", {"cursor": portal_cursor})
+    assert [row["id"] for row in api_next.json()["results"]] == [str(r.pk) for r in newest_first[1:]]
 
 
 # --- numbers as sent ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The home list's rows, built in Python (recordings.rows): what each row says, in the person's
+"""The home list's rows (the `row` partial of recordings/home.html): what each row says, in the person's
 language and time zone, with every value from data escaped."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
-from recordings import social
+from recordings import social, streaming
 from recordings.models import PlaybackAccess, Recording
 from tenants.audit import AuditEntry
 from tenants.models import Tenant
@@ -94,7 +94,7 @@ def test_a_failing_audit_write_keeps_the_access_row_and_the_playback(
     def broken(**kwargs: object) -> None:
         raise RuntimeError("audit log unavailable")
 
-    monkeypatch.setattr(social, "audit_event", broken)
+    monkeypatch.setattr(streaming, "log_event", broken)
     client.force_login(personas.users["always"])
     with caplog.at_level(logging.ERROR, logger="recordings.streaming"):  # type: ignore[attr-defined]
         response = client.get(player_audio_url(client, rec), headers={"Range": "bytes=0-99"})

@@ -35,8 +35,10 @@ from recordings.audio import (
     check_declared_type,
     make_opus,
     make_wav,
+    meter,
     probe,
     process,
+    synth,
 )
 from tests.browser import HAVE_CHROMIUM, chromium
 
@@ -73,7 +75,7 @@ def write_pyav(path, fmt, codec, *, rate=8000, seconds=1, layout="mono", sample_
             stream.codec_context.format = sample_fmt
         n = rate * seconds
         frame = av.AudioFrame(format="s16", layout=layout, samples=n)
-        frame.planes[0].update(audio._synth("tone", rate, 1, 0)[: 2 * n] * (1 if layout == "mono" else 2))
+        frame.planes[0].update(synth._synth("tone", rate, 1, 0)[: 2 * n] * (1 if layout == "mono" else 2))
         frame.sample_rate = rate
         frame.pts = 0
         for p in stream.encode(frame):
@@ -570,11 +572,11 @@ def test_truncated_wav_keeps_the_audio_that_is_there(tmp_path):
 # level meter: numpy and standard-library paths agree exactly
 # ------------------------------------------------------------------------------------------
 
-needs_numpy = pytest.mark.skipif(audio._numpy() is None, reason="numpy is not installed")
+needs_numpy = pytest.mark.skipif(meter._numpy() is None, reason="numpy is not installed")
 
 
 def run_meter(samples: list[int], cuts: list[int], rate: int, use_numpy: bool):
-    m = audio._Meter(rate, use_numpy=use_numpy)
+    m = meter.Meter(rate, use_numpy=use_numpy)
     data = array.array("h", samples)
     if sys.byteorder != "little":
         data.byteswap()
@@ -618,7 +620,7 @@ def test_process_without_numpy_gives_the_same_result(tmp_path, monkeypatch):
     src = make_wav(tmp_path / "a.wav", seconds=12, kind="speech-like")
     spans = [(0, 4000), (6000, 11000)]
     fast = process(src, tmp_path / "f.mp3", offset_ms=500, retained=spans)
-    monkeypatch.setattr(audio, "_numpy", lambda: None)
+    monkeypatch.setattr(meter, "_numpy", lambda: None)
     slow = process(src, tmp_path / "s.mp3", offset_ms=500, retained=spans)
     assert slow == fast
 
@@ -647,7 +649,7 @@ def test_make_opus_writes_ogg_opus(tmp_path):
 
 def test_encode_opus_keeps_the_audio_of_uneven_pieces(tmp_path):
     """2.5 s of a 440 Hz tone in pieces of odd sizes: 2.5 s of Opus with the tone's level."""
-    tone = audio._tone_block(16000, seconds=3).tobytes()[: 2 * 40000]
+    tone = synth._tone_block(16000, seconds=3).tobytes()[: 2 * 40000]
     cuts = [0, 2, 16002, 50000, len(tone)]
     out = io.BytesIO()
     audio.encode_opus((tone[a:b] for a, b in pairwise(cuts)), out, rate=16000)

@@ -318,7 +318,7 @@ def test_an_outage_outlasting_the_retries_is_left_to_the_repair(
 @pytest.mark.parametrize(
     "path",
     [
-        "recordings.lifecycle_tasks.sweep_expired_task",
+        "recordings.lifecycle.tasks.sweep_expired_task",
         "recordings.tasks.repair_stuck_calls_task",
         "recordings.privacy.tasks.purge_tenant",
         "notifications.tasks.send_prompt_task",

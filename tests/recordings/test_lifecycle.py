@@ -16,8 +16,8 @@ from django.core.management import call_command
 from notifications.models import Device, OutboxMessage, PushPrompt
 from notifications.services import register_device
 from recordings import lifecycle, privacy, products, rules
-from recordings.lifecycle import ExpiryRule, RecordingGone
-from recordings.lifecycle_tasks import sweep_expired_task
+from recordings.lifecycle import ExpiryRule, RecordingGone, expiry
+from recordings.lifecycle.tasks import sweep_expired_task
 from recordings.models import Call, Kind, Recording
 from recordings.reconcile import reconcile
 from tenants.models import AccessCopy
@@ -283,7 +283,7 @@ def test_changing_the_tier_recomputes_expiry_of_saved_playbacks(personas: Person
 def test_quota_deletes_the_oldest_saved_and_warns_once_per_crossing(
     personas: Personas, clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lifecycle, "QUOTA_MS", 10 * 60_000)  # 10 minutes keeps the test small
+    monkeypatch.setattr(expiry, "QUOTA_MS", 10 * 60_000)  # 10 minutes keeps the test small
     user = personas.playback["minutes_100k"]
     register_device(user=user, token="phone-1", platform="android")
     minute = 60_000
@@ -312,13 +312,13 @@ def test_quota_deletes_the_oldest_saved_and_warns_once_per_crossing(
     with tenant_scope(personas.tenant_a):
         assert PushPrompt.objects.filter(kind=PushPrompt.Kind.QUOTA_WARNING).count() == 2
     with tenant_scope(personas.tenant_a):
-        assert lifecycle._saved_usage_ms(user.pk) <= lifecycle.QUOTA_MS
+        assert lifecycle.saved_usage_ms(user.pk) <= expiry.QUOTA_MS
 
 
 def test_switching_to_the_quota_tier_trims_to_the_quota(
     personas: Personas, clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lifecycle, "QUOTA_MS", 5 * 60_000)
+    monkeypatch.setattr(expiry, "QUOTA_MS", 5 * 60_000)
     user = personas.playback["days_30"]
     recs = [ready(user, ended_at=T0 + timedelta(minutes=n), duration_ms=2 * 60_000) for n in range(4)]
     for rec in recs:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from recordings import lifecycle, products, rules
-from recordings.lifecycle import ExpiryRule, RecordingGone
+from recordings.lifecycle import ExpiryRule, RecordingGone, expiry
 from recordings.models import Recording
 from recordings.reconcile import reconcile
 from tenants import services
@@ -168,7 +168,7 @@ class Lifecycle(RuleBasedStateMachine):
         if not hasattr(self, "recs") or self.tier != "minutes_100k":
             return
         with tenant_scope(self.tenant):
-            assert lifecycle._saved_usage_ms(self.user.pk) <= QUOTA_MINUTES * 60_000
+            assert lifecycle.saved_usage_ms(self.user.pk) <= QUOTA_MINUTES * 60_000
 
     @invariant()
     def storage_and_rows_agree(self) -> None:
@@ -179,7 +179,7 @@ class Lifecycle(RuleBasedStateMachine):
 @pytest.mark.django_db
 def test_lifecycle_state_machine(monkeypatch: pytest.MonkeyPatch, settings, tmp_path) -> None:
     use_file_storage(settings, tmp_path / "recordings")
-    monkeypatch.setattr(lifecycle, "QUOTA_MS", QUOTA_MINUTES * 60_000)
+    monkeypatch.setattr(expiry, "QUOTA_MS", QUOTA_MINUTES * 60_000)
     Lifecycle.TestCase.settings = hypothesis_settings(
         max_examples=15,
         stateful_step_count=20,

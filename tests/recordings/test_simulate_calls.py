@@ -65,9 +65,10 @@ def test_every_upload_format_is_one_the_interface_accepts(fmt: str, expected: tu
     from io import BytesIO
 
     from recordings import audio
+    from recordings.audio import synth
     from recordings.management.commands.simulate_calls import encode
 
-    body, content_type = encode(audio._tone_block(16000, 2).tobytes(), fmt)
+    body, content_type = encode(synth._tone_block(16000, 2).tobytes(), fmt)
     info = audio.probe(BytesIO(body))
     audio.check_declared_type(info, content_type)
     assert (info.container, info.sample_rate, info.channels) == expected
