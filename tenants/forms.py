@@ -18,7 +18,9 @@ class NewUserForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
-    email = forms.EmailField(label=_("E-mail"), required=False)
+    email = forms.EmailField(
+        label=_("E-mail"), help_text=_("They set their own password through a link sent to this address.")
+    )
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.USER)
     pbx_id = forms.CharField(label=_("Phone-system id"), max_length=32, required=False)
 

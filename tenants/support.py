@@ -3,9 +3,10 @@
 Support staff (``User.is_support_staff``) work in the Django admin. They never set or see a
 customer user's password, never change a customer's roles or who is in or listens to a team, and
 never sign in as a customer (there is no "log in as" path; the portal and the app refuse them).
-A customer user's access is reset by the customer's own admins in the portal, or by a reset link
-that goes to the user's own e-mail address: support staff may send that link
-(``send_password_reset_link``), and the customer's audit log says so in words.
+A customer user's access is reset only by a link to set a new password that goes to the user's
+own e-mail address (``tenants.services.send_password_link``): the customer's own admins send it
+from the portal, support staff may send it too (``send_password_reset_link``), and the customer's
+audit log says so in words. Nobody else ever sees or sets a customer user's password.
 
 The support environment itself needs a second factor: an authenticator app enrolled and a
 session signed in with it (``has_verified_second_factor``, enforced by
@@ -27,6 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tenants.audit import log_event
+from tenants.services import send_password_link
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -113,7 +115,6 @@ def send_password_reset_link(*, user: User, acting_user: User, request: HttpRequ
     happened. Refused (nothing sent, nothing logged) for support staff's own accounts, inactive
     users and users without an e-mail address.
     """
-    from allauth.account.internal.flows.password_reset import request_password_reset
 
     if not getattr(acting_user, "is_support_staff", False):
         raise ValidationError(gettext("Only support staff send a reset link from the support environment."))
@@ -125,7 +126,7 @@ def send_password_reset_link(*, user: User, acting_user: User, request: HttpRequ
         )
     if not user.email:
         raise ValidationError(
-            gettext("%(user)s has no e-mail address; their admin resets the password in the portal.")
+            gettext("%(user)s has no e-mail address; their admin adds one in the portal first.")
             % {"user": user.username}
         )
     tenant = user.tenant
@@ -143,6 +144,5 @@ def send_password_reset_link(*, user: User, acting_user: User, request: HttpRequ
             detail={"summary": summary},
             request=request,
         )
-        with translation.override(user.language or tenant.language):  # type: ignore[union-attr]
-            request_password_reset(request, user.email, [user], None)
+        send_password_link(user=user, acting_user=acting_user, request=request, action=None)
     return user

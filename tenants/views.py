@@ -45,7 +45,7 @@ def users(request: TenantRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user, password = services.add_user(
+            user = services.add_user(
                 tenant=request.tenant,
                 username=data["username"],
                 role=data["role"],
@@ -59,11 +59,12 @@ def users(request: TenantRequest) -> HttpResponse:
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
-            return render(
+            messages.success(
                 request,
-                "tenants/password_shown.html",
-                {"person": user, "password": password, "created": True},
+                _("%(user)s is added. A link to set their password went to %(email)s.")
+                % {"user": user.username, "email": user.email},
             )
+            return redirect("manage_user", user.pk)
     people = list(_people(request))
     for person in people:
         person.product_value = forms.product_value(person)  # type: ignore[attr-defined]
@@ -139,11 +140,18 @@ def user_active(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
 @require_POST
 @admin_required
 def user_password(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
+    """Reset a person's access: a link to set a new password goes to their own e-mail address.
+    The admin never sees or sets the password (they could sign in as the person otherwise)."""
     person = get_user_for_admin(request, user_id)
-    password = services.reset_user_password(user=person, acting_user=request.user, request=request)
-    response = render(request, "tenants/password_shown.html", {"person": person, "password": password})
-    response["Cache-Control"] = "no-store"
-    return response
+    try:
+        services.send_password_link(user=person, acting_user=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, _("A link to set a new password went to %(email)s.") % {"email": person.email}
+        )
+    return redirect("manage_user", person.pk)
 
 
 # --- teams ------------------------------------------------------------------------------------

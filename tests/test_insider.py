@@ -796,7 +796,10 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "manage_user_update": "changes a user's name, e-mail or role (customer admins only)",
     "manage_user_product": "changes a user's licence or subscription",
     "manage_user_active": "activates or deactivates a user",
-    "manage_user_password": "the customer's own admin resets a user's access (issue 13: theirs to do)",
+    "manage_user_password": (
+        "sends the person a link to set a password, to their own e-mail; the admin never sees or sets "
+        "one (tests/portal/test_manage.py)"
+    ),
     "manage_user_rules": "a Playback user's blacklist/whitelist numbers, no recordings",
     "manage_user_rule_remove": "removes one such number",
     "manage_teams": "team names, members and listeners",

@@ -224,7 +224,7 @@ ROWS: dict[str, Row] = {
         "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("user_id", "user_id"),), data={"active": "0"}
     ),
     "manage_user_password": Row(
-        "POST", (302, 403, 404, 200, 403, 403, 403), kwargs=(("user_id", "user_id"),)
+        "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("user_id", "user_id"),)
     ),
     "manage_user_rules": Row(
         "GET", (302, 403, 404, 200, 403, 403, 403), kwargs=(("user_id", "playback_user_id"),)

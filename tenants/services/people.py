@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tenants.models import (
@@ -68,10 +68,15 @@ def add_user(
     first_name: str = "",
     last_name: str = "",
     acting_user: User,
-    request: HttpRequest | None = None,
-) -> tuple[User, str]:
-    """A customer admin adds a person: created with a random password, returned with it (shown
-    once to the admin, who hands it over)."""
+    request: HttpRequest,
+) -> User:
+    """A customer admin adds a person. The person sets their own password through a link sent to
+    their own e-mail address: nobody else ever knows it (an admin who did could sign in as them and
+    hear their private Playback recordings). So an e-mail address is required."""
+    if not email:
+        raise ValidationError(
+            {"email": _("Give their e-mail address: they set their own password through a link sent there.")}
+        )
     with transaction.atomic():
         user = create_user(
             tenant=tenant,
@@ -83,9 +88,9 @@ def add_user(
             first_name=first_name,
             last_name=last_name,
         )
-        password = reset_user_password(user=user)
         audit_change(acting_user, "manage.user.create", user, request, role=user.role)
-    return user, password
+        send_password_link(user=user, acting_user=acting_user, request=request, action=None)
+    return user
 
 
 def create_support_staff(*, username: str, password: str, superuser: bool = False) -> User:
@@ -181,13 +186,35 @@ def set_user_active(
     return user
 
 
-def reset_user_password(
-    *, user: User, acting_user: User | None = None, request: HttpRequest | None = None
-) -> str:
-    """Give the person a new random password and return it (shown once to the admin)."""
-    password = secrets.token_urlsafe(12)
+def send_password_link(
+    *,
+    user: User,
+    acting_user: User,
+    request: HttpRequest,
+    action: str | None = "manage.user.password_reset",
+    **detail: str,
+) -> User:
+    """Send the person a link to set a new password, to their own e-mail address: the one way a
+    customer's admin (or support staff) resets a person's access. Whoever sends it never sees or
+    sets a password, so nobody can sign in as someone else. Refused (nothing sent, nothing
+    logged) for a blocked person and for one without an e-mail address. ``action`` is the audit
+    entry's (None: the caller writes its own)."""
+    from allauth.account.internal.flows.password_reset import request_password_reset
+    from allauth.core.context import request_context
+
+    if not user.is_active:
+        raise ValidationError(
+            _("%(user)s cannot sign in (blocked); no link was sent.") % {"user": user.username}
+        )
+    if not user.email:
+        raise ValidationError(
+            _("%(user)s has no e-mail address: add one first, then send the link.") % {"user": user.username}
+        )
     with transaction.atomic():
-        user.set_password(password)
-        user.save(update_fields=["password"])
-        audit_change(acting_user, "manage.user.password_reset", user, request)
-    return password
+        if action is not None:
+            audit_change(acting_user, action, user, request, **detail)
+        language = user.language or (user.tenant.language if user.tenant else settings.LANGUAGE_CODE)
+        # allauth builds the link from its request context, which only its middleware sets.
+        with translation.override(language), request_context(request):
+            request_password_reset(request, user.email, [user], None)
+    return user

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
@@ -52,19 +54,38 @@ def test_bad_product_changes_nothing(admin: Client, personas: Personas) -> None:
     assert "manage.user.product" not in _actions(personas.tenant_a)
 
 
-def test_create_user_shows_the_password_once(admin: Client, personas: Personas) -> None:
-    response = admin.post(
-        reverse("manage_users"), {"username": "newbie", "role": "user", "pbx_id": "555", "first_name": "Nico"}
-    )
-    assert response.status_code == 200
-    password = re.search(r"data-secret>([^<]+)<", response.content.decode()).group(1)
+def _follow_password_link(message: mail.EmailMessage, password: str) -> None:
+    """The person opens the link from their e-mail in a browser of their own and chooses a password."""
+    link = re.search(r"https?://\S+/accounts/password/reset/key/\S+", message.body)
+    assert link is not None, message.body
+    browser = Client()
+    form_page = browser.get(urlsplit(link.group(0)).path, follow=True)
+    assert form_page.status_code == 200
+    done = browser.post(form_page.redirect_chain[-1][0], {"password1": password, "password2": password})
+    assert done.status_code == 302
+
+
+def test_a_new_person_sets_their_own_password_from_a_link(admin: Client, personas: Personas) -> None:
+    fields = {"username": "newbie", "role": "user", "pbx_id": "555", "first_name": "Nico"}
+    # without an e-mail address nobody could set the password but the admin: refused, nothing made
+    refused = admin.post(reverse("manage_users"), fields)
+    assert refused.status_code == 400 and not User.objects.filter(username="newbie").exists()
+    assert not mail.outbox
+    response = admin.post(reverse("manage_users"), {**fields, "email": "nico@acme.example"})
     newbie = User.objects.get(username="newbie")
-    assert newbie.tenant == personas.tenant_a and newbie.check_password(password)
+    assert response.status_code == 302 and response.url == reverse("manage_user", args=[newbie.pk])
+    assert newbie.tenant == personas.tenant_a and not newbie.has_usable_password()
+    [message] = mail.outbox
+    assert message.to == ["nico@acme.example"]
+    _follow_password_link(message, "nicos own secret 42")
     fresh = Client()
-    assert fresh.post(reverse("account_login"), {"login": "newbie", "password": password}).status_code == 302
-    assert password not in admin.get(reverse("manage_user", args=[newbie.pk])).content.decode()
+    login = fresh.post(reverse("account_login"), {"login": "newbie", "password": "nicos own secret 42"})
+    assert login.status_code == 302
     # duplicate phone-system id: refused, nothing created
-    dup = admin.post(reverse("manage_users"), {"username": "other", "role": "user", "pbx_id": "555"})
+    dup = admin.post(
+        reverse("manage_users"),
+        {"username": "other", "role": "user", "pbx_id": "555", "email": "o@acme.example"},
+    )
     assert dup.status_code == 400
     assert not User.objects.filter(username="other").exists()
 
@@ -81,10 +102,19 @@ def test_role_deactivate_and_reset_password(admin: Client, personas: Personas) -
     admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "0"})
     assert bob_client.get(reverse("home")).status_code == 302
     admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "1"})
-    response = admin.post(reverse("manage_user_password", args=[bob.pk]))
-    new = re.search(r"data-secret>([^<]+)<", response.content.decode()).group(1)
+    # A reset is a link to Bob's own address: the admin never sees or sets his password.
+    assert admin.post(reverse("manage_user_password", args=[bob.pk])).status_code == 302
+    assert not mail.outbox  # Bob has no e-mail address yet: nothing sent
+    User.objects.filter(pk=bob.pk).update(email="bob@acme.example")
+    response = admin.post(reverse("manage_user_password", args=[bob.pk]), follow=True)
+    assert "bob@acme.example" in response.content.decode()
+    [message] = mail.outbox
+    assert message.to == ["bob@acme.example"]
     bob.refresh_from_db()
-    assert bob.check_password(new) and not bob.check_password(PASSWORD)
+    assert bob.check_password(PASSWORD)  # unchanged until Bob follows the link
+    _follow_password_link(message, "bobs own secret 42")
+    bob.refresh_from_db()
+    assert bob.check_password("bobs own secret 42")
     assert {
         "manage.user.update",
         "manage.user.deactivate",
