@@ -76,6 +76,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from hiprecorder.tasks import registered_task
 from recordings import audio, lifecycle, policy, rules
 from recordings.models import Call, CallEvent, Direction, Leg, ProcessingOutbox, Recording
 from tenants import numbers
@@ -457,9 +458,8 @@ def _enqueue_processing(call: Call) -> None:
 
 def dispatch_processing(*, tenant_id: str, call_id: str) -> None:
     """Send the processing task of a queued call and note the send on its outbox row."""
-    from recordings.tasks import process_call as process_call_task
-
-    process_call_task.apply_async(args=(tenant_id, call_id))
+    # By name: recordings.tasks imports this module, so importing it back would make a circle.
+    registered_task("recordings.tasks.process_call").apply_async(args=(tenant_id, call_id))
     _note_dispatch(call_id)
 
 
@@ -826,11 +826,9 @@ def _hand_over(call: Call) -> None:
     the commit and this step; a recording the lifecycle has handled (``expiry_rule`` set, or
     deleted) is left alone, so the prompt is never sent twice.
     """
-    from recordings.lifecycle import on_recording_ready
-
     recording = Recording.objects.filter(call=call, deleted_at__isnull=True, expiry_rule="").first()
     if recording is not None:
-        on_recording_ready(recording)
+        lifecycle.on_recording_ready(recording)
 
 
 def _conclude(call: Call, *, state: str, outcome: str, error_code: str = "") -> str:

@@ -13,6 +13,8 @@ from django.utils import timezone
 from hiprecorder.faults import is_infrastructure_fault
 from hiprecorder.retry import RETRY_OPTIONS, TRANSIENT
 from recordings import capture
+from recordings.models import WorkerHeartbeat
+from recordings.repair import repair_stuck_calls
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,6 @@ def process_call(self: Task, tenant_id: str, call_id: str) -> str:
 def repair_stuck_calls_task() -> dict[str, int]:
     """Re-queue calls stuck in ``processing`` (cross-tenant maintenance, like the expiry sweep:
     no ``tenant_id``; each call is handled in its own scope). See ``recordings.repair``."""
-    from recordings.repair import repair_stuck_calls
-
     report = repair_stuck_calls()
     return {"requeued": len(report.requeued), "failed": len(report.failed), "cleared": report.cleared}
 
@@ -65,8 +65,6 @@ def worker_heartbeat_task(self: Task) -> None:
     The wait is measured from the ``published_at`` header every message gets when it is sent
     (``hiprecorder.celery``). Beats older than their ``expires`` (settings) are dropped unrun.
     """
-    from recordings.models import WorkerHeartbeat
-
     # A worker merges message headers into the request; an eager apply(headers=...) keeps them apart.
     published: Any = self.request.get("published_at") or (self.request.headers or {}).get("published_at")
     wait_ms = max(0, int((time.time() - float(published)) * 1000)) if published else 0
