@@ -109,7 +109,7 @@ def test_broker_down_at_upload_keeps_the_audio_and_answers_503(
     assert repair.repair_stuck_calls().requeued == []
     assert len(broker.sent) == 1
 
-    assert tasks.process_call.apply(args=broker.sent[0]).get() == "recorded"
+    assert tasks.process_call.apply(args=broker.sent[0]).get(disable_sync_subtasks=False) == "recorded"
     assert outbox_of(call) is None
     with tenant_scope(personas.tenant_a):
         assert Recording.objects.filter(call=call).count() == 1
@@ -287,7 +287,9 @@ def test_a_database_error_in_the_worker_is_retried(stuck: Call, monkeypatch: pyt
 
     app.conf.task_eager_propagates = False
     try:
-        result = tasks.process_call.apply(args=[str(stuck.tenant_id), str(stuck.pk)]).get()
+        result = tasks.process_call.apply(args=[str(stuck.tenant_id), str(stuck.pk)]).get(
+            disable_sync_subtasks=False
+        )
     finally:
         app.conf.task_eager_propagates = True
     assert result == "recorded" and len(calls) == 2

@@ -38,7 +38,9 @@ def run(call: Call) -> str:
 
     app.conf.task_eager_propagates = False
     try:
-        return tasks.process_call.apply(args=[str(call.tenant_id), str(call.id)]).get()
+        return tasks.process_call.apply(args=[str(call.tenant_id), str(call.id)]).get(
+            disable_sync_subtasks=False
+        )
     finally:
         app.conf.task_eager_propagates = True
 
