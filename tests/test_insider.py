@@ -385,6 +385,9 @@ def _share(w: World) -> str:
     return w.share_token
 
 
+# A row of the subject search's results: the owner's name in its cell (the name alone is in every
+# page's header for its own session).
+FOUND_ROW = "<td>user_always</td>"
 SECRETS_OF_THE_RECORDING = ("<audio", COMMENT, "{rec}.mp3", REMOTE, "/audio?t=", "/s/")
 
 ROUTES: dict[str, Route] = {
@@ -471,10 +474,10 @@ ROUTES: dict[str, Route] = {
     ),
     # --- the data-subject tools (customer admins) ---------------------------------------------
     "subject search, other party": Route(
-        "privacy:subjects", _get("privacy:subjects", data={"number": REMOTE}), _shows("user_always")
+        "privacy:subjects", _get("privacy:subjects", data={"number": REMOTE}), _shows(FOUND_ROW)
     ),
     "subject search, own line": Route(
-        "privacy:subjects", _get("privacy:subjects", data={"number": OWN_NUMBER}), _shows("user_always")
+        "privacy:subjects", _get("privacy:subjects", data={"number": OWN_NUMBER}), _shows(FOUND_ROW)
     ),
     "subject CSV, other party": Route(
         "privacy:subject_csv", _get("privacy:subject_csv", data={"number": REMOTE}), _shows("{rec}")

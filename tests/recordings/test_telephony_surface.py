@@ -39,7 +39,9 @@ NOT_ROUTED = ["/", "/accounts/login/", "/api/v1/me", "/api/schema/", "/admin/", 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", NOT_ROUTED)
 def test_nothing_but_the_interface_is_routed(telephony: None, path: str) -> None:
-    assert Client().get(path).status_code == 404
+    response = Client().get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"  # the contract's error, not the portal's page
 
 
 @pytest.mark.django_db
