@@ -1,6 +1,6 @@
 """The lifecycle's rules: when a recording is due, the tiers, the quota, the decision window.
 
-Rules (``../shared/spec/recording-modes.md``, "Playback lifecycle"):
+Rules (the Playback lifecycle of the product; docs/architecture.md, "The lifecycle"):
 
 - A playback recording whose remote number is whitelisted is *saved* at once; one that is
   blacklisted is deleted at once; any other is *unsaved*, due 3 days after the call ended, and
