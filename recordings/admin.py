@@ -51,8 +51,29 @@ class IntegrityFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReadOnlyMaskedAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """What support staff see of a call or a recording: read-only, numbers masked."""
+
+    @admin.display(description="local party")
+    def local_party(self, obj: Call | Recording) -> str:
+        return mask_number(obj.local_number)
+
+    @admin.display(description="remote party")
+    def remote_party(self, obj: Call | Recording) -> str:
+        return mask_number(obj.remote_number)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Recording)
-class RecordingAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+class RecordingAdmin(ReadOnlyMaskedAdmin):
     # Only these fields exist on the page: never storage_key, sha256, peaks, segments, numbers.
     fields = [
         "id",
@@ -112,26 +133,9 @@ class RecordingAdmin(UnscopedAdminMixin, admin.ModelAdmin):
             return f"verified {obj.verified_at:%Y-%m-%d %H:%M}"
         return "not checked yet"
 
-    @admin.display(description="local party")
-    def local_party(self, obj: Recording) -> str:
-        return mask_number(obj.local_number)
-
-    @admin.display(description="remote party")
-    def remote_party(self, obj: Recording) -> str:
-        return mask_number(obj.remote_number)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Call)
-class CallAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+class CallAdmin(ReadOnlyMaskedAdmin):
     """Calls as the telephony interface left them, so support sees one that ended ``failed`` and
     why (``error_code``: e.g. ``audio_missing``, ``processing_stalled``; issue 19). Read-only;
     no numbers in full, no storage keys."""
@@ -170,23 +174,6 @@ class CallAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     search_fields = ["pbx_call_id"]
     date_hierarchy = "started_at"
     show_full_result_count = False
-
-    @admin.display(description="local party")
-    def local_party(self, obj: Call) -> str:
-        return mask_number(obj.local_number)
-
-    @admin.display(description="remote party")
-    def remote_party(self, obj: Call) -> str:
-        return mask_number(obj.remote_number)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(PlaybackSubscription)
