@@ -438,6 +438,9 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "HIP Recorder"
+# One 30 s step either way (RFC 6238, 5.2): a code typed as it turns over, or a phone whose clock
+# runs a few seconds off, still holds; a used code is refused for the whole window (no replay).
+MFA_TOTP_TOLERANCE = 1
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 

@@ -5,7 +5,6 @@ admin and a throttled admin log-in."""
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,7 +18,7 @@ from tenants import services
 from tenants.audit import AuditEntry
 from tenants.models import Role, Tenant, User
 from tenants.scoping import tenant_scope
-from tests.base import PASSWORD, Personas, login, login_support, totp_code
+from tests.base import PASSWORD, Personas, login, login_support, totp_code, totp_for_secret
 
 RESET_SENT = "support.user.password_reset_sent"
 
@@ -365,9 +364,6 @@ def test_support_staff_land_in_the_admin_after_signing_in(client: Client, person
 
 
 def test_staff_enrol_an_authenticator_and_then_reach_the_admin(client: Client, personas: Personas) -> None:
-    from allauth.mfa import app_settings
-    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
-
     assert login(client, "sam").status_code == 302
     sent = client.get(reverse("admin:index"))
     assert sent["Location"] == reverse("mfa_activate_totp")
@@ -376,7 +372,7 @@ def test_staff_enrol_an_authenticator_and_then_reach_the_admin(client: Client, p
         setup.request["PATH_INFO"] + "?" + setup.request["QUERY_STRING"], {"password": PASSWORD}, follow=True
     )
     secret = setup.context["form"].secret
-    code = format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))
+    code = totp_for_secret(secret)
     assert client.post(reverse("mfa_activate_totp"), {"code": code}).status_code == 302
     # Enrolled; the admin then asks for a code in this session too.
     asked = client.get(reverse("admin:index"))
@@ -416,3 +412,25 @@ def test_a_staff_account_is_never_turned_into_a_customer_user(client: Client, pe
     other.refresh_from_db()
     assert other.first_name == "Steve"
     assert other.tenant_id is None and other.is_staff and other.role == Role.USER
+
+
+@pytest.mark.parametrize(("steps_back", "holds"), [(1, True), (2, False)])
+def test_a_code_of_the_step_before_still_holds_an_older_one_does_not(
+    personas: Personas, steps_back: int, holds: bool
+) -> None:
+    import time
+
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+
+    secret = generate_totp_secret()
+    TOTP.activate(personas.support, secret)
+    totp_for_secret(secret)  # away from a period's end, so "the step before" stays the same below
+    old = format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD - steps_back))
+    client = Client()
+    assert client.post(reverse("account_login"), {"login": "sam", "password": PASSWORD})[
+        "Location"
+    ] == reverse("mfa_authenticate")
+    answered = client.post(reverse("mfa_authenticate"), {"code": old})
+    assert (answered.status_code == 302) is holds
+    assert (client.get(reverse("admin:index")).status_code == 200) is holds
