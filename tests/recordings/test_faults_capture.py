@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from recordings import capture, repair, tasks
+from recordings.capture import uploads as capture_uploads
 from recordings.models import Call, ProcessingOutbox, Recording, WorkerHeartbeat
 from recordings.reconcile import reconcile
 from tenants import services
@@ -154,7 +155,7 @@ def test_a_refused_upload_row_still_deletes_its_object(
     def database_gone(call_id: str) -> Call:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(capture, "_locked_call", database_gone)
+    monkeypatch.setattr(capture_uploads, "_locked_call", database_gone)
     assert_unavailable(pbx.audio(call_id, wav_bytes(3.0)))
     assert stored_keys(f"tenants/{personas.tenant_a.id}/uploads") == []
     assert call_of(personas, call_id).upload_sha256 == ""

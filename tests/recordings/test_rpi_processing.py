@@ -7,6 +7,9 @@ from datetime import timedelta
 import pytest
 
 from recordings import capture, tasks
+from recordings.capture import calls as capture_calls
+from recordings.capture import processing as capture_processing
+from recordings.capture import uploads as capture_uploads
 from recordings.models import Call, Recording
 from tenants.scoping import tenant_scope
 from tests.base import Personas
@@ -21,7 +24,12 @@ S = timedelta(seconds=1)
 def ready(pbx: Pbx, personas: Personas, monkeypatch: pytest.MonkeyPatch) -> Call:
     """A call with end and audio arrived, whose processing task has not run yet."""
     sent: list[tuple] = []
-    monkeypatch.setattr(capture, "_enqueue_processing", lambda call: sent.append((call.tenant_id, call.id)))
+
+    def enqueue(call: Call) -> None:
+        sent.append((call.tenant_id, call.id))
+
+    for module in (capture_calls, capture_uploads):  # the end or the audio, whichever comes last
+        monkeypatch.setattr(module, "_enqueue_processing", enqueue)
     started = pbx.start(personas.users["always"].pbx_id)
     call_id = started.sent["call_id"]
     pbx.end(call_id, started.started + 3 * S)
@@ -83,7 +91,9 @@ def test_crash_after_storing_the_rendition_before_the_row(
 def test_crash_after_the_row_before_deleting_the_raw(
     ready: Call, personas: Personas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(capture, "_finish_cleanup", lambda call: (_ for _ in ()).throw(SystemExit("killed")))
+    monkeypatch.setattr(
+        capture_processing, "_finish_cleanup", lambda call: (_ for _ in ()).throw(SystemExit("killed"))
+    )
     with pytest.raises(SystemExit):
         capture.process_call(tenant_id=ready.tenant_id, call_id=ready.id)
     monkeypatch.undo()
