@@ -66,7 +66,7 @@ def test_every_upload_format_is_one_the_interface_accepts(fmt: str, expected: tu
 
     from recordings import audio
     from recordings.audio import synth
-    from recordings.management.commands.simulate_calls import encode
+    from recordings.simulator.sounds import encode
 
     body, content_type = encode(synth._tone_block(16000, 2).tobytes(), fmt)
     info = audio.probe(BytesIO(body))
