@@ -11,88 +11,24 @@ A malformed value stops start-up with ``ImproperlyConfigured`` naming the variab
 
 from __future__ import annotations
 
-import os
-import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from hiprecorder.environment import (
+    audit_seal_keys,
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    s3_transfer_config,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, object]:
-    """Parse ``postgres://user:pass@host:port/db?opt=v`` or ``sqlite:///path`` into a DATABASES entry."""
-    parts = urlsplit(url)
-    if parts.scheme in {"postgres", "postgresql", "pgsql"}:
-        if not parts.path.strip("/"):
-            raise ImproperlyConfigured(f"{name} names no database: {url!r}")
-        try:
-            port = parts.port
-        except ValueError:
-            raise ImproperlyConfigured(f"{name} has a malformed port: {url!r}") from None
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(port or ""),
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": dict(parse_qsl(parts.query)),
-        }
-    if parts.scheme == "sqlite":
-        path = unquote(parts.path)
-        if path.startswith("//"):  # sqlite:////abs/path
-            path = path[1:]
-        elif path.startswith("/") and parts.netloc == "":  # sqlite:///relative
-            path = path[1:] if not Path(path).is_absolute() else path
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
-    raise ImproperlyConfigured(f"{name} must start with postgres:// or sqlite:///, got {url!r}")
-
 
 # --- deployment mode -------------------------------------------------------------------------
 
@@ -127,26 +63,6 @@ else:
 # keys can be rotated); AUDIT_SEAL_OLD_KEYS lists retired keys the same way, comma-separated, to
 # verify older seals. Production requires it, like SECRET_KEY; the embedded default keeps a
 # generated key in DATA_DIR (system check tenants.W001 warns that it sits beside the database).
-_SEAL_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
-
-
-def audit_seal_keys(name: str, raw: str) -> dict[str, str]:
-    """Parse ``id:secret[,id:secret...]``; a malformed entry names the variable and stops start-up."""
-    keys: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        key_id, sep, secret = item.partition(":")
-        if not sep or not _SEAL_KEY_ID.match(key_id):
-            raise ImproperlyConfigured(
-                f"{name} must be <key id>:<secret> (id: 1-32 of A-Z a-z 0-9 . _ -), comma-separated"
-            )
-        if len(secret) < 32:
-            raise ImproperlyConfigured(f"{name}: the secret of key {key_id!r} must be at least 32 characters")
-        if key_id in keys:
-            raise ImproperlyConfigured(f"{name}: key id {key_id!r} appears twice")
-        keys[key_id] = secret
-    return keys
-
-
 _audit_seal_key = env_str("AUDIT_SEAL_KEY")
 AUDIT_SEAL_KEY_IN_DATA_DIR = False
 if not _audit_seal_key:
@@ -280,17 +196,6 @@ AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 AWS_S3_PART_MB = env_int("AWS_S3_PART_MB", 5, minimum=5)
 
 
-def _s3_transfer_config() -> object:
-    """One part in memory at a time. boto3's default transfer reads up to ten 8 MiB parts into
-    memory at once in threads of its own: a 2-hour upload grew the telephony process by ~110 MB,
-    so a few long calls at once would exhaust it. Parts one after another keep each upload in
-    flight to one part's worth of memory; many calls upload at once anyway."""
-    from boto3.s3.transfer import TransferConfig
-
-    part = AWS_S3_PART_MB * 1024 * 1024
-    return TransferConfig(multipart_threshold=part, multipart_chunksize=part, use_threads=False)
-
-
 if AWS_STORAGE_BUCKET_NAME:
     RECORDINGS_STORAGE: dict[str, object] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -307,7 +212,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_expire": 300,
             "file_overwrite": True,
             "object_parameters": {"ServerSideEncryption": "AES256"} if env_bool("AWS_S3_SSE", False) else {},
-            "transfer_config": _s3_transfer_config(),
+            "transfer_config": s3_transfer_config(AWS_S3_PART_MB),
         },
     }
 else:
@@ -327,7 +232,7 @@ else:
 if AWS_STORAGE_BUCKET_NAME:
     AUDIT_STORAGE: dict[str, object] = {
         "BACKEND": RECORDINGS_STORAGE["BACKEND"],
-        "OPTIONS": {**RECORDINGS_STORAGE["OPTIONS"], "location": "audit-seals", "file_overwrite": False},  # type: ignore[dict-item]
+        "OPTIONS": {**RECORDINGS_STORAGE["OPTIONS"], "location": "audit-seals", "file_overwrite": False},  # type: ignore[dict-item]  # OPTIONS values are mixed (str and bool)
     }
 else:
     AUDIT_STORAGE = {

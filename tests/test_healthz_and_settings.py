@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from hiprecorder import health
-from hiprecorder.settings import database_from_url, env_bool, env_int
+from hiprecorder.environment import database_from_url, env_bool, env_int
 
 
 def test_healthz_reports_every_part(client: Client, db: None) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from celery import shared_task
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -30,8 +30,8 @@ logger = logging.getLogger("tenants.audit")
 
 
 SEAL_VERSION = 1
-_CHAIN_NAME = re.compile(r"^[A-Za-z0-9-]{1,40}$")
-_SEAL_FILE = re.compile(r"^([0-9]{12})\.json$")
+_CHAIN_NAME = re.compile(r"[A-Za-z0-9-]{1,40}")  # fullmatch: no trailing newline
+_SEAL_FILE = re.compile(r"([0-9]{12})\.json")
 
 
 class SealExistsError(RuntimeError):
@@ -86,7 +86,7 @@ def seal_storage() -> Storage:
 
 
 def seal_name(chain: str, number: int) -> str:
-    if not _CHAIN_NAME.match(chain):
+    if not _CHAIN_NAME.fullmatch(chain):
         raise ValueError(f"not an audit chain name: {chain!r}")
     return f"{chain}/{number:012d}.json"
 
@@ -119,7 +119,7 @@ def write_seal_once(storage: Storage, name: str, content: bytes) -> None:
                 raise SealExistsError(name) from None
             raise
         return
-    if hasattr(storage, "path") and hasattr(storage, "directory_permissions_mode"):
+    if isinstance(storage, FileSystemStorage):
         path = storage.path(name)
         os.makedirs(os.path.dirname(path), mode=storage.directory_permissions_mode or 0o700, exist_ok=True)
         try:
@@ -141,7 +141,7 @@ def _seal_numbers(storage: Storage, chain: str) -> list[int]:
         _dirs, files = storage.listdir(chain)
     except FileNotFoundError:
         return []
-    return sorted(int(m.group(1)) for name in files if (m := _SEAL_FILE.match(name)))
+    return sorted(int(m.group(1)) for name in files if (m := _SEAL_FILE.fullmatch(name)))
 
 
 def sealed_chains() -> list[str]:
@@ -150,7 +150,7 @@ def sealed_chains() -> list[str]:
         dirs, _files = seal_storage().listdir("")
     except FileNotFoundError:
         return []
-    return sorted(d.rstrip("/") for d in dirs if _CHAIN_NAME.match(d.rstrip("/")))
+    return sorted(d.rstrip("/") for d in dirs if _CHAIN_NAME.fullmatch(d.rstrip("/")))
 
 
 def seal_chain(chain: str, *, wait: bool = False) -> Seal | None:
@@ -228,7 +228,7 @@ def seal_unsealed_chains() -> int:
 def read_seals(chain: str) -> tuple[list[Seal], BrokenLink | None]:
     """The chain's seals in the store, in number order, each checked (its HMAC under the key its
     id names, its place); the valid seals before the first problem, and that problem."""
-    if not _CHAIN_NAME.match(chain):
+    if not _CHAIN_NAME.fullmatch(chain):
         return [], None
     storage = seal_storage()
     seals: list[Seal] = []
@@ -246,7 +246,8 @@ def read_seals(chain: str) -> tuple[list[Seal], BrokenLink | None]:
             kind, text = problem
             where = seal.seq if seal else 0
             return seals, BrokenLink(chain, where, None, f"seal {number}: {text}", kind=kind)
-        seals.append(seal)  # type: ignore[arg-type]
+        if seal is not None:  # (no problem means a seal)
+            seals.append(seal)
     return seals, None
 
 

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
-from hiprecorder.settings import audit_seal_keys
+from hiprecorder.environment import audit_seal_keys
 from recordings import privacy
 from tenants.audit import (
     AuditChainHead,
