@@ -71,13 +71,13 @@ class TenantAPIView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        tenant = request.user.tenant
+        tenant = getattr(request.user, "tenant", None)  # IsCustomerUser let only customers' users in
         if tenant is None:  # pragma: no cover - IsCustomerUser refuses them first
             raise exceptions.PermissionDenied(IsCustomerUser.message)
         if must_set_up_mfa(request.user):
             raise mfa_setup_required()
         self._scope.enter_context(tenant_scope(tenant))
-        request.tenant = tenant  # type: ignore[attr-defined]
+        request.tenant = tenant  # type: ignore[attr-defined]  # read back typed as CustomerApiRequest.tenant
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self._scope = ExitStack()
@@ -180,10 +180,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # a server error: Django's 500 handling and logging
 
     headers: dict[str, str] = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(int(exc.wait))
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if wait is not None:
+        headers["Retry-After"] = str(int(wait))
 
     if isinstance(exc, exceptions.ValidationError):
         fields = _fields(exc.detail)
@@ -207,7 +209,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, snake_case: what to branch on in the app.")
     message = serializers.CharField(help_text="Human text (English) to show or log.")
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # the error shape's key; DRF moves declared fields off the class
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Validation errors only: messages per request field (`non_field_errors` for the whole).",

@@ -90,11 +90,11 @@ def unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
 class InfrastructureFaultMiddleware:
     """Turn an infrastructure fault raised by a view into ``503`` (see the module docstring)."""
 
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+    def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)  # type: ignore[no-any-return]
+        return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if is_infrastructure_fault(exception):

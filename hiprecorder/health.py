@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -142,9 +142,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     failing = [name for name, r in results.items() if not r["ok"]]
     if failing:
         body["failing"] = failing
+    stores = cast(dict[str, dict[str, str]], settings.STORAGES)
     body["backend"] = {
-        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
-        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
-        "storage": settings.STORAGES["recordings"]["BACKEND"].rsplit(".", 1)[-1],
+        "database": str(settings.DATABASES["default"]["ENGINE"]).rsplit(".", 1)[-1],
+        "broker": str(settings.CELERY_BROKER_URL).split(":", 1)[0],
+        "storage": str(stores["recordings"]["BACKEND"]).rsplit(".", 1)[-1],
     }
     return JsonResponse(body, status=200 if healthy else 503)

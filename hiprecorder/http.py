@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
 
-    from tenants.models import Tenant, User
+    from tenants.models import ApiToken, Tenant, User
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -21,4 +22,13 @@ class AuthenticatedRequest(HttpRequest):
 class TenantRequest(AuthenticatedRequest):
     """A request of a signed-in customer user: ``tenant`` is set and its scope is active."""
 
+    tenant: Tenant
+
+
+class CustomerApiRequest(Request):
+    """A request that passed :class:`hiprecorder.api.TenantAPIView`'s checks: a customer's user
+    (``IsCustomerUser``), signed in with a device token (``auth``) and inside the tenant's scope."""
+
+    user: User
+    auth: ApiToken | None
     tenant: Tenant

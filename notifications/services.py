@@ -57,7 +57,7 @@ TEXTS = {
 
 
 def language_of(user: User) -> str:
-    lang = user.language or (user.tenant.language if user.tenant_id else "nl")  # type: ignore[union-attr]
+    lang = user.language or (user.tenant.language if user.tenant is not None else "nl")
     return lang if lang in TEXTS else "en"
 
 
@@ -95,7 +95,9 @@ def register_device(
     digest = _token_hash(token)
     with transaction.atomic(), tenant_scope(user.tenant_id):
         # The one cross-tenant read here: a token is globally unique, whoever held it before.
-        previous = Device.objects.unscoped().select_for_update().filter(token_hash=digest).first()
+        previous: Device | None = (
+            Device.objects.unscoped().select_for_update().filter(token_hash=digest).first()
+        )
         if previous is not None and previous.user_id != user.pk:
             previous.delete()
             previous = None
@@ -159,7 +161,7 @@ def warn_quota(*, user: User, used_ms: int, quota_ms: int) -> PushPrompt:
     """Tell the user their saved playbacks passed 90 % of the quota (the caller decides when)."""
     texts = TEXTS[language_of(user)]
     used, quota = used_ms // 60_000, quota_ms // 60_000
-    with transaction.atomic(), tenant_scope(user.tenant_id):  # type: ignore[arg-type]
+    with transaction.atomic(), tenant_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
         prompt = PushPrompt.objects.create(
             user=user,
             kind=PushPrompt.Kind.QUOTA_WARNING,

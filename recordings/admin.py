@@ -23,6 +23,7 @@ from recordings.privacy import admin as privacy_admin  # noqa: F401  (the end of
 from tenants.admin import TenantOwnedForm, UnscopedAdminMixin
 from tenants.models import PlaybackSubscription
 from tenants.scoping import tenant_scope
+from tenants.support import staff_member
 
 
 def mask_number(number: str) -> str:
@@ -99,7 +100,7 @@ class RecordingAdmin(ReadOnlyMaskedAdmin):
         "deleted_at",
         "deletion_reason",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
     list_display = [
         "started_at",
         "tenant",
@@ -160,7 +161,7 @@ class CallAdmin(ReadOnlyMaskedAdmin):
         "uploaded_at",
         "updated_at",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
     list_display = [
         "started_at",
         "tenant",
@@ -202,4 +203,6 @@ class PlaybackSubscriptionAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         with transaction.atomic():
             for subscription in queryset.select_related("user"):
                 with tenant_scope(subscription.tenant_id):
-                    products.remove_playback_subscription(user=subscription.user, acting_user=request.user)
+                    products.remove_playback_subscription(
+                        user=subscription.user, acting_user=staff_member(request)
+                    )

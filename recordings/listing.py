@@ -43,7 +43,7 @@ def team_member_ids(listener: User) -> list[uuid.UUID]:
 def team_members(listener: User) -> list[User]:
     """The team members as people, by username (the person filter's choices and most rows'
     owners), in one query; ``team_member_ids`` are their ids."""
-    if listener.role != Role.LISTENER:
+    if listener.role != Role.LISTENER or listener.tenant_id is None:
         return []
     memberships = Team.members.through.objects.filter(team__listeners=listener).values("user_id")
     return list(User.objects.filter(tenant_id=listener.tenant_id, pk__in=memberships).order_by("username"))
@@ -124,7 +124,7 @@ def apply_filters(qs: QuerySet[Recording], f: Filters, user: User) -> QuerySet[R
     if f.person == "me":
         qs = qs.filter(owner=user)
     elif f.person:
-        qs = qs.filter(owner_id=f.person)
+        qs = qs.filter(owner_id=uuid.UUID(f.person))  # one of the allowed people's ids (above)
     tz = timezone.get_current_timezone()
     # A day before any call, or the calendar's last day, bounds nothing (and as a time in UTC it
     # would fall outside what datetime can hold).
@@ -186,7 +186,7 @@ def after_position(qs: QuerySet[Any], started_at: dt.datetime, pk: uuid.UUID) ->
     ``(tenant, owner, -started_at, -id)`` index however deep the page is, where the equivalent
     ``started_at < t OR (started_at = t AND id < i)`` makes it filter row by row.
     """
-    return qs.filter(TupleLessThan(Tuple(F("started_at"), F("id")), (started_at, pk)))  # type: ignore[arg-type]
+    return qs.filter(TupleLessThan(Tuple(F("started_at"), F("id")), (started_at, pk)))
 
 
 # Without LATERAL (SQLite) the merge is a UNION ALL of one part per owner; SQLite allows at most
@@ -335,9 +335,9 @@ def with_label_names(qs: QuerySet[Recording]) -> QuerySet[Recording]:
 
 def _split_label_names(rows: list[Recording], *, sort: bool) -> None:
     for row in rows:
-        joined = row.label_list  # type: ignore[attr-defined]
+        joined = row.label_list  # type: ignore[attr-defined]  # annotated by the list query
         names = joined.split(LABEL_SEPARATOR) if joined else []
-        row.label_names = sorted(names) if sort else names  # type: ignore[attr-defined]
+        row.label_names = sorted(names) if sort else names  # type: ignore[attr-defined]  # for the row template
 
 
 def _attach_owners(rows: list[Recording], viewer: User | None, known: Any = ()) -> None:

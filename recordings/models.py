@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import RecordingMode, Role, Team
@@ -254,7 +257,7 @@ class Recording(TenantOwned):
     deleted_at = models.DateTimeField(null=True, blank=True)
     deletion_reason = models.CharField(max_length=32, blank=True)
 
-    objects = RecordingManager()
+    objects: ClassVar[RecordingManager] = RecordingManager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -323,9 +326,7 @@ class Label(TenantOwned):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                models.F("recording"), models.functions.Lower("name"), name="label_unique_per_recording"
-            ),
+            models.UniqueConstraint(models.F("recording"), Lower("name"), name="label_unique_per_recording"),
         ]
         indexes = [models.Index(fields=["tenant", "name"], name="label_tenant_name")]
 
@@ -387,22 +388,15 @@ class ShareLink(TenantOwned):
     def has_pin(self) -> bool:
         return bool(self.pin_hash)
 
-    def is_active(self, now: object = None) -> bool:
-        from django.utils import timezone
+    def is_active(self, now: datetime | None = None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
 
-        now = now or timezone.now()
-        return self.revoked_at is None and self.expires_at > now  # type: ignore[operator]
-
-    def pin_locked_until(self, now: object = None) -> object:
+    def pin_locked_until(self, now: datetime | None = None) -> datetime | None:
         """The end of the PIN lock, or None when the link takes PINs."""
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         if self.pin_locked_at is None:
             return None
         until = self.pin_locked_at + timedelta(hours=1)
-        return until if until > (now or timezone.now()) else None  # type: ignore[operator]
+        return until if until > (now or timezone.now()) else None
 
     @property
     def is_pin_locked(self) -> bool:

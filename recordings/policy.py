@@ -159,7 +159,7 @@ class Outcome:
         return sum(span.duration_ms for span in self.spans)
 
 
-def record_at_start(*, kind: Kind | None, mode: Mode | None) -> bool:
+def record_at_start(*, kind: Kind | str | None, mode: Mode | str | None) -> bool:
     """The ``record`` flag of the call-start answer (before blacklist rules, which are not ours).
 
     False without a product and in mode ``never``; true otherwise, ``on_demand_user_start``
@@ -170,14 +170,14 @@ def record_at_start(*, kind: Kind | None, mode: Mode | None) -> bool:
 
 
 def decide_event(
-    *, kind: Kind | None, mode: Mode | None, accepted: Sequence[Event], event: Event
+    *, kind: Kind | str | None, mode: Mode | str | None, accepted: Sequence[Event], event: Event
 ) -> Decision:
     """Decide an event that arrives during the call, given the events accepted so far."""
     return _replay(kind, mode, accepted).decide(event)
 
 
 def retained_spans(
-    *, kind: Kind | None, mode: Mode | None, accepted: Sequence[Event], duration_ms: int
+    *, kind: Kind | str | None, mode: Mode | str | None, accepted: Sequence[Event], duration_ms: int
 ) -> Outcome:
     """What is kept of a call of ``duration_ms`` that ended after the ``accepted`` events."""
     if duration_ms < 0:
@@ -271,7 +271,7 @@ def _refused(reason: str) -> Decision:
     return Decision(Verdict.REFUSED, reason)
 
 
-def _replay(kind: Kind | None, mode: Mode | None, events: Sequence[Event]) -> _Call:
+def _replay(kind: Kind | str | None, mode: Mode | str | None, events: Sequence[Event]) -> _Call:
     call = _Call(*_checked(kind, mode))
     for event in events:
         if call.decide(event).verdict is Verdict.ACCEPTED:

@@ -359,7 +359,7 @@ def _client_wait(client: str, now: datetime) -> int:
         return 0
     last = recent.order_by("-at").values_list("at", flat=True).first()
     wait = PIN_BACKOFF_BASE * 2 ** min(failures - PIN_BACKOFF_FREE, 7)
-    ready = last + wait  # type: ignore[operator]
+    ready = last + wait
     return _seconds(ready - now) if ready > now else 0
 
 
@@ -394,7 +394,7 @@ def check_share_pin(*, share: ShareLink, pin: str, client_ip: str | None) -> Pin
             now = timezone.now()
             locked_until = fresh.pin_locked_until(now)
             if locked_until is not None:
-                return PinCheck(PinVerdict.LOCKED, retry_after=_seconds(locked_until - now))  # type: ignore[operator]
+                return PinCheck(PinVerdict.LOCKED, retry_after=_seconds(locked_until - now))
             if not fresh.pin_hash:
                 return PinCheck(PinVerdict.RIGHT, stamp=pin_stamp(fresh))
             since = _window_start(fresh, now)

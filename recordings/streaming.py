@@ -51,13 +51,14 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import storages
-from django.db import connections, router
+from django.db import connections, models, router
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -220,17 +221,25 @@ def _access_values(
         "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
         "stream_nonce": f"{grant.kind}:{grant.nonce}",
     }
-    meta = PlaybackAccess._meta
     return [
-        meta.get_field(name).get_db_prep_save(values[name], connection)
+        _field(PlaybackAccess, name).get_db_prep_save(values[name], connection)
         for name in _ACCESS_COLUMNS
         if name in values
     ]
 
 
 def _access_columns(qn: Callable[[str], str]) -> str:
-    meta = PlaybackAccess._meta
-    return ", ".join(qn(meta.get_field(name).column) for name in _ACCESS_COLUMNS)
+    return ", ".join(qn(_column(name)) for name in _ACCESS_COLUMNS)
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """A concrete column of ``model`` (the access row's columns are all concrete fields)."""
+    return cast("models.Field[Any, Any]", model._meta.get_field(name))
+
+
+def _column(name: str) -> str:
+    """The access row's column for field ``name`` (concrete fields always have one)."""
+    return cast(str, _field(PlaybackAccess, name).column)
 
 
 def log_playback(
@@ -269,7 +278,7 @@ def log_playback(
     sql = (
         f"INSERT INTO {qn(meta.db_table)} ({_access_columns(qn)}) "  # noqa: S608 (names from _meta)
         f"VALUES ({', '.join(['%s'] * len(values))}) "
-        f"ON CONFLICT ({qn(meta.get_field('stream_nonce').column)}) DO NOTHING RETURNING {qn(meta.pk.column)}"
+        f"ON CONFLICT ({qn(_column('stream_nonce'))}) DO NOTHING RETURNING {qn('id')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -292,8 +301,8 @@ def audit_playback(*, tenant_id: uuid.UUID | str, access_id: int, request: HttpR
 
 
 def audit_when_sent(
-    response: HttpResponse, *, request: HttpRequest, playback: Playback | None
-) -> HttpResponse:
+    response: HttpResponseBase, *, request: HttpRequest, playback: Playback | None
+) -> HttpResponseBase:
     """Have ``response`` write ``playback``'s audit-log entry once it has been sent (when the
     server closes it), not before its first byte. The access row, written before, is the
     fail-closed record; an audit write that fails is logged and leaves it in place."""
@@ -308,7 +317,7 @@ def audit_when_sent(
 
     # Django runs a response's resource closers in close(), which the WSGI server calls after the
     # last byte (and before request_finished hands the database connection back).
-    response._resource_closers.append(write_entry)
+    response._resource_closers.append(write_entry)  # type: ignore[attr-defined]  # no public hook
     return response
 
 
@@ -390,7 +399,7 @@ class _RangeFile:
         self._raw.close()
 
 
-def _common_headers(response: HttpResponse, recording: Recording) -> HttpResponse:
+def _common_headers(response: HttpResponseBase, recording: Recording) -> HttpResponseBase:
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "no-store, private"
     response["Accept-Ranges"] = "bytes"
@@ -398,9 +407,10 @@ def _common_headers(response: HttpResponse, recording: Recording) -> HttpRespons
     return response
 
 
-def range_response(request: HttpRequest, recording: Recording) -> HttpResponse:
+def range_response(request: HttpRequest, recording: Recording) -> HttpResponseBase:
     """Serve ``recording``'s audio for ``request`` (GET with an optional Range header).
     Http404 when the file is gone (deleted since the URL was issued)."""
+    response: HttpResponseBase
     storage = storages["recordings"]
     content_type = recording.mime or "audio/mpeg"
     prefix = getattr(settings, "STREAM_X_ACCEL_PREFIX", "")
@@ -432,7 +442,7 @@ def range_response(request: HttpRequest, recording: Recording) -> HttpResponse:
     first, last = byte_range if byte_range is not None else (0, size - 1)
     length = max(0, last - first + 1)
     if raw is not None:
-        response: HttpResponse = FileResponse(_RangeFile(raw, first, length), content_type=content_type)
+        response = FileResponse(_RangeFile(raw, first, length), content_type=content_type)
     else:
         body = _s3_get(storage, recording.storage_key, first, last) if length else None
         response = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -47,7 +47,7 @@ def process_call(self: Task, tenant_id: str, call_id: str) -> str:
                 raise
             logger.exception("processing of call %s failed for good", call_id)
             return capture.mark_failed(tenant_id=tenant_id, call_id=call_id, error_code="processing_failed")
-        raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc
+        raise self.retry(exc=cast(Exception, exc), countdown=min(600, 10 * 2**self.request.retries)) from exc
 
 
 @shared_task(name="recordings.repair_stuck_calls", ignore_result=True, **RETRY_OPTIONS)

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -75,7 +77,7 @@ def home(request: TenantRequest) -> HttpResponse:
 
 def _player_context(request: TenantRequest, recording: Recording) -> dict[str, object]:
     names = listing.contact_names([recording])
-    recording.party_name = names.get((recording.owner_id, recording.remote_number), "")  # type: ignore[attr-defined]
+    recording.party_name = names.get((recording.owner_id, recording.remote_number), "")  # type: ignore[attr-defined]  # for the template
     duration = recording.duration_ms or 1
     markers = [
         {"at_ms": seg[2], "percent": round(100 * seg[2] / duration, 3)}
@@ -115,7 +117,7 @@ def player(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
 
 
 @require_GET
-def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
+def recording_audio(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponseBase:
     """The audio of the player, for the person the token names, in the very session that asked
     for it (``request.session``: gone after log-out, deactivation or the end of the service).
     Anything else is 403 without a byte (no log-in redirect: an audio element cannot follow it);
@@ -148,7 +150,7 @@ def recording_delete_confirm(request: TenantRequest, recording_id: uuid.UUID) ->
     if not may_manage(request.user, recording) or recording.kind != Kind.PLAYBACK:
         raise PermissionDenied("Only the owner deletes a playback.")
     names = listing.contact_names([recording])
-    recording.party_name = names.get((recording.owner_id, recording.remote_number), "")  # type: ignore[attr-defined]
+    recording.party_name = names.get((recording.owner_id, recording.remote_number), "")  # type: ignore[attr-defined]  # for the template
     return render(request, "recordings/delete_confirm.html", {"recording": recording})
 
 
@@ -189,9 +191,9 @@ def label_remove(request: TenantRequest, recording_id: uuid.UUID, label_id: uuid
     return _labels_response(request, recording)
 
 
-def _get_or_404(qs: object, pk: uuid.UUID) -> object:
+def _get_or_404[Row: Model](qs: QuerySet[Row], pk: uuid.UUID) -> Row:
     try:
-        return qs.get(pk=pk)  # type: ignore[attr-defined]
+        return qs.get(pk=pk)
     except (Label.DoesNotExist, Comment.DoesNotExist, ShareLink.DoesNotExist):
         raise Http404 from None
 
@@ -405,7 +407,7 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def share_audio(request: HttpRequest, token: str) -> HttpResponse:
+def share_audio(request: HttpRequest, token: str) -> HttpResponseBase:
     share = social.find_share(token)
     if share is None:
         raise Http404("No such share link")

@@ -14,11 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 
-from hiprecorder.http import TenantRequest
+from hiprecorder.http import CustomerApiRequest, TenantRequest
 from tenants.models import Role, Team, User
 
 
-def users_of(request: TenantRequest) -> QuerySet[User]:
+def users_of(request: TenantRequest | CustomerApiRequest) -> QuerySet[User]:
     return User.objects.filter(tenant_id=request.tenant.pk)
 
 

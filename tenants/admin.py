@@ -25,6 +25,7 @@ from tenants import services, support
 from tenants.audit import AuditEntry, log_event
 from tenants.models import DeletionReport, Licence, PbxKey, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
+from tenants.support import staff_member
 
 
 def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
@@ -41,7 +42,7 @@ def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse
     return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
 
 
-admin.site.login = admin_login  # type: ignore[method-assign]
+admin.site.login = admin_login  # type: ignore[method-assign]  # the admin signs in through allauth
 
 
 class AuditedAdminMixin:
@@ -52,7 +53,7 @@ class AuditedAdminMixin:
         tenant = obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
         log_event(
             tenant=tenant,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=staff_member(request),
             action=f"support.{obj._meta.model_name}.{verb}",
             target=obj,
             detail=detail,
@@ -61,17 +62,17 @@ class AuditedAdminMixin:
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         self._audit(request, obj, "create", {})
-        return super().log_addition(request, obj, message)  # type: ignore[misc]
+        return super().log_addition(request, obj, message)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         changed = sorted({f for item in message or [] for f in item.get("changed", {}).get("fields", [])})
         self._audit(request, obj, "change", {"fields": changed})
-        return super().log_change(request, obj, message)  # type: ignore[misc]
+        return super().log_change(request, obj, message)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         for obj in queryset:
             self._audit(request, obj, "delete", {})
-        return super().log_deletions(request, queryset)  # type: ignore[misc]
+        return super().log_deletions(request, queryset)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
 
 
 class UnscopedAdminMixin(AuditedAdminMixin):
@@ -82,7 +83,7 @@ class UnscopedAdminMixin(AuditedAdminMixin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         with tenant_scope(obj.tenant_id):
-            super().save_model(request, obj, form, change)  # type: ignore[misc]
+            super().save_model(request, obj, form, change)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
 
 
 class TenantOwnedForm(forms.ModelForm):
@@ -141,7 +142,7 @@ class DeletionReportAdmin(admin.ModelAdmin):
         "audit_entries_with_personal_data",
         "verified",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
 
     @admin.display(boolean=True)
     def verified(self, obj: DeletionReport) -> bool:
@@ -255,7 +256,7 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
         # Inside the admin's transaction: if the link cannot be sent, the user is not made either.
-        support.send_password_reset_link(user=obj, acting_user=request.user, request=request)  # type: ignore[arg-type]
+        support.send_password_reset_link(user=obj, acting_user=staff_member(request), request=request)
         messages.info(
             request,
             _("A link to set a password was sent to %(email)s.") % {"email": obj.email},
@@ -269,7 +270,9 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         sent = 0
         for user in queryset.select_related("tenant"):
             try:
-                support.send_password_reset_link(user=user, acting_user=request.user, request=request)  # type: ignore[arg-type]
+                support.send_password_reset_link(
+                    user=user, acting_user=staff_member(request), request=request
+                )
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
             else:
@@ -343,7 +346,9 @@ class PbxKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         issued = services.create_pbx_key(
-            tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"], acting_user=request.user
+            tenant=form.cleaned_data["tenant"],
+            name=form.cleaned_data["name"],
+            acting_user=staff_member(request),
         )
         # The admin goes on with `obj` (log entry, redirect): make it the saved key.
         vars(obj).update(vars(issued.key))
@@ -355,7 +360,7 @@ class PbxKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[PbxKey]) -> None:
         for key in queryset:
-            services.revoke_pbx_key(key=key, acting_user=request.user)
+            services.revoke_pbx_key(key=key, acting_user=staff_member(request))
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 
@@ -394,7 +399,7 @@ class AuthenticatorAdmin(admin.ModelAdmin):
     list_filter = ["type"]
     search_fields = ["user__username"]
     fields = ["user", "type", "created_at", "last_used_at"]  # never `data`
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

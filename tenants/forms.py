@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -83,8 +83,9 @@ class TeamPeopleForm(forms.Form):
 
     def __init__(self, *args: Any, people: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = people
-        self.fields["listeners"].queryset = people.filter(role__in=[Role.LISTENER, Role.ADMIN])
+        cast(forms.ModelMultipleChoiceField, self.fields["members"]).queryset = people
+        listeners = people.filter(role__in=[Role.LISTENER, Role.ADMIN])
+        cast(forms.ModelMultipleChoiceField, self.fields["listeners"]).queryset = listeners
 
 
 class KeyForm(forms.Form):
@@ -147,12 +148,12 @@ class AuditFilterForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise forms.ValidationError(_("The start date is after the end date."))
         return data
 
-    def filter(self, entries: QuerySet[Any]) -> QuerySet[Any]:
+    def filter[Entries: QuerySet[Any]](self, entries: Entries) -> Entries:
         """``entries`` narrowed by the valid form's filters (call after ``is_valid()``)."""
         data = self.cleaned_data
         if data["action"]:

@@ -34,10 +34,10 @@ class PersonLanguageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated and getattr(user, "tenant_id", None):
-            language = preferred_language(user)  # type: ignore[arg-type]
+            language = preferred_language(user)
             if language in dict(settings.LANGUAGES):
                 translation.activate(language)
-                request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+                request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", translation.get_language())
         return response
@@ -59,7 +59,7 @@ def switch_language(request: HttpRequest) -> HttpResponse:
     try:
         services.clean_language(language)
         if user.is_authenticated and getattr(user, "tenant_id", None):
-            services.set_user_language(user=user, language=language, acting_user=user)  # type: ignore[arg-type]
+            services.set_user_language(user=user, language=language, acting_user=user)
     except ValidationError:
         return response
     response.set_cookie(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -111,8 +111,6 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=5, choices=Tenant.Language, blank=True, help_text=_("Empty: the tenant's.")
     )
-
-    objects = UserManager()
 
     class Meta:
         ordering = ["username"]

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tenants.audit import log_event
+from tenants.models import User
 from tenants.services import send_password_link
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from tenants.models import User
 
 RESET_LINK_SENT_ACTION = "support.user.password_reset_sent"
 
@@ -87,17 +86,25 @@ STAFF_CANNOT = [
 ]
 
 
+def staff_member(request: HttpRequest) -> User:
+    """The signed-in staff member behind an admin request (the admin site lets no one else in)."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_staff:
+        raise PermissionDenied
+    return user
+
+
 def has_verified_second_factor(request: HttpRequest) -> bool:
     """The signed-in person has an authenticator app and answered it in this session (allauth
     records each way of signing in in the session: a code at log-in or at re-authentication)."""
     from allauth.account.internal.flows.login import get_authentication_records
 
     user = request.user
-    if not has_totp(user):  # type: ignore[arg-type]
+    if not isinstance(user, User) or not has_totp(user):
         return False
     return any(
         record.get("method") == "mfa" and record.get("type") in {"totp", "recovery_codes"}
-        for record in get_authentication_records(request, user)  # type: ignore[arg-type]
+        for record in get_authentication_records(request, user)
     )
 
 
@@ -118,7 +125,8 @@ def send_password_reset_link(*, user: User, acting_user: User, request: HttpRequ
 
     if not getattr(acting_user, "is_support_staff", False):
         raise ValidationError(gettext("Only support staff send a reset link from the support environment."))
-    if user.tenant_id is None:
+    tenant = user.tenant
+    if tenant is None:
         raise ValidationError(gettext("Support staff accounts are not reset from here."))
     if not user.is_active:
         raise ValidationError(
@@ -129,9 +137,8 @@ def send_password_reset_link(*, user: User, acting_user: User, request: HttpRequ
             gettext("%(user)s has no e-mail address; their admin adds one in the portal first.")
             % {"user": user.username}
         )
-    tenant = user.tenant
     with transaction.atomic():
-        with translation.override(tenant.language):  # type: ignore[union-attr]
+        with translation.override(tenant.language):
             summary = gettext(
                 "The supplier's support staff sent a link to set a new password to this person's "
                 "own e-mail address. Support staff did not see or set a password."

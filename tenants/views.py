@@ -67,7 +67,7 @@ def users(request: TenantRequest) -> HttpResponse:
             return redirect("manage_user", user.pk)
     people = list(_people(request))
     for person in people:
-        person.product_value = forms.product_value(person)  # type: ignore[attr-defined]
+        person.product_value = forms.product_value(person)
     return render(
         request,
         "tenants/users.html",

@@ -11,10 +11,10 @@ import uuid
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hiprecorder.api import TenantAPIView, errors
+from hiprecorder.http import CustomerApiRequest
 from notifications import services
 from notifications.models import Device
 
@@ -50,7 +50,7 @@ _DEVICE = {
 }
 
 
-def _device_of(request: Request, device_id: uuid.UUID) -> Device:
+def _device_of(request: CustomerApiRequest, device_id: uuid.UUID) -> Device:
     return get_object_or_404(Device, pk=device_id, user=request.user)
 
 
@@ -67,7 +67,7 @@ class DeviceListView(TenantAPIView):
             **errors(401, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         return Response(DeviceSerializer(Device.objects.filter(user=request.user), many=True).data)
 
     @extend_schema(
@@ -93,7 +93,7 @@ class DeviceListView(TenantAPIView):
             **errors(400, 401, 403),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: CustomerApiRequest) -> Response:
         data = DeviceInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         device = services.register_device(user=request.user, acting_user=request.user, **data.validated_data)
@@ -108,7 +108,7 @@ class DeviceDetailView(TenantAPIView):
         description="Call on sign-out. The device stays listed as inactive until registered again.",
         responses={204: None, **errors(401, 403, 404)},
     )
-    def delete(self, request: Request, device_id: uuid.UUID) -> Response:
+    def delete(self, request: CustomerApiRequest, device_id: uuid.UUID) -> Response:
         services.deactivate_device(
             device=_device_of(request, device_id), reason="removed", acting_user=request.user
         )

@@ -13,16 +13,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from rest_framework import exceptions, serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hiprecorder.api import ApiError, TenantAPIView
+from hiprecorder.http import CustomerApiRequest
 from recordings import lifecycle, social, streaming
 from recordings.access import get_recording_for_user, may_manage
 from recordings.api import schema
@@ -40,7 +41,7 @@ from recordings.api.serializers import (
 from recordings.models import Comment, Recording, ShareLink
 
 
-def _owned(request: Request, recording_id: uuid.UUID) -> Recording:
+def _owned(request: CustomerApiRequest, recording_id: uuid.UUID) -> Recording:
     """A recording the user may hear and manage (keep, delete, share): theirs."""
     recording = get_recording_for_user(request.user, recording_id)
     if not may_manage(request.user, recording):
@@ -59,7 +60,7 @@ def _gone(gone: lifecycle.RecordingGone) -> Exception:
 
 class KeepView(TenantAPIView):
     @schema.KEEP_POST
-    def post(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def post(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = _owned(request, recording_id)
         try:
             kept = lifecycle.keep_recording(recording=recording, acting_user=request.user)
@@ -71,7 +72,7 @@ class KeepView(TenantAPIView):
 
 class RecordingDeleteMixin:
     @schema.RECORDING_DELETE_DELETE
-    def delete(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def delete(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = _owned(request, recording_id)
         try:
             lifecycle.delete_recording(recording=recording, acting_user=request.user)
@@ -85,7 +86,7 @@ class RecordingDeleteMixin:
 
 class StreamUrlView(TenantAPIView):
     @schema.STREAM_URL_POST
-    def post(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def post(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         if not recording.storage_key:
             raise ApiError(409, "no_audio", "This recording has no audio (yet).")
@@ -120,7 +121,7 @@ class AudioView(TenantAPIView):
         return super().handle_exception(exc)
 
     @schema.AUDIO_GET
-    def get(self, request: Request, recording_id: uuid.UUID) -> HttpResponse:
+    def get(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> HttpResponseBase:
         try:
             grant = streaming.verify_stream_token(
                 request.query_params.get("t", ""),
@@ -143,12 +144,12 @@ class AudioView(TenantAPIView):
 
 class LabelListView(TenantAPIView):
     @schema.LABEL_LIST_GET
-    def get(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def get(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         return Response(LabelSerializer(recording.labels.all(), many=True).data)
 
     @schema.LABEL_LIST_POST
-    def post(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def post(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         data = _valid(LabelInputSerializer, request)
         label = social.add_label(recording=recording, name=data["name"], acting_user=request.user)
@@ -157,7 +158,7 @@ class LabelListView(TenantAPIView):
 
 class LabelDetailView(TenantAPIView):
     @schema.LABEL_DETAIL_DELETE
-    def delete(self, request: Request, recording_id: uuid.UUID, label_id: uuid.UUID) -> Response:
+    def delete(self, request: CustomerApiRequest, recording_id: uuid.UUID, label_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         label = get_object_or_404(recording.labels, pk=label_id)
         social.remove_label(label=label, acting_user=request.user)
@@ -166,7 +167,7 @@ class LabelDetailView(TenantAPIView):
 
 class LabelSuggestionsView(TenantAPIView):
     @schema.LABEL_SUGGESTIONS_GET
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         prefix = request.query_params.get("prefix", "")[:40]
         return Response(social.label_suggestions(user=request.user, prefix=prefix, limit=50))
 
@@ -174,7 +175,7 @@ class LabelSuggestionsView(TenantAPIView):
 # --- comments ---------------------------------------------------------------------------------
 
 
-def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+def _valid(serializer_class: type[serializers.Serializer], request: CustomerApiRequest) -> dict[str, Any]:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -186,13 +187,13 @@ def _comment_of(recording: Recording, comment_id: uuid.UUID) -> Comment:
 
 class CommentListView(TenantAPIView):
     @schema.COMMENT_LIST_GET
-    def get(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def get(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         comments = recording.comments.select_related("author")
         return Response(CommentSerializer(comments, many=True).data)
 
     @schema.COMMENT_LIST_POST
-    def post(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def post(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         data = _valid(CommentInputSerializer, request)
         comment = social.add_comment(
@@ -206,14 +207,14 @@ class CommentListView(TenantAPIView):
 
 class CommentDetailView(TenantAPIView):
     @schema.COMMENT_DETAIL_PATCH
-    def patch(self, request: Request, recording_id: uuid.UUID, comment_id: uuid.UUID) -> Response:
+    def patch(self, request: CustomerApiRequest, recording_id: uuid.UUID, comment_id: uuid.UUID) -> Response:
         comment = _comment_of(get_recording_for_user(request.user, recording_id), comment_id)
         data = _valid(CommentEditSerializer, request)
         comment = social.edit_comment(comment=comment, text=data["text"], acting_user=request.user)
         return Response(CommentSerializer(comment).data)
 
     @schema.COMMENT_DETAIL_DELETE
-    def delete(self, request: Request, recording_id: uuid.UUID, comment_id: uuid.UUID) -> Response:
+    def delete(self, request: CustomerApiRequest, recording_id: uuid.UUID, comment_id: uuid.UUID) -> Response:
         comment = _comment_of(get_recording_for_user(request.user, recording_id), comment_id)
         social.delete_comment(comment=comment, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -234,12 +235,12 @@ def _share_of(recording: Recording, share_id: uuid.UUID) -> ShareLink:
 
 class ShareListView(TenantAPIView):
     @schema.SHARE_LIST_GET
-    def get(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def get(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = _owned(request, recording_id)
         return Response(ShareSerializer(_shares_of(recording), many=True).data)
 
     @schema.SHARE_LIST_POST
-    def post(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def post(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = _owned(request, recording_id)
         data = _valid(ShareInputSerializer, request)
         issued = social.create_share(recording=recording, acting_user=request.user, **data)
@@ -250,7 +251,7 @@ class ShareListView(TenantAPIView):
 
 class ShareRevokeView(TenantAPIView):
     @schema.SHARE_REVOKE_POST
-    def post(self, request: Request, recording_id: uuid.UUID, share_id: uuid.UUID) -> Response:
+    def post(self, request: CustomerApiRequest, recording_id: uuid.UUID, share_id: uuid.UUID) -> Response:
         recording = _owned(request, recording_id)
         social.revoke_share(share=_share_of(recording, share_id), acting_user=request.user)
         return Response(ShareSerializer(_share_of(recording, share_id)).data)
@@ -258,6 +259,6 @@ class ShareRevokeView(TenantAPIView):
 
 class ShareOpensView(TenantAPIView):
     @schema.SHARE_OPENS_GET
-    def get(self, request: Request, recording_id: uuid.UUID, share_id: uuid.UUID) -> Response:
+    def get(self, request: CustomerApiRequest, recording_id: uuid.UUID, share_id: uuid.UUID) -> Response:
         share = _share_of(_owned(request, recording_id), share_id)
         return Response(ShareOpenSerializer(share.opens.all()[:200], many=True).data)

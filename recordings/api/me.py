@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hiprecorder.api import TenantAPIView, error_body, error_response, errors
+from hiprecorder.http import CustomerApiRequest
 from recordings import lifecycle
 from tenants import services
 from tenants.api.serializers import MeSerializer, MeUpdateSerializer
@@ -72,7 +72,7 @@ class MeView(TenantAPIView):
             **errors(401, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         user = request.user
         return Response(MeSerializer(user, context={"quota": _quota(user)}).data)
 
@@ -111,7 +111,7 @@ class MeView(TenantAPIView):
             **errors(401, 403),
         },
     )
-    def patch(self, request: Request) -> Response:
+    def patch(self, request: CustomerApiRequest) -> Response:
         serializer = MeUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.set_user_language(

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hiprecorder.api import TenantAPIView, errors
+from hiprecorder.http import CustomerApiRequest
 from recordings import rules
 from recordings.models import ContactRule
 
@@ -75,7 +76,7 @@ _DESCRIPTION = (
 )
 
 
-def _rule_of(request: Request, rule_id: uuid.UUID) -> ContactRule:
+def _rule_of(request: CustomerApiRequest, rule_id: uuid.UUID) -> ContactRule:
     return get_object_or_404(
         ContactRule.objects.select_related("user__tenant"), pk=rule_id, user=request.user
     )
@@ -97,7 +98,7 @@ class RuleListView(TenantAPIView):
             **errors(400, 401, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         query = RuleQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         found = ContactRule.objects.filter(user=request.user)
@@ -123,7 +124,7 @@ class RuleListView(TenantAPIView):
             **errors(400, 401, 403),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: CustomerApiRequest) -> Response:
         data = RuleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rule = rules.add_rule(user=request.user, acting_user=request.user, **data.validated_data)
@@ -143,7 +144,7 @@ class RuleDetailView(TenantAPIView):
             **errors(401, 403, 404),
         },
     )
-    def get(self, request: Request, rule_id: uuid.UUID) -> Response:
+    def get(self, request: CustomerApiRequest, rule_id: uuid.UUID) -> Response:
         return Response(RuleSerializer(_rule_of(request, rule_id)).data)
 
     @extend_schema(
@@ -160,7 +161,7 @@ class RuleDetailView(TenantAPIView):
             **errors(400, 401, 403, 404),
         },
     )
-    def patch(self, request: Request, rule_id: uuid.UUID) -> Response:
+    def patch(self, request: CustomerApiRequest, rule_id: uuid.UUID) -> Response:
         rule = _rule_of(request, rule_id)
         data = RuleUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -174,6 +175,6 @@ class RuleDetailView(TenantAPIView):
         description="Recordings already made are not affected.",
         responses={204: None, **errors(401, 403, 404)},
     )
-    def delete(self, request: Request, rule_id: uuid.UUID) -> Response:
+    def delete(self, request: CustomerApiRequest, rule_id: uuid.UUID) -> Response:
         rules.remove_rule(rule=_rule_of(request, rule_id), acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

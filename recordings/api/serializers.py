@@ -163,7 +163,9 @@ class RecordingFilterSerializer(serializers.Serializer):
     )
     date_from = serializers.DateField(required=False, help_text="Calls on or after this day (local time).")
     date_to = serializers.DateField(required=False, help_text="Calls on or before this day (local time).")
-    label = serializers.CharField(required=False, max_length=40, help_text="Recordings with this label.")
+    label = serializers.CharField(  # type: ignore[assignment]  # the query parameter; DRF moves declared fields off the class
+        required=False, max_length=40, help_text="Recordings with this label."
+    )
     q = serializers.CharField(
         required=False,
         max_length=100,

@@ -8,10 +8,10 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hiprecorder.api import TenantAPIView, errors, page_serializer
+from hiprecorder.http import CustomerApiRequest
 from recordings import listing
 from recordings.access import get_recording_for_user
 from recordings.api.actions import RecordingDeleteMixin
@@ -51,7 +51,7 @@ _EXAMPLE_ROW = {
 }
 
 
-def _query(request: Request) -> tuple[listing.Filters, dict[str, Any], list[uuid.UUID]]:
+def _query(request: CustomerApiRequest) -> tuple[listing.Filters, dict[str, Any], list[uuid.UUID]]:
     """The list's query, validated (a bad value is a 400 naming it, unlike the portal's form,
     which drops it), as the portal's :class:`recordings.listing.Filters`."""
     query = RecordingFilterSerializer(data=request.query_params)
@@ -75,13 +75,14 @@ def _query(request: Request) -> tuple[listing.Filters, dict[str, Any], list[uuid
     return filters, data, members
 
 
-def _attach_owners(request: Request, rows: list[Recording]) -> None:
+def _attach_owners(request: CustomerApiRequest, rows: list[Recording]) -> None:
     """Owners for a page in at most one small query: most rows are the user's own, so joining
     the user table on every row would cost more than it saves."""
     owners: dict[Any, User] = {request.user.pk: request.user}
     missing = {row.owner_id for row in rows if row.owner_id is not None} - owners.keys()
     if missing:
-        owners.update((user.pk, user) for user in users_of(request).filter(pk__in=missing))  # type: ignore[arg-type]
+        for user in users_of(request).filter(pk__in=missing):
+            owners[user.pk] = user
     for row in rows:
         row.owner = owners.get(row.owner_id)
 
@@ -112,7 +113,7 @@ class RecordingListView(TenantAPIView):
             **errors(400, 401, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         filters, data, members = _query(request)
         recordings = listing.apply_filters(
             listing.visible_queryset(request.user, members).only(*RecordingSerializer.LIST_COLUMNS),
@@ -154,7 +155,7 @@ class RecordingDetailView(RecordingDeleteMixin, TenantAPIView):
             **errors(401, 403, 404),
         },
     )
-    def get(self, request: Request, recording_id: uuid.UUID) -> Response:
+    def get(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
         return Response(RecordingDetailSerializer(recording).data)
 
@@ -198,6 +199,6 @@ class TeamView(TenantAPIView):
             **errors(401, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         teams = Team.objects.filter(listeners=request.user).prefetch_related("members")
         return Response(TeamSerializer(teams, many=True).data)

@@ -7,9 +7,11 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 import av
+from av.audio.stream import AudioStream
+from av.container import InputContainer
 
 # --------------------------------------------------------------------------------------------
 # Constants
@@ -55,7 +57,7 @@ _ACCEPTED = (
     "or Ogg/Opus (mono or stereo)"
 )
 
-PathOrFile = str | os.PathLike | BinaryIO
+PathOrFile = str | os.PathLike[str] | IO[bytes]
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,7 +150,8 @@ class Source:
     """An upload opened with the demuxer its magic bytes call for, through a Python file object."""
 
     def __init__(self, src: PathOrFile) -> None:
-        self._owned = None
+        self._owned: IO[bytes] | None = None
+        fh: IO[bytes]
         if isinstance(src, (str, os.PathLike)):
             fh = open(src, "rb")  # noqa: SIM115 - closed in close()
             self._owned = fh
@@ -158,7 +161,7 @@ class Source:
                 raise TypeError("probe()/process() need a path or a seekable binary file object")
         self.fh = fh
         self.start = fh.tell()  # restored by close()
-        self.container = None
+        self._container: InputContainer | None = None
         try:
             fh.seek(0)  # the whole file is the upload, wherever the caller left it
             head = fh.read(12)
@@ -171,7 +174,7 @@ class Source:
             if kind == "wav":
                 options["max_size"] = str(_WAV_DEMUX_PACKET_BYTES)
             try:
-                self.container = av.open(fh, mode="r", format=kind, options=options)
+                self._container = av.open(fh, mode="r", format=kind, options=options)
             except (av.FFmpegError, ValueError, OSError) as exc:
                 raise UnsupportedAudio(
                     message=f"The file starts like {'WAV' if kind == 'wav' else 'Ogg'} but "
@@ -182,7 +185,7 @@ class Source:
             self.close()
             raise
 
-    def _check_stream(self):
+    def _check_stream(self) -> AudioStream:
         audio = list(self.container.streams.audio)
         if len(audio) != 1:
             raise UnsupportedAudio(
@@ -234,11 +237,17 @@ class Source:
                 message=f"The audio fails to decode after {at:.1f} s ({_ffmpeg_reason(exc)})."
             ) from None
 
+    @property
+    def container(self) -> InputContainer:
+        if self._container is None:
+            raise ValueError("the source is closed")
+        return self._container
+
     def close(self) -> None:
-        if self.container is not None:
+        if self._container is not None:
             with contextlib.suppress(av.FFmpegError, OSError):
-                self.container.close()
-            self.container = None
+                self._container.close()
+            self._container = None
         if self._owned is not None:
             self._owned.close()
             self._owned = None
@@ -249,7 +258,7 @@ class Source:
     def __enter__(self) -> Source:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import math
 import sys
+from types import ModuleType
 
 from recordings.audio.formats import FRAME_MS, MAX_PEAKS, PEAK_BUCKET_MS, TALK_ENERGY_PER_SAMPLE
 
@@ -14,7 +15,7 @@ from recordings.audio.formats import FRAME_MS, MAX_PEAKS, PEAK_BUCKET_MS, TALK_E
 # --------------------------------------------------------------------------------------------
 
 
-def _numpy():
+def _numpy() -> ModuleType | None:
     """numpy, or None when it is not installed (the meter's results are identical without it).
 
     Imported on first use, not with this module: only the Celery worker meters audio, and the web
@@ -44,7 +45,7 @@ class Meter:
     def frames(self) -> int:
         return len(self.peaks)
 
-    def feed(self, data) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         step = 2 * self.n
         if self._rem:
             data = self._rem + bytes(data)

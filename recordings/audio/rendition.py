@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from typing import cast
 
 import av
+from av.audio.stream import AudioStream
 
 from recordings.audio.formats import (
     CHUNK_SECONDS,
@@ -50,16 +52,16 @@ def _normalise_spans(
     return spans
 
 
-def _frame_from_bytes(data, rate: int) -> av.AudioFrame:
+def _frame_from_bytes(data: bytes | bytearray | memoryview, rate: int) -> av.AudioFrame:
     frame = av.AudioFrame(format="s16", layout="mono", samples=len(data) // 2)
-    frame.planes[0].update(data)
+    frame.planes[0].update(data)  # type: ignore[arg-type]  # any buffer; a memoryview slice saves a copy
     frame.sample_rate = rate
     return frame
 
 
 def process(
     src_path: PathOrFile,
-    dst_path: str | os.PathLike,
+    dst_path: str | os.PathLike[str],
     *,
     offset_ms: int,
     retained: Sequence[tuple[int, int]],
@@ -83,7 +85,9 @@ def process(
         raise
 
 
-def _process(src_path, dst: str, offset_ms: int, spans) -> ProcessResult:
+def _process(
+    src_path: PathOrFile, dst: str, offset_ms: int, spans: Sequence[tuple[int, int]]
+) -> ProcessResult:
     with Source(src_path) as src:
         rate = 8000 if (src.kind == "wav" and src.rate == 8000) else 16000
         per_ms = rate // 1000
@@ -105,13 +109,13 @@ def _process(src_path, dst: str, offset_ms: int, spans) -> ProcessResult:
         with open(dst, "wb") as out_fh:
             out = av.open(out_fh, mode="w", format="mp3", container_options={"id3v2_version": "0"})
             try:
-                ost = out.add_stream(ENCODER, rate=OUTPUT_SAMPLE_RATE, layout="mono")
+                ost = cast(AudioStream, out.add_stream(ENCODER, rate=OUTPUT_SAMPLE_RATE, layout="mono"))
                 ost.bit_rate = OUTPUT_BIT_RATE
                 ost.codec_context.format = ENCODER_SAMPLE_FORMAT
                 encode = ost.encode
                 mux = out.mux
 
-                def chunks():
+                def chunks() -> Iterator[av.AudioFrame]:
                     for frame in src.frames():
                         yield from resampler.resample(frame)
                     yield from resampler.resample(None)

@@ -25,13 +25,13 @@ from recordings.audio.formats import MAX_CHANNELS
 _BLOCK_SECONDS = 10  # speech-like audio repeats with this period
 
 
-def _tone_block(rate: int, seconds: int = 1, freq: int = 440, amp: int = 10000) -> array.array:
+def _tone_block(rate: int, seconds: int = 1, freq: int = 440, amp: int = 10000) -> array.array[int]:
     n = rate * seconds  # whole number of cycles per second: the block repeats seamlessly
     w = 2 * math.pi * freq / rate
     return array.array("h", (int(amp * math.sin(w * i)) for i in range(n)))
 
 
-def _speech_block(rate: int, seed: int, voice: int) -> array.array:
+def _speech_block(rate: int, seed: int, voice: int) -> array.array[int]:
     """10 s of syllable-like bursts (harmonics of a gliding pitch plus noise) and pauses."""
     rnd = random.Random(seed * 7919 + voice)  # noqa: S311 - test signal, not a secret
     n = rate * _BLOCK_SECONDS
@@ -105,7 +105,7 @@ def _pcm_blocks(kind: str, rate: int, channels: int, seconds: float, seed: int) 
 
 
 def make_wav(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     seconds: float,
     rate: int = 8000,
@@ -176,7 +176,7 @@ def encode_opus(
 
 
 def make_opus(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     seconds: float,
     *,
     rate: int = 16000,

@@ -91,18 +91,16 @@ def _enforce_quota(
     ``before_ms``: the total before this change, for the 90 % warning (once per crossing)."""
     outcome = _QuotaOutcome(used_ms=saved_usage_ms(user_id))
     if outcome.used_ms > expiry.QUOTA_MS:
-        oldest = (
-            Recording.objects.filter(
-                owner_id=user_id,
-                kind=Kind.PLAYBACK,
-                saved=True,
-                deleted_at__isnull=True,
-                expires_at__isnull=True,
-            )
-            .exclude(pk=protect)
-            .order_by("started_at", "id")
-            .values_list("id", "duration_ms")
+        candidates = Recording.objects.filter(
+            owner_id=user_id,
+            kind=Kind.PLAYBACK,
+            saved=True,
+            deleted_at__isnull=True,
+            expires_at__isnull=True,
         )
+        if protect is not None:
+            candidates = candidates.exclude(pk=protect)
+        oldest = candidates.order_by("started_at", "id").values_list("id", "duration_ms")
         for rec_id, duration in oldest.iterator(chunk_size=500):
             if outcome.used_ms <= expiry.QUOTA_MS:
                 break
@@ -115,6 +113,8 @@ def _enforce_quota(
 
 
 def _tier_of(user_id: uuid.UUID | None, *, lock: bool = False) -> str | None:
+    if user_id is None:  # an owner erased since: no subscription
+        return None
     qs = PlaybackSubscription.objects.filter(user_id=user_id)
     if lock:
         qs = qs.select_for_update()
@@ -123,7 +123,10 @@ def _tier_of(user_id: uuid.UUID | None, *, lock: bool = False) -> str | None:
 
 def _save(rec: Recording, *, tier: str, now: datetime) -> _QuotaOutcome:
     """Make ``rec`` (locked, live, unsaved playback) saved under ``tier``."""
-    before = saved_usage_ms(rec.owner_id) if tier == PlaybackTier.MINUTES_100K else 0  # type: ignore[arg-type]
+    owner_id, ended_at = rec.owner_id, rec.ended_at
+    if owner_id is None or ended_at is None:  # a live playback has both (erasure tombstones it)
+        raise ValidationError(_("This recording cannot be kept."))
+    before = saved_usage_ms(owner_id) if tier == PlaybackTier.MINUTES_100K else 0
     rec.saved = True
     rec.saved_at = now
     if tier == PlaybackTier.MINUTES_100K:
@@ -131,12 +134,12 @@ def _save(rec: Recording, *, tier: str, now: datetime) -> _QuotaOutcome:
             raise ValidationError(_("This recording alone is longer than the 100,000-minute quota."))
         rec.expires_at, rec.expiry_rule = None, ""
     else:
-        rec.expires_at = rec.ended_at + timedelta(days=TIER_DAYS[tier])  # type: ignore[index]
+        rec.expires_at = ended_at + timedelta(days=TIER_DAYS[PlaybackTier(tier)])
         rec.expiry_rule = tier
     rec.save(update_fields=["saved", "saved_at", "expires_at", "expiry_rule"])
     if tier != PlaybackTier.MINUTES_100K:
         return _QuotaOutcome()
-    return _enforce_quota(rec.owner_id, now=now, before_ms=before, protect=rec.pk)  # type: ignore[arg-type]
+    return _enforce_quota(owner_id, now=now, before_ms=before, protect=rec.pk)
 
 
 def _after_quota(user: User, outcome: _QuotaOutcome, now: datetime) -> None:
@@ -189,7 +192,11 @@ def delete_recording(
     _check_decider(recording, acting_user)
     with transaction.atomic(), tenant_scope(recording.tenant_id):
         rec = _lock_live(recording, now)
-        upload_key = Call.objects.filter(pk=rec.call_id).values_list("upload_key", flat=True).first()
+        upload_key = (
+            Call.objects.filter(pk=rec.call_id).values_list("upload_key", flat=True).first()
+            if rec.call_id
+            else None
+        )
         result = _delete_rows([(rec.pk, rec.storage_key, rec.call_id, upload_key)], reason=reason, now=now)
     if result.failed:
         raise ValidationError(_("The recording could not be deleted from storage; please try again."))
@@ -246,8 +253,9 @@ def on_tier_changed(*, user: User, previous: str | None, tier: str, now: datetim
     transaction and tenant scope). Newly due ones go with the next sweep, which is sent at once."""
     now = now or timezone.now()
     saved = Recording.objects.filter(owner=user, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
-    if tier in TIER_DAYS:
-        saved.update(expires_at=F("ended_at") + timedelta(days=TIER_DAYS[tier]), expiry_rule=tier)
+    days = TIER_DAYS.get(PlaybackTier(tier))
+    if days is not None:
+        saved.update(expires_at=F("ended_at") + timedelta(days=days), expiry_rule=tier)
         return
     before = saved_usage_ms(user.pk) if previous == PlaybackTier.MINUTES_100K else 0
     saved.update(expires_at=None, expiry_rule="")

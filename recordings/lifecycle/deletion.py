@@ -64,7 +64,8 @@ def _dependent_relations() -> list[Any]:
 def _all_rows(model: type[models.Model]) -> models.QuerySet[Any]:
     # Deleting derived rows of recordings whose ids we hold: the ids already pin the tenant(s).
     if issubclass(model, TenantOwned):
-        return model.objects.unscoped()  # type: ignore[attr-defined]
+        unscoped: models.QuerySet[Any] = model.objects.unscoped()
+        return unscoped
     return model._base_manager.all()
 
 
@@ -147,7 +148,7 @@ def delete_storage_objects(keys: Sequence[str], *, storage: Storage | None = Non
     if bucket is not None and hasattr(storage, "_normalize_name"):
         for start in range(0, len(keys), S3_DELETE_BATCH):
             chunk = keys[start : start + S3_DELETE_BATCH]
-            names = {storage._normalize_name(k): k for k in chunk}  # type: ignore[attr-defined]
+            names = {storage._normalize_name(k): k for k in chunk}
             try:
                 answer = bucket.delete_objects(Delete={"Objects": [{"Key": n} for n in names], "Quiet": True})
             except Exception:  # the whole request failed: every key of the batch stays
@@ -179,7 +180,7 @@ class DeletionResult:
     last_due: datetime | None = None
 
 
-_TOMBSTONE = {
+_TOMBSTONE: dict[str, Any] = {
     "owner": None,
     "local_number": "",
     "remote_number": "",

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.storage import Storage
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from recordings.lifecycle.deletion import (
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def _postgres(connection: Any) -> bool:
-    return connection.vendor == "postgresql"
+    return bool(connection.vendor == "postgresql")
 
 
 def _relaxed_commit(connection: Any) -> None:
@@ -70,7 +70,7 @@ def _tombstone_sql(connection: Any) -> tuple[str, list[Any]]:
     parts: list[str] = []
     params: list[Any] = []
     for name, value in _TOMBSTONE.items():
-        field_ = Recording._meta.get_field(name)
+        field_ = cast("models.Field[Any, Any]", Recording._meta.get_field(name))  # concrete columns
         parts.append(f"{qn(field_.column)} = %s")
         params.append(field_.get_db_prep_save(value, connection))
     parts.append(

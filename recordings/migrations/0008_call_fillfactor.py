@@ -10,12 +10,12 @@ from django.db import migrations
 FILLFACTOR = 80
 
 
-def set_fillfactor(apps, schema_editor):  # type: ignore[no-untyped-def]
+def set_fillfactor(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"ALTER TABLE recordings_call SET (fillfactor = {FILLFACTOR})")
 
 
-def reset_fillfactor(apps, schema_editor):  # type: ignore[no-untyped-def]
+def reset_fillfactor(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("ALTER TABLE recordings_call RESET (fillfactor)")
 

@@ -111,7 +111,7 @@ def request_access_copy(
             created_by=acting_user,
             expires_at=timezone.now() + ACCESS_COPY_TTL,
         )
-        copy.recordings.set([rec.pk for rec in recordings])
+        copy.recordings.set(recordings)
         log_event(
             tenant=tenant,
             actor=acting_user,
@@ -234,7 +234,7 @@ def notices_for(user: User) -> list[AccessCopyNotice]:
     """The unread access-copy notices of ``user`` (their Playback recordings went into a copy)."""
     if getattr(user, "tenant_id", None) is None:
         return []
-    with tenant_scope(user.tenant_id):  # type: ignore[arg-type]
+    with tenant_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
         return list(
             AccessCopyNotice.objects.filter(user=user, seen_at__isnull=True).select_related(
                 "access_copy__created_by", "access_copy__approved_by"
@@ -244,7 +244,7 @@ def notices_for(user: User) -> list[AccessCopyNotice]:
 
 def mark_notice_seen(*, notice_id: uuid.UUID | str, acting_user: User) -> AccessCopyNotice:
     """The user has read the notice (it stays, marked read). Only the user it is for: Http404."""
-    with transaction.atomic(), tenant_scope(acting_user.tenant_id):  # type: ignore[arg-type]
+    with transaction.atomic(), tenant_scope(acting_user.tenant_id):  # type: ignore[arg-type]  # a customer admin: tenant_id set
         notice = AccessCopyNotice.objects.filter(pk=notice_id, user=acting_user).first()
         if notice is None:
             raise Http404("No such notice")

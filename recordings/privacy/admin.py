@@ -8,6 +8,7 @@ privacy's, added here by registering the Tenant model again with this subclass (
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -16,6 +17,7 @@ from recordings import privacy
 from tenants.admin import TenantAdmin
 from tenants.models import Licence, Tenant, User
 from tenants.scoping import tenant_scope
+from tenants.support import staff_member
 
 
 class EndOfServiceTenantAdmin(TenantAdmin):
@@ -42,11 +44,11 @@ class EndOfServiceTenantAdmin(TenantAdmin):
                 "rows": rows,
                 "queryset": queryset,
                 "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/tenants/tenant/end_service.html", context)
         for tenant in queryset:
-            privacy.end_service(tenant=tenant, acting_user=request.user, request=request)  # type: ignore[arg-type]
+            privacy.end_service(tenant=tenant, acting_user=staff_member(request), request=request)
         messages.success(
             request,
             f"Service ended for {queryset.count()} customer(s); their data is being deleted. "

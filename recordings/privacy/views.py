@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -302,7 +303,7 @@ def access_copy_refuse(request: TenantRequest, copy_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def access_copy(request: HttpRequest, token: str) -> HttpResponse:
+def access_copy(request: HttpRequest, token: str) -> HttpResponseBase:
     """The person's own link: a page first (link scanners only GET it), the download on POST, once."""
     try:
         copy = privacy.find_access_copy(token)

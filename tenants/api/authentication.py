@@ -50,7 +50,7 @@ class IsCustomerUser(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        if user is None or not getattr(user, "is_authenticated", False):
+        if not isinstance(user, User):
             raise exceptions.NotAuthenticated("Sign in: send 'Authorization: Bearer <token>'.")
         return user.tenant_id is not None
 
@@ -60,7 +60,7 @@ def role_permission(*roles: str) -> type[BasePermission]:
         message = "Your role does not allow this."
 
         def has_permission(self, request: Request, view: Any) -> bool:
-            return request.user is not None and request.user.role in roles
+            return isinstance(request.user, User) and request.user.role in roles
 
     HasRole.__name__ = "HasRole_" + "_".join(roles)
     return HasRole

@@ -11,7 +11,7 @@ from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from hiprecorder.api import (
     mfa_setup_required,
     must_set_up_mfa,
 )
+from hiprecorder.http import CustomerApiRequest
 from tenants.api.serializers import (
     ApiTokenSerializer,
     IssuedTokenSerializer,
@@ -183,7 +184,7 @@ class LoginView(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-def _token_of(request: Request, token_id: uuid.UUID) -> ApiToken:
+def _token_of(request: CustomerApiRequest, token_id: uuid.UUID) -> ApiToken:
     """The user's own token (another user's or tenant's and a missing one: the same 404)."""
     return get_object_or_404(ApiToken, pk=token_id, user=request.user, revoked_at__isnull=True)
 
@@ -222,7 +223,7 @@ class TokenListView(TenantAPIView):
             **errors(401, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: CustomerApiRequest) -> Response:
         tokens = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True)
         return Response(ApiTokenSerializer(tokens, many=True, context={"request": request}).data)
 
@@ -235,7 +236,7 @@ class TokenDetailView(TenantAPIView):
         description="Ends the token at once; the device's next request gets 401.",
         responses={204: None, **errors(401, 403, 404)},
     )
-    def delete(self, request: Request, token_id: uuid.UUID) -> Response:
+    def delete(self, request: CustomerApiRequest, token_id: uuid.UUID) -> Response:
         revoke_api_token(
             token=_token_of(request, token_id), acting_user=request.user, request=request._request
         )
@@ -251,6 +252,8 @@ class LogoutView(TenantAPIView):
         request=None,
         responses={204: None, **errors(401, 403)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: CustomerApiRequest) -> Response:
+        if request.auth is None:  # pragma: no cover - ApiTokenAuthentication is the only way in
+            raise exceptions.NotAuthenticated()
         revoke_api_token(token=request.auth, acting_user=request.user, request=request._request, how="logout")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tenants.audit")
 
 
-def chain_for(tenant_id: uuid.UUID | None) -> str:
+def chain_for(tenant_id: uuid.UUID | str | None) -> str:
     return str(tenant_id) if tenant_id else SUPPORT_CHAIN
 
 

@@ -141,7 +141,7 @@ def erase_personal_fields(*, tenant_id: uuid.UUID | str, batch: int = 1000) -> i
     tenant = Tenant.objects.get(pk=tenant_id)
     if tenant.status != Tenant.Status.ENDED:
         raise ValidationError(f"The service of {tenant} has not ended; its audit log is kept whole.")
-    rows = models.QuerySet(model=AuditEntry).filter(
+    rows: models.QuerySet[AuditEntry] = models.QuerySet(model=AuditEntry).filter(
         chain=chain_for(tenant.pk), personal_erased_at__isnull=True
     )
     erased = 0

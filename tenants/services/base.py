@@ -40,6 +40,7 @@ def audit_change(
 
 
 def tenant_of(user: User) -> Tenant:
-    if user.tenant_id is None:
+    tenant = user.tenant
+    if tenant is None:
         raise ValidationError(_("Support staff have no products."))
-    return user.tenant  # type: ignore[return-value]
+    return tenant

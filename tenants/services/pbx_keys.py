@@ -78,7 +78,7 @@ def authenticate_pbx_key(raw: str) -> PbxKey | None:
     if len(parts) < 3 or parts[0] != PBX_KEY_PREFIX:
         return None
     # The one cross-tenant read of the telephony interface: the key *is* what tells the tenant.
-    key = (
+    key: PbxKey | None = (
         PbxKey.objects.unscoped()
         .select_related("tenant")
         .filter(prefix=parts[1], revoked_at__isnull=True, tenant__status=Tenant.Status.ACTIVE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -192,7 +192,7 @@ def send_password_link(
     acting_user: User,
     request: HttpRequest,
     action: str | None = "manage.user.password_reset",
-    **detail: str,
+    **detail: Any,
 ) -> User:
     """Send the person a link to set a new password, to their own e-mail address: the one way a
     customer's admin (or support staff) resets a person's access. Whoever sends it never sees or
@@ -212,7 +212,7 @@ def send_password_link(
         )
     with transaction.atomic():
         if action is not None:
-            audit_change(acting_user, action, user, request, **detail)
+            audit_change(acting_user, action, user, request, None, **detail)
         language = user.language or (user.tenant.language if user.tenant else settings.LANGUAGE_CODE)
         # allauth builds the link from its request context, which only its middleware sets.
         with translation.override(language), request_context(request):
