@@ -432,7 +432,7 @@ EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 300, minimum=10)
 EXPIRY_SWEEP_WORKERS = env_int("EXPIRY_SWEEP_WORKERS", 2, minimum=1)
 # Recordings per batch of the sweep: one transaction each (claimed rows stay locked until its
 # storage objects are deleted and it commits); bigger batches spread the per-batch statements
-# over more rows (bench/README.md, "Expiry sweep").
+# over more rows (measured: the history of bench/README.md).
 EXPIRY_SWEEP_BATCH = env_int("EXPIRY_SWEEP_BATCH", 5000, minimum=1)
 # How often the periodic task seals audit chains left unsealed (seconds).
 AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 300, minimum=10)

@@ -4,7 +4,7 @@ interface under ``/rpi/v1/`` and ``/healthz``, nothing else.
 The phone system's uploads are the long requests (a 2-hour call is ~115 MB of WAV); a process
 that serves only them never imports the portal, the API, the admin or allauth's views (allauth's
 MFA stage alone pulls in its WebAuthn code), so each worker stays smaller (bench/README.md,
-"Upload memory"). Same code, settings and database as the full surface; only the routing differs.
+upload memory). Same code, settings and database as the full surface; only the routing differs.
 """
 
 from __future__ import annotations

@@ -33,9 +33,10 @@ NOTHING``; any other error fails the request). The row is committed before the f
 it cannot be written, nothing is sent. The hash-chained audit-log entry ``recording.played`` is
 written *after the last byte*, when the server closes the response (:func:`audit_when_sent`).
 Appending to a tenant's chain is serialised per tenant and was most of a new playback's cost
-before its first byte (bench/README.md, Portal). The access row is the fail-closed record the
-issue asks for; the audit entry mirrors it. If that write fails (or the worker dies between the
-last byte and it), the playback stays in the access log, and the failure is logged as an error.
+before its first byte (measured: the history of bench/README.md). The access row is the
+fail-closed record the issue asks for; the audit entry mirrors it. If that write fails (or the
+worker dies between the last byte and it), the playback stays in the access log, and the failure
+is logged as an error.
 Not a Celery task: sending one is a broker round trip per playback, and a broker outage would
 then hold up playback instead of only the audit entry.
 

@@ -23,7 +23,7 @@ Contract
   and seeks it (Safari on iPhone too), constant bit rate makes HTTP Range seeking exact, it stays
   well under the 240 KB-per-minute limit (about 180 KB), and LAME is several times faster than
   FFmpeg's AAC encoder, which also overshoots low bit rates. The measurements behind the choice
-  are in bench/README.md ("Audio rendition").
+  are in docs/audio-rendition.md.
 - Timeline: sample k of the upload lies at call time ``offset_ms + k * 1000 / P`` (P = 8000 Hz
   for 8 kHz WAV, else 16000 Hz); container timestamps are ignored. Only the retained spans
   (clipped to the call) are kept and concatenated, without padding silence; ``segments`` lists

@@ -103,9 +103,10 @@ def _relations_with_rows(ids: Sequence[uuid.UUID] | str) -> list[Any]:
     On PostgreSQL one statement asks every table at once (``EXISTS`` through each table's index
     on its recording column, which Django creates for every foreign key), sending the ids once;
     most expiring recordings have no labels, comments or shares, and a DELETE per empty table
-    per batch was an eighth of a batch's time (bench/README.md). Raw SQL (a dangerous construct per
-    CONTRIBUTING): cross-tenant maintenance over ids the sweep has locked; table and column
-    names come from the models' metadata, quoted, and the ids are one bound parameter.
+    per batch was an eighth of a batch's time (the history of bench/README.md). Raw SQL (a
+    dangerous construct per CONTRIBUTING): cross-tenant maintenance over ids the sweep has
+    locked; table and column names come from the models' metadata, quoted, and the ids are one
+    bound parameter.
     Elsewhere: every relation (its DELETE finds nothing when there is nothing).
     """
     relations = _dependent_relations()

@@ -4,7 +4,8 @@ On PostgreSQL a batch is one set-based statement (claim with ``SKIP LOCKED``, to
 call) followed by the storage deletes and a commit that does not wait for its WAL flush, and the
 sweep can run several batch loops at once, each in its own thread and connection; elsewhere
 (SQLite) one loop claims and deletes through :mod:`recordings.lifecycle.deletion`. Why each of
-these choices, with the measurements: bench/README.md ("Expiry sweep").
+these choices was measured: the current figure is in bench/README.md, the runs behind each
+choice in its git history.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def claim_and_tombstone_sql(
     The claim locks the recordings alone; the calls are then read by one index scan over the
     batch's call ids (``id = ANY(…)``). Joined inside the locking query, as before, they cost a
     nested-loop lookup per row and a copy of each call row kept for the lock's recheck: the
-    sweep ran about 8 % faster without (bench/README.md, "Expiry sweep"). The tombstone and the
+    sweep ran about 8 % faster without (the history of bench/README.md). The tombstone and the
     scrub find their rows by the ``ctid`` read (a TID scan), not by a second index lookup per
     row: the recording cannot move, as the claim locks it; a call that was updated meanwhile is
     not matched and :func:`_claim_and_tombstone` scrubs it by id.
@@ -222,7 +223,7 @@ def sweep_expired(
     at the start of the index: the entries of the rows it already tombstoned stay in the index
     until a vacuum removes them, and walking them again for every batch cost a growing share of
     each claim. A row skipped because another transaction held it locked then (a keep being
-    decided, say) waits for the next sweep. Measured in bench/README.md ("Expiry sweep").
+    decided, say) waits for the next sweep. Measured: the history of bench/README.md.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.EXPIRY_SWEEP_BATCH
