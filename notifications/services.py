@@ -24,7 +24,7 @@ from hiprecorder.tasks import enqueue
 from notifications.models import Device, PushDelivery, PushPrompt
 from notifications.push import PushBackend, PushMessage, get_backend
 from recordings.models import Recording
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from tenants.models import User
@@ -93,7 +93,7 @@ def register_device(
     if user.tenant_id is None:
         raise ValidationError(_("Support staff have no devices."))
     digest = _token_hash(token)
-    with transaction.atomic(), tenant_scope(user.tenant_id):
+    with transaction.atomic(), service_scope(user.tenant_id):
         # The one cross-tenant read here: a token is globally unique, whoever held it before.
         previous: Device | None = (
             Device.objects.unscoped().select_for_update().filter(token_hash=digest).first()
@@ -113,7 +113,7 @@ def register_device(
 
 def deactivate_device(*, device: Device, reason: str, acting_user: User | None = None) -> Device:
     """Stop sending to this device (FCM said the token is dead, or the user signed out)."""
-    with tenant_scope(device.tenant_id):
+    with service_scope(device.tenant_id):
         Device.objects.filter(pk=device.pk).update(active=False, deactivated_reason=reason[:40])
         device.refresh_from_db()
     return device
@@ -130,7 +130,7 @@ def prompt_keep_or_delete(*, recording: Recording, ready_at: datetime | None = N
     texts = TEXTS[language_of(user)]
     number = recording.remote_number
     caller = texts["anonymous"] if not number or number == "anonymous" else number
-    with transaction.atomic(), tenant_scope(recording.tenant_id):
+    with transaction.atomic(), service_scope(recording.tenant_id):
         existing = PushPrompt.objects.filter(recording=recording, kind=PushPrompt.Kind.KEEP_OR_DELETE).first()
         if existing is not None:
             return existing
@@ -161,7 +161,7 @@ def warn_quota(*, user: User, used_ms: int, quota_ms: int) -> PushPrompt:
     """Tell the user their saved playbacks passed 90 % of the quota (the caller decides when)."""
     texts = TEXTS[language_of(user)]
     used, quota = used_ms // 60_000, quota_ms // 60_000
-    with transaction.atomic(), tenant_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
+    with transaction.atomic(), service_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
         prompt = PushPrompt.objects.create(
             user=user,
             kind=PushPrompt.Kind.QUOTA_WARNING,

@@ -18,7 +18,7 @@ from recordings import lifecycle
 from tenants import services
 from tenants.audit import log_event
 from tenants.models import PlaybackSubscription, Tenant, User
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -51,7 +51,7 @@ def set_playback_subscription(
 ) -> PlaybackSubscription:
     """Give the user a Playback subscription in ``tier`` (or change its tier); a changed tier
     re-computes the expiry of the user's saved playbacks."""
-    with transaction.atomic(), tenant_scope(services.tenant_of(user)):
+    with transaction.atomic(), service_scope(services.tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)  # the tier read below stays true
         previous = PlaybackSubscription.objects.filter(user=user).values_list("tier", flat=True).first()
         subscription = services.set_playback_subscription(user=user, tier=tier, acting_user=acting_user)
@@ -63,7 +63,7 @@ def set_playback_subscription(
 def remove_playback_subscription(*, user: User, acting_user: User | None = None) -> bool:
     """Remove the user's Playback subscription (whether there was one is returned): their saved
     playbacks are deleted 30 days later at the latest, unsaved ones keep their 3 days."""
-    with transaction.atomic(), tenant_scope(services.tenant_of(user)):
+    with transaction.atomic(), service_scope(services.tenant_of(user)):
         removed = services.remove_playback_subscription(user=user, acting_user=acting_user)
         if removed:
             lifecycle.on_subscription_removed(user=user)
@@ -73,7 +73,7 @@ def remove_playback_subscription(*, user: User, acting_user: User | None = None)
 def remove_products(*, user: User, acting_user: User | None = None) -> None:
     """Take away the user's licence or subscription. Standard recordings keep their expiry; saved
     playbacks are deleted 30 days after the subscription's removal at the latest."""
-    with transaction.atomic(), tenant_scope(services.tenant_of(user)):
+    with transaction.atomic(), service_scope(services.tenant_of(user)):
         if services.remove_products(user=user, acting_user=acting_user):
             lifecycle.on_subscription_removed(user=user)
 
@@ -89,7 +89,7 @@ def set_user_product(
     """Switch a person's product in one step (``tenants.services.set_user_product``), then: a
     removed subscription makes the saved playbacks due within 30 days, a new or changed tier
     re-computes their expiry. A refused value changes nothing."""
-    with transaction.atomic(), tenant_scope(services.tenant_of(user)):
+    with transaction.atomic(), service_scope(services.tenant_of(user)):
         change = services.set_user_product(
             user=user, product=product, setting=setting, acting_user=acting_user
         )

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from recordings.models import ContactRule
 from tenants import numbers
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from tenants.models import User
@@ -38,7 +38,7 @@ def normalise_number(raw: str, *, country: str) -> str:
 def _rule_for(user: User, remote_number: str) -> ContactRule | None:
     if not remote_number or remote_number.lower() == ANONYMOUS or user.tenant_id is None:
         return None
-    with tenant_scope(user.tenant_id):
+    with service_scope(user.tenant_id):
         return ContactRule.objects.filter(user=user, number=remote_number).first()
 
 
@@ -91,7 +91,7 @@ def add_rule(
     tenant = user.tenant
     assert tenant is not None
     e164 = normalise_number(number, country=tenant.country)
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         existing = ContactRule.objects.filter(user=user, number=e164).first()
         if existing is not None:
             raise ValidationError(
@@ -129,7 +129,7 @@ def update_rule(
     """
     tenant = rule.user.tenant
     assert tenant is not None
-    with tenant_scope(tenant), transaction.atomic():
+    with service_scope(tenant), transaction.atomic():
         locked = _locked_rule(rule.pk)
         if locked is None:
             raise _gone()
@@ -171,5 +171,5 @@ def _gone() -> ContactRule.DoesNotExist:
 
 def remove_rule(*, rule: ContactRule, acting_user: User | None = None) -> None:
     """Take the number off the list (recordings already made are not affected)."""
-    with tenant_scope(rule.tenant_id):
+    with service_scope(rule.tenant_id):
         ContactRule.objects.filter(pk=rule.pk).delete()

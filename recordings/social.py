@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy
 from recordings.models import Comment, Label, Recording, ShareLink, ShareOpen, SharePinAttempt
 from tenants.audit import client_ip, log_event
 from tenants.models import User
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 LABEL_MAX = 40
 COMMENT_MAX = 2000
@@ -86,7 +86,7 @@ def add_label(*, recording: Recording, name: str, acting_user: User) -> Label:
     """Put the label ``name`` on the recording. Adding a label it already has (in any letter
     case) returns the existing one."""
     name = clean_label(name)
-    with tenant_scope(recording.tenant_id):
+    with service_scope(recording.tenant_id):
         return _add_label(recording, name, acting_user)
 
 
@@ -106,7 +106,7 @@ def _add_label(recording: Recording, name: str, acting_user: User) -> Label:
 
 
 def remove_label(*, label: Label, acting_user: User) -> None:
-    with tenant_scope(label.tenant_id):
+    with service_scope(label.tenant_id):
         _require_can_hear(acting_user, label.recording)
         label.delete()
 
@@ -115,7 +115,7 @@ def label_suggestions(*, user: User, prefix: str = "", limit: int = 20) -> list[
     """The labels this person has used before, alphabetically, optionally starting with ``prefix``."""
     if user.tenant_id is None:
         return []
-    with tenant_scope(user.tenant_id):
+    with service_scope(user.tenant_id):
         return _label_suggestions(user, prefix, limit)
 
 
@@ -182,7 +182,7 @@ def add_comment(
     """Comment on a recording anybody allowed to hear it can comment on, optionally at a position."""
     text = _clean_comment(text)
     position_ms = _clean_position(recording, position_ms)
-    with tenant_scope(recording.tenant_id):
+    with service_scope(recording.tenant_id):
         _require_can_hear(acting_user, recording)
         return Comment.objects.create(
             recording=recording, author=acting_user, text=text, position_ms=position_ms
@@ -192,7 +192,7 @@ def add_comment(
 def edit_comment(*, comment: Comment, text: str, acting_user: User) -> Comment:
     """Only the author edits a comment."""
     text = _clean_comment(text)
-    with tenant_scope(comment.tenant_id):
+    with service_scope(comment.tenant_id):
         _require_can_hear(acting_user, comment.recording)
         if comment.author_id != acting_user.pk:
             raise PermissionDenied(_("Only its author can change a comment."))
@@ -203,7 +203,7 @@ def edit_comment(*, comment: Comment, text: str, acting_user: User) -> Comment:
 
 def delete_comment(*, comment: Comment, acting_user: User) -> None:
     """The author, or the recording's owner, removes a comment."""
-    with tenant_scope(comment.tenant_id):
+    with service_scope(comment.tenant_id):
         _require_can_hear(acting_user, comment.recording)
         if acting_user.pk not in (comment.author_id, comment.recording.owner_id):
             raise PermissionDenied(_("Only its author or the recording's owner can remove a comment."))
@@ -244,7 +244,7 @@ def create_share(
         )
     pin = _clean_pin(pin)
     token = secrets.token_urlsafe(24)
-    with transaction.atomic(), tenant_scope(recording.tenant_id):
+    with transaction.atomic(), service_scope(recording.tenant_id):
         _require_owner(acting_user, recording)
         share = ShareLink.objects.create(
             recording=recording,
@@ -270,7 +270,7 @@ def create_share(
 
 def revoke_share(*, share: ShareLink, acting_user: User) -> ShareLink:
     """The owner ends a share link at once (idempotent)."""
-    with transaction.atomic(), tenant_scope(share.tenant_id):
+    with transaction.atomic(), service_scope(share.tenant_id):
         _require_owner(acting_user, share.recording)
         ShareLink.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         share.refresh_from_db()
@@ -383,7 +383,7 @@ def check_share_pin(*, share: ShareLink, pin: str, client_ip: str | None) -> Pin
     """
     client = pin_client_key(client_ip)
     pin = (pin or "").strip()
-    with tenant_scope(share.tenant_id):
+    with service_scope(share.tenant_id):
         with transaction.atomic():
             # A no-op UPDATE takes the row's write lock on every database (PostgreSQL locks the
             # row, SQLite the database) until the end of this block: the count and the insert
@@ -463,7 +463,7 @@ def reset_share_pin(*, share: ShareLink, acting_user: User, pin: str = "") -> Ne
     the old PIN must enter the new one. Only for a link that still works.
     """
     pin = _clean_pin(pin) or f"{secrets.randbelow(10**6):06d}"
-    with transaction.atomic(), tenant_scope(share.tenant_id):
+    with transaction.atomic(), service_scope(share.tenant_id):
         _require_owner(acting_user, share.recording)
         fresh = ShareLink.objects.select_for_update().get(pk=share.pk)
         if not fresh.is_active():

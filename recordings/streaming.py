@@ -68,7 +68,7 @@ from django.utils.translation import gettext
 from recordings.models import PlaybackAccess, Recording, ShareLink
 from tenants.audit import client_ip, log_event
 from tenants.models import ApiToken, User
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def log_playback(
 
 def audit_playback(*, tenant_id: uuid.UUID | str, access_id: int, request: HttpRequest | None = None) -> None:
     """The audit-log entry ``recording.played`` of the playback whose access row is ``access_id``."""
-    with tenant_scope(tenant_id):
+    with service_scope(tenant_id):
         access = PlaybackAccess.objects.select_related("user", "tenant", "recording").get(pk=access_id)
         log_event(
             tenant=access.tenant,

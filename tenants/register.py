@@ -8,11 +8,11 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from tenants.models import Licence, PlaybackSubscription, ProcessingRegister, RecordingMode, Tenant
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 
 def get_register(tenant: Tenant) -> ProcessingRegister:
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         register, _created = ProcessingRegister.objects.get_or_create(tenant=tenant)
     return register
 
@@ -20,7 +20,7 @@ def get_register(tenant: Tenant) -> ProcessingRegister:
 def recording_is_on(tenant: Tenant) -> bool:
     """Anyone in the tenant whose calls can be recorded (a licence other than "never", or a
     Playback subscription)."""
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         return (
             Licence.objects.exclude(mode=RecordingMode.NEVER).exists()
             or PlaybackSubscription.objects.exists()
@@ -29,7 +29,7 @@ def recording_is_on(tenant: Tenant) -> bool:
 
 def require_purpose(tenant: Tenant) -> None:
     """Recording may only be switched on once the register states why calls are recorded."""
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         register = ProcessingRegister.objects.filter(tenant=tenant).first()
     if register is None or not register.has_purpose:
         raise ValidationError(

@@ -27,18 +27,45 @@ class TenantScopeError(RuntimeError):
     """A tenant-owned table was queried outside a tenant scope."""
 
 
+def _tenant_id_of(tenant: models.Model | uuid.UUID | str | None) -> uuid.UUID:
+    if tenant is None:
+        raise TenantScopeError("no tenant: support staff and tenant-less objects have no scope")
+    tenant_id = tenant if isinstance(tenant, uuid.UUID) else getattr(tenant, "pk", None) or tenant
+    return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+
+
 @contextmanager
 def tenant_scope(tenant: models.Model | uuid.UUID | str) -> Iterator[uuid.UUID]:
     """Run the block with ``tenant`` (a Tenant, or its id) as the only tenant whose rows can be read
     or written. (Typed as any model: the scoping sits below ``tenants.models``.)"""
-    tenant_id = tenant if isinstance(tenant, uuid.UUID) else getattr(tenant, "pk", None) or tenant
-    if not isinstance(tenant_id, uuid.UUID):
-        tenant_id = uuid.UUID(str(tenant_id))
+    tenant_id = _tenant_id_of(tenant)
     token = _active_tenant_id.set(tenant_id)
     try:
         yield tenant_id
     finally:
         _active_tenant_id.reset(token)
+
+
+@contextmanager
+def service_scope(tenant: models.Model | uuid.UUID | str) -> Iterator[uuid.UUID]:
+    """The scope a service works in on an object of ``tenant``.
+
+    The edges (middleware, the API's base view, tasks, commands, the admin) enter a tenant's scope;
+    a service checks that what it was handed belongs to it: inside another tenant's scope it
+    refuses with :class:`TenantScopeError` instead of following the object into its tenant. Only
+    where no scope is active at all (an edge calling the service directly) is the object's
+    tenant's scope entered here."""
+    tenant_id = _tenant_id_of(tenant)
+    active = _active_tenant_id.get()
+    if active is None:
+        with tenant_scope(tenant_id):
+            yield tenant_id
+        return
+    if active != tenant_id:
+        raise TenantScopeError(
+            f"an object of tenant {tenant_id} was handed to a service in tenant {active}'s scope"
+        )
+    yield active
 
 
 def active_tenant_id() -> uuid.UUID:
@@ -97,10 +124,10 @@ class TenantOwned(models.Model):
     # to check uniqueness against.
     def validate_unique(self, exclude: Any = None) -> None:
         if self.tenant_id is not None:
-            with tenant_scope(self.tenant_id):
+            with service_scope(self.tenant_id):
                 super().validate_unique(exclude)
 
     def validate_constraints(self, exclude: Any = None) -> None:
         if self.tenant_id is not None:
-            with tenant_scope(self.tenant_id):
+            with service_scope(self.tenant_id):
                 super().validate_constraints(exclude)

@@ -32,7 +32,7 @@ from recordings.lifecycle.expiry import (
 )
 from recordings.models import Call, Kind, Recording
 from tenants.models import PlaybackSubscription, PlaybackTier
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from tenants.models import Tenant, User
@@ -159,7 +159,7 @@ def keep_recording(*, recording: Recording, acting_user: User, now: datetime | N
     """
     now = now or timezone.now()
     _check_decider(recording, acting_user)
-    with transaction.atomic(), tenant_scope(recording.tenant_id):
+    with transaction.atomic(), service_scope(recording.tenant_id):
         tier = _tier_of(recording.owner_id, lock=True)  # serialises a user's saves (the quota)
         rec = _lock_live(recording, now)
         if rec.saved:
@@ -190,7 +190,7 @@ def delete_recording(
     """
     now = now or timezone.now()
     _check_decider(recording, acting_user)
-    with transaction.atomic(), tenant_scope(recording.tenant_id):
+    with transaction.atomic(), service_scope(recording.tenant_id):
         rec = _lock_live(recording, now)
         upload_key = (
             Call.objects.filter(pk=rec.call_id).values_list("upload_key", flat=True).first()
@@ -200,7 +200,7 @@ def delete_recording(
         result = _delete_rows([(rec.pk, rec.storage_key, rec.call_id, upload_key)], reason=reason, now=now)
     if result.failed:
         raise ValidationError(_("The recording could not be deleted from storage; please try again."))
-    with tenant_scope(recording.tenant_id):
+    with service_scope(recording.tenant_id):
         return Recording.objects.get(pk=recording.pk)
 
 
@@ -212,7 +212,7 @@ def on_recording_ready(recording: Recording, *, now: datetime | None = None) -> 
     playback applies the contact rules and asks the user. Outside a transaction, or at its end."""
     if recording.kind == Kind.PLAYBACK:
         return on_playback_ready(recording, now=now)
-    with transaction.atomic(), tenant_scope(recording.tenant_id):
+    with transaction.atomic(), service_scope(recording.tenant_id):
         due = expiry_of(kind=recording.kind, ended_at=recording.ended_at, tenant=recording.tenant)
         Recording.objects.filter(pk=recording.pk).update(expires_at=due, expiry_rule=ExpiryRule.RETENTION)
         recording.refresh_from_db()
@@ -229,7 +229,7 @@ def on_playback_ready(recording: Recording, *, now: datetime | None = None) -> R
         recording.refresh_from_db()
         return recording
     outcome = _QuotaOutcome()
-    with transaction.atomic(), tenant_scope(recording.tenant_id):
+    with transaction.atomic(), service_scope(recording.tenant_id):
         tier = _tier_of(recording.owner_id, lock=True)
         rec = Recording.objects.select_for_update().get(pk=recording.pk)
         if rec.deleted_at is not None or rec.saved or rec.expiry_rule:
@@ -286,7 +286,7 @@ def on_subscription_removed(*, user: User, now: datetime | None = None) -> int:
 
 def on_retention_changed(*, tenant: Tenant) -> int:
     """The customer changed its retention period: re-compute the standard recordings' expiry."""
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         return Recording.objects.filter(kind=Kind.STANDARD, deleted_at__isnull=True).update(
             expires_at=F("ended_at") + timedelta(days=tenant.retention_days), expiry_rule=ExpiryRule.RETENTION
         )

@@ -27,7 +27,7 @@ from recordings.privacy.subjects import recordings_involving, subject_number
 from recordings.streaming import StreamGrant, log_playback
 from tenants.audit import log_event
 from tenants.models import AccessCopy, AccessCopyNotice, Role, Tenant, User
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -93,7 +93,7 @@ def request_access_copy(
         )
     if len(reason) > 1000:
         raise ValidationError({"reason": _("Keep the reason under 1,000 characters.")})
-    with transaction.atomic(), tenant_scope(tenant):
+    with transaction.atomic(), service_scope(tenant):
         if not can_make_access_copies(tenant):
             raise ValidationError(
                 _(
@@ -129,7 +129,7 @@ def request_access_copy(
 def access_copy_for_admin(tenant: Tenant, copy_id: uuid.UUID | str) -> AccessCopy:
     """The access copy ``copy_id`` of ``tenant``; another tenant's and a missing one: Http404."""
     try:
-        with tenant_scope(tenant):
+        with service_scope(tenant):
             return AccessCopy.objects.select_related("created_by", "approved_by").get(pk=copy_id)
     except (AccessCopy.DoesNotExist, ValueError, ValidationError):
         raise Http404("No such access copy") from None
@@ -137,7 +137,7 @@ def access_copy_for_admin(tenant: Tenant, copy_id: uuid.UUID | str) -> AccessCop
 
 def access_copies(tenant: Tenant, *, limit: int = 50) -> list[AccessCopy]:
     """The tenant's access copies, newest first, with who requested and approved them."""
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         return list(
             AccessCopy.objects.select_related("created_by", "approved_by", "refused_by")
             .prefetch_related("notices__user")
@@ -159,7 +159,7 @@ def approve_access_copy(
     acting_user = _require_admin(tenant, acting_user)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    with transaction.atomic(), tenant_scope(tenant):
+    with transaction.atomic(), service_scope(tenant):
         copy = access_copy_for_admin(tenant, copy_id)
         copy = AccessCopy.objects.select_for_update().get(pk=copy.pk)
         if copy.created_by_id == acting_user.pk:
@@ -211,7 +211,7 @@ def refuse_access_copy(
     """An admin refuses a pending request (its requester withdraws it): no link is ever made for
     it. Only while it waits for approval."""
     acting_user = _require_admin(tenant, acting_user)
-    with transaction.atomic(), tenant_scope(tenant):
+    with transaction.atomic(), service_scope(tenant):
         copy = access_copy_for_admin(tenant, copy_id)
         copy = AccessCopy.objects.select_for_update().get(pk=copy.pk)
         if copy.state != "pending":
@@ -234,7 +234,7 @@ def notices_for(user: User) -> list[AccessCopyNotice]:
     """The unread access-copy notices of ``user`` (their Playback recordings went into a copy)."""
     if getattr(user, "tenant_id", None) is None:
         return []
-    with tenant_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
+    with service_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
         return list(
             AccessCopyNotice.objects.filter(user=user, seen_at__isnull=True).select_related(
                 "access_copy__created_by", "access_copy__approved_by"
@@ -244,7 +244,7 @@ def notices_for(user: User) -> list[AccessCopyNotice]:
 
 def mark_notice_seen(*, notice_id: uuid.UUID | str, acting_user: User) -> AccessCopyNotice:
     """The user has read the notice (it stays, marked read). Only the user it is for: Http404."""
-    with transaction.atomic(), tenant_scope(acting_user.tenant_id):  # type: ignore[arg-type]  # a customer admin: tenant_id set
+    with transaction.atomic(), service_scope(acting_user.tenant_id):  # type: ignore[arg-type]  # a customer admin: tenant_id set
         notice = AccessCopyNotice.objects.filter(pk=notice_id, user=acting_user).first()
         if notice is None:
             raise Http404("No such notice")
@@ -298,7 +298,7 @@ def _write_zip(copy: AccessCopy, out: Any) -> tuple[dict[str, Any], list[Recordi
     store = storages["recordings"]
     included: list[Recording] = []
     entries = []
-    with tenant_scope(copy.tenant_id), zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+    with service_scope(copy.tenant_id), zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         recordings = (
             Recording.objects.live()
             .filter(pk__in=copy.recordings.values("pk"))
@@ -359,7 +359,7 @@ def deliver_access_copy(token: str, out: Any, *, request: HttpRequest) -> Access
     copy = find_access_copy(token)
     manifest, included = _write_zip(copy, out)
     now = timezone.now()
-    with transaction.atomic(), tenant_scope(copy.tenant_id):
+    with transaction.atomic(), service_scope(copy.tenant_id):
         claimed = AccessCopy.objects.filter(
             pk=copy.pk, approved_at__isnull=False, used_at__isnull=True, expires_at__gt=now
         ).update(used_at=now, manifest=manifest)

@@ -23,7 +23,7 @@ from recordings.privacy.subjects import SERVICE_ENDED, delete_recordings
 from tenants import audit
 from tenants.audit import log_event
 from tenants.models import DeletionReport, Tenant, User
-from tenants.scoping import TenantOwned, tenant_scope
+from tenants.scoping import TenantOwned, service_scope
 
 if TYPE_CHECKING:
     pass
@@ -123,7 +123,7 @@ def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> Del
         report.counts = {**report.counts, "storage_objects_at_start": len(storage_objects_of(tenant_id))}
         DeletionReport.objects.filter(pk=report.pk).update(counts=report.counts)
 
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         # 1. Recordings, through the one deletion path (storage objects first).
         failed: set[uuid.UUID] = set()
         while True:

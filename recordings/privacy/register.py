@@ -26,7 +26,7 @@ from tenants.models import (
     User,
 )
 from tenants.register import get_register, recording_is_on
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 from tenants.services import update_tenant_settings
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def update_register(
     unknown = set(changes) - set(REGISTER_FIELDS)
     if unknown:
         raise ValidationError(_("Unknown register fields: %s") % ", ".join(sorted(unknown)))
-    with transaction.atomic(), tenant_scope(tenant):
+    with transaction.atomic(), service_scope(tenant):
         ProcessingRegister.objects.get_or_create(tenant=tenant)
         register = ProcessingRegister.objects.select_for_update().get(tenant=tenant)
         changed = sorted(f for f, v in changes.items() if getattr(register, f) != v)
@@ -104,7 +104,7 @@ class RetentionLine:
 def register_document(tenant: Tenant) -> dict[str, Any]:
     """Everything the exported register says, read from the live settings (not typed by hand)."""
     register = get_register(tenant)
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         users = User.objects.filter(tenant=tenant, is_active=True)
         admins = users.filter(role=Role.ADMIN).count()
         listeners = users.filter(role=Role.LISTENER).count()
@@ -154,7 +154,7 @@ def register_document(tenant: Tenant) -> dict[str, Any]:
 def integrity_failures(tenant: Tenant, *, limit: int = 50) -> list[Recording]:
     """Live recordings whose stored object failed its last checksum check (newest failure first),
     for the customer admin: metadata only."""
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         return list(
             Recording.objects.live()
             .filter(tenant=tenant, integrity_failed_at__isnull=False)

@@ -20,7 +20,7 @@ from recordings.models import Call, Recording
 from tenants import numbers
 from tenants.audit import log_event
 from tenants.models import Tenant, User
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -70,7 +70,7 @@ def subject_number(raw: str, tenant: Tenant) -> str:
     formatting (both sides are compared in E.164)."""
     text = (raw or "").strip(" ")
     compact = "".join(ch for ch in text if ch not in " -.()")
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         if compact and User.objects.filter(tenant=tenant, pbx_id=compact).exists():
             raise ValidationError(
                 {"number": _("%(raw)s is an extension of your own organisation.") % {"raw": text}}
@@ -107,7 +107,7 @@ def search_subject(
     tenant's own lines) and every live recording involving it. The search is in the audit log
     (with the count, not the number)."""
     number = subject_number(number, tenant)
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         recordings = list(recordings_involving(tenant, number))
     log_event(
         tenant=tenant,
@@ -148,7 +148,7 @@ def erase_subject(
     came in meanwhile) nothing is erased and the admin is asked to count again.
     """
     number = subject_number(number, tenant)
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         ids = list(recordings_involving(tenant, number).values_list("id", flat=True))
         if len(ids) != confirmed_count:
             raise ValidationError(
@@ -223,7 +223,7 @@ def metadata_export(
     if fmt not in {"csv", "json"}:
         raise ValidationError(_("Export as csv or json."))
     number = subject_number(number, tenant)
-    with tenant_scope(tenant):
+    with service_scope(tenant):
         rows = _metadata_rows(tenant, number)
     log_event(
         tenant=tenant,

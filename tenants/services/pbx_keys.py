@@ -19,7 +19,7 @@ from tenants.models import (
     Tenant,
     User,
 )
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 from tenants.services.base import audit_change
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def create_pbx_key(
         raise ValidationError({"name": _("Give the key a name, e.g. the phone system it is for.")})
     prefix = secrets.token_hex(4)
     secret = f"{PBX_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    with transaction.atomic(), tenant_scope(tenant):
+    with transaction.atomic(), service_scope(tenant):
         key = PbxKey.objects.create(
             tenant=tenant,
             name=name.strip(),

@@ -19,7 +19,7 @@ from tenants.models import (
     User,
 )
 from tenants.register import require_purpose
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 from tenants.services.base import tenant_of
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def set_licence(*, user: User, mode: str, acting_user: User | None = None) -> Li
         raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": mode}})
     if mode != RecordingMode.NEVER:
         require_purpose(tenant_of(user))
-    with transaction.atomic(), tenant_scope(tenant_of(user)):
+    with transaction.atomic(), service_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)  # serialise product changes per user
         if PlaybackSubscription.objects.filter(user=user).exists():
             raise ValidationError(
@@ -58,7 +58,7 @@ def set_playback_subscription(
     if tier not in PlaybackTier.values:
         raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": tier}})
     require_purpose(tenant_of(user))
-    with transaction.atomic(), tenant_scope(tenant_of(user)):
+    with transaction.atomic(), service_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
         if Licence.objects.filter(user=user).exists():
             raise ValidationError(
@@ -80,7 +80,7 @@ def _remove_subscription(user: User) -> bool:
 def remove_playback_subscription(*, user: User, acting_user: User | None = None) -> bool:
     """Remove the user's Playback subscription (whether there was one is returned). What that does
     to their saved playbacks is ``recordings.products.remove_playback_subscription``'s."""
-    with transaction.atomic(), tenant_scope(tenant_of(user)):
+    with transaction.atomic(), service_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
         return _remove_subscription(user)
 
@@ -88,7 +88,7 @@ def remove_playback_subscription(*, user: User, acting_user: User | None = None)
 def remove_products(*, user: User, acting_user: User | None = None) -> bool:
     """Take away the user's licence or subscription; returns whether a subscription was removed
     (``recordings.products.remove_products`` then makes the saved playbacks due)."""
-    with transaction.atomic(), tenant_scope(tenant_of(user)):
+    with transaction.atomic(), service_scope(tenant_of(user)):
         Licence.objects.filter(user=user).delete()
         return _remove_subscription(user)
 
@@ -133,7 +133,7 @@ def set_user_product(
         raise ValidationError({"mode": _("Unknown recording mode %(mode)s.") % {"mode": setting}})
     if product == "playback" and setting not in PlaybackTier.values:
         raise ValidationError({"tier": _("Unknown retention tier %(tier)s.") % {"tier": setting}})
-    with transaction.atomic(), tenant_scope(tenant_of(user)):
+    with transaction.atomic(), service_scope(tenant_of(user)):
         User.objects.select_for_update().get(pk=user.pk)
         before = product_value(user)
         removed = False

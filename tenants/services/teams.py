@@ -13,7 +13,7 @@ from tenants.models import (
     Tenant,
     User,
 )
-from tenants.scoping import tenant_scope
+from tenants.scoping import service_scope
 from tenants.services.base import audit_change
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def create_team(
     acting_user: User | None = None,
     request: HttpRequest | None = None,
 ) -> Team:
-    with transaction.atomic(), tenant_scope(tenant):
+    with transaction.atomic(), service_scope(tenant):
         team = Team(tenant=tenant, name=name)
         team.full_clean(exclude=["tenant"])
         if Team.objects.filter(name=name).exists():
@@ -62,7 +62,7 @@ def rename_team(*, team: Team, name: str, acting_user: User | None = None) -> Te
     """Give the team another name, unique in its tenant. (Not audited by itself: ``update_team``
     is.)"""
     name = (name or "").strip()
-    with transaction.atomic(), tenant_scope(team.tenant_id):
+    with transaction.atomic(), service_scope(team.tenant_id):
         if not name:
             raise ValidationError({"name": _("Give the team a name.")})
         if Team.objects.filter(name=name).exclude(pk=team.pk).exists():
@@ -94,6 +94,6 @@ def update_team(
 
 def delete_team(*, team: Team, acting_user: User | None = None, request: HttpRequest | None = None) -> None:
     """Remove a team (its members' recordings stay; its listeners stop hearing them)."""
-    with transaction.atomic(), tenant_scope(team.tenant_id):
+    with transaction.atomic(), service_scope(team.tenant_id):
         audit_change(acting_user, "manage.team.delete", team, request, name=team.name)
         Team.objects.filter(pk=team.pk).delete()

@@ -46,3 +46,34 @@ def test_reverse_relations_are_scoped_too(personas: Personas) -> None:
         list(personas.admin.calls.all())
     with tenant_scope(personas.tenant_a):
         assert list(personas.admin.calls.all()) == []
+
+
+def test_a_service_handed_another_tenants_object_refuses_and_writes_nothing(personas: Personas) -> None:
+    from recordings import social
+    from recordings.models import Label
+    from tests.factories import make_recording
+
+    other = make_recording(personas.charlie)
+    with tenant_scope(personas.tenant_a), pytest.raises(TenantScopeError):
+        social.add_label(recording=other, name="Gezien", acting_user=personas.users["always"])
+    assert not Label.objects.unscoped().filter(recording=other).exists()
+
+
+def test_a_service_works_in_its_objects_scope_and_enters_it_only_when_none_is_active(
+    personas: Personas,
+) -> None:
+    from tenants.scoping import active_tenant_id_or_none, service_scope
+
+    with service_scope(personas.tenant_b) as entered:  # an edge calling the service directly
+        assert entered == personas.tenant_b.pk == active_tenant_id_or_none()
+    assert active_tenant_id_or_none() is None
+    with tenant_scope(personas.tenant_a), service_scope(personas.tenant_a.pk) as same:
+        assert same == personas.tenant_a.pk
+    with (
+        tenant_scope(personas.tenant_a),
+        pytest.raises(TenantScopeError),
+        service_scope(str(personas.tenant_b.pk)),
+    ):
+        pass  # pragma: no cover - refused before the block
+    with pytest.raises(TenantScopeError), service_scope(None):  # tenant-less: no scope at all
+        pass  # pragma: no cover
