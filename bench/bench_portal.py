@@ -9,8 +9,9 @@ Needs ``DATABASE_URL`` pointing at a PostgreSQL server; works in its own databas
 next run): one tenant with ``--recordings`` recordings, ``--heavy`` of them a Playback user's,
 the rest spread over 250 colleagues, a listener of a 20-member team.
 
-Home list, through the whole Django stack (test client, session, tenant scope, template
-rendering of 25 rows with labels), ``--requests`` requests each, p50/p95/max in ms:
+Home list, through gunicorn on a Unix socket in the production configuration (``bench/server.py``;
+``--test-client`` for Django's test client instead): session, tenant scope, template rendering of
+25 rows with labels, ``--requests`` requests each, p50/p95/max in ms of the client's time:
 
   (a) the heavy user's home page (full HTML page);
   (b) the htmx next-page fetch ``--depth`` pages deep (keyset cursor), and at the last page;
@@ -51,12 +52,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+
+from server import Server, production_env  # noqa: E402 (after the path)
 
 HOME_TARGET_MS = 20.0
 THROUGHPUT_TARGET = 0.90
@@ -101,22 +105,37 @@ def free_port() -> int:
 # --- the home list ----------------------------------------------------------------------------
 
 
-def bench_home(actors: dict[str, object], requests: int, depth: int) -> tuple[bool, list[str]]:
+def bench_home(
+    actors: dict[str, object], requests: int, depth: int, server: Server | None
+) -> tuple[bool, list[str]]:
     from django.test import Client
 
     from recordings import listing
     from tenants.scoping import tenant_scope
 
-    def measure(client: Client, path: str, htmx: bool = False, rows: int | None = None) -> list[float]:
+    def signed_in(user: object) -> Any:
+        """A GET function as ``user``: through gunicorn (``server``), or Django's test client."""
+        client = Client()
+        client.force_login(user)  # type: ignore[arg-type]
+        if server is None:
+
+            def through_test_client(path: str, headers: dict[str, str]) -> tuple[int, bytes, float]:
+                started = time.perf_counter()
+                response = client.get(path, headers=headers)
+                return response.status_code, response.content, (time.perf_counter() - started) * 1000
+
+            return through_test_client
+        http = server.client(cookie=f"sessionid={client.cookies['sessionid'].value}")
+        return http.timed_get
+
+    def measure(get: Any, path: str, htmx: bool = False, rows: int | None = None) -> list[float]:
         headers = {"HX-Request": "true"} if htmx else {}
         times = []
         for n in range(requests + 5):
-            started = time.perf_counter()
-            response = client.get(path, headers=headers)
-            elapsed = (time.perf_counter() - started) * 1000
-            assert response.status_code == 200, response.status_code
+            status, body, elapsed = get(path, headers)
+            assert status == 200, (path, status)
             if rows is not None:
-                assert response.content.count(b'<li class="recording ') == rows, path
+                assert body.count(b'<li class="recording ') == rows, path
             if n >= 5:  # warm-up
                 times.append(elapsed)
         return times
@@ -128,8 +147,7 @@ def bench_home(actors: dict[str, object], requests: int, depth: int) -> tuple[bo
             row = qs[pages * listing.PAGE_SIZE - 1]
         return listing.encode_cursor(row.started_at, row.pk)
 
-    heavy = Client()
-    heavy.force_login(actors["heavy"])  # type: ignore[arg-type]
+    heavy = signed_in(actors["heavy"])
     floor = measure(heavy, "/healthz")
     first = measure(heavy, "/", rows=listing.PAGE_SIZE)
     deep = measure(heavy, f"/?after={cursor_at(actors['heavy'], depth)}", htmx=True, rows=listing.PAGE_SIZE)
@@ -137,13 +155,15 @@ def bench_home(actors: dict[str, object], requests: int, depth: int) -> tuple[bo
         mine = listing.visible_queryset(actors["heavy"], []).count()  # type: ignore[arg-type]
     last_page = (mine - 1) // listing.PAGE_SIZE
     last = measure(heavy, f"/?after={cursor_at(actors['heavy'], last_page)}", htmx=True)
-    listener = Client()
-    listener.force_login(actors["listener"])  # type: ignore[arg-type]
+    listener = signed_in(actors["listener"])
     l_first = measure(listener, "/", rows=listing.PAGE_SIZE)
     l_deep = measure(
         listener, f"/?after={cursor_at(actors['listener'], 100)}", htmx=True, rows=listing.PAGE_SIZE
     )
     lines = [
+        "through gunicorn (2 sync workers, Unix socket, production settings)"
+        if server is not None
+        else "through Django's test client (--test-client)",
         f"heavy user's live recordings: {mine} ({last_page + 1} pages of {listing.PAGE_SIZE})",
         f"(a) home page                       {summary(first)}",
         f"(b) next page, {depth} pages deep      {summary(deep)}",
@@ -382,6 +402,9 @@ def main() -> int:
     parser.add_argument("--ranges", type=int, default=500)
     parser.add_argument("--skip-home", action="store_true", help="measure only the streaming part")
     parser.add_argument("--skip-streaming", action="store_true", help="measure only the home list")
+    parser.add_argument(
+        "--test-client", action="store_true", help="home list through Django's test client, not gunicorn"
+    )
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = bench_database_url()
@@ -402,7 +425,12 @@ def main() -> int:
     actors = fill(total=args.recordings, heavy=args.heavy)
     home_ok = stream_ok = True
     if not args.skip_home:
-        home_ok, home_lines = bench_home(actors, args.requests, args.depth)
+        server = None if args.test_client else Server(production_env({"DATA_DIR": os.environ["DATA_DIR"]}))
+        try:
+            home_ok, home_lines = bench_home(actors, args.requests, args.depth, server)
+        finally:
+            if server is not None:
+                server.stop()
         print("\n".join(home_lines), flush=True)
     if not args.skip_streaming:
         stream_ok, stream_lines = bench_streaming(actors, args.file_mb, args.rounds, args.ranges)

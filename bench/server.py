@@ -1,0 +1,138 @@
+"""The benchmarks' server: gunicorn serving the project over a Unix socket, as production runs it
+behind its proxy (``Procfile``: sync workers), in the production configuration
+(``HIPRECORDER_PRODUCTION=1``: the proxy's ``X-Forwarded-Proto: https`` is sent with every
+request, the session cookie is the production one), and a keep-alive HTTP client for it.
+
+Requests go through the whole stack the way a deployment's do: socket, gunicorn's parser, WSGI,
+every middleware, the template or serializer, the response written back. The time measured is
+the client's, from sending the request to the last byte of the body.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60) -> None:
+        super().__init__("bench.invalid", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def production_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a production process on this machine's services (the caller's
+    ``DATABASE_URL``, ``REDIS_URL``/``CELERY_BROKER_URL`` and ``AWS_*`` are kept)."""
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    env.setdefault("AUDIT_SEAL_KEY", "bench:" + secrets.token_urlsafe(40))
+    env.update(
+        {
+            "HIPRECORDER_PRODUCTION": "1",
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "bench.invalid,127.0.0.1,testserver",
+            "DJANGO_SETTINGS_MODULE": "hiprecorder.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+class Server:
+    """``gunicorn <app>`` on a Unix socket in a scratch folder; stopped by :meth:`stop`."""
+
+    def __init__(
+        self, env: dict[str, str], *, app: str = "hiprecorder.wsgi:application", workers: int = 2
+    ) -> None:
+        # Production serves hashed static files from STATIC_ROOT (whitenoise's manifest), built
+        # at deploy time: build it as a deployment does.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
+        self.socket = str(self.folder / "gunicorn.sock")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", app, "-b", f"unix:{self.socket}", "-w", str(workers),
+                "--worker-class", "sync", "--log-level", "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            try:
+                status, _ = self.client().get("/healthz")
+                if status in (200, 503):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+
+    def client(self, cookie: str = "", headers: dict[str, str] | None = None) -> Client:
+        return Client(self.socket, cookie=cookie, headers=headers)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class Client:
+    """One keep-alive connection; ``get`` returns (status, body) and ``timed_get`` adds the
+    milliseconds from the request to the body's last byte."""
+
+    def __init__(self, path: str, *, cookie: str = "", headers: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.headers = {"Host": "bench.invalid", "X-Forwarded-Proto": "https", **(headers or {})}
+        if cookie:
+            self.headers["Cookie"] = cookie
+        self.conn = UnixHTTPConnection(path)
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        status, body, _ = self.timed_get(url, headers)
+        return status, body
+
+    def timed_get(self, url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
+        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
+            started = time.perf_counter()
+            try:
+                self.conn.request("GET", url, headers={**self.headers, **(headers or {})})
+                response = self.conn.getresponse()
+                body = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()
+                self.conn = UnixHTTPConnection(self.path)
+                if attempt == 2:
+                    raise
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.getheader("Connection", "").lower() == "close":
+                self.conn.close()
+                self.conn = UnixHTTPConnection(self.path)
+            return response.status, body, elapsed
+        raise AssertionError("unreachable")
