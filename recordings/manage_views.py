@@ -8,11 +8,9 @@ Thin views: input through ``tenants.forms``, every change through a service
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -26,20 +24,8 @@ from recordings.lifecycle import UNSUBSCRIBED_GRACE
 from recordings.models import ContactRule
 from tenants import forms
 from tenants.access import admin_required, get_user_for_admin
-from tenants.audit import log_event
 from tenants.models import Tenant
 from tenants.views import user_page
-
-
-def _audit(request: TenantRequest, action: str, target: Any = None, **detail: Any) -> None:
-    log_event(
-        tenant=request.tenant,
-        actor=request.user,
-        action=action,
-        target=target,
-        detail=detail,
-        request=request,
-    )
 
 
 @require_POST
@@ -83,9 +69,7 @@ def user_rules(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     form = forms.ContactRuleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                rule = rules.add_rule(user=person, acting_user=request.user, **form.cleaned_data)
-                _audit(request, "manage.contact_rule.create", rule, list=rule.list_type, user=str(person.pk))
+            rule = rules.add_rule(user=person, acting_user=request.user, request=request, **form.cleaned_data)
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
@@ -111,9 +95,7 @@ def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.U
     rule = ContactRule.objects.filter(user=person, pk=rule_id).first()  # scoped to request.tenant
     if rule is None:
         raise Http404("No such rule")
-    with transaction.atomic():
-        _audit(request, "manage.contact_rule.delete", rule, list=rule.list_type, user=str(person.pk))
-        rules.remove_rule(rule=rule, acting_user=request.user)
+    rules.remove_rule(rule=rule, acting_user=request.user, request=request)
     messages.success(request, _("%(number)s removed.") % {"number": rule.number})
     return redirect("manage_user_rules", person.pk)
 

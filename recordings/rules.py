@@ -18,8 +18,11 @@ from django.utils.translation import gettext as _
 from recordings.models import ContactRule
 from tenants import numbers
 from tenants.scoping import service_scope
+from tenants.services.base import audit_change
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
+
     from tenants.models import User
 
 ANONYMOUS = numbers.ANONYMOUS
@@ -71,6 +74,15 @@ def _save(rule: ContactRule) -> ContactRule:
     return rule
 
 
+def _audit_admin_change(
+    acting_user: User | None, action: str, rule: ContactRule, request: HttpRequest | None
+) -> None:
+    """A customer admin changing someone else's lists is audited (``manage.contact_rule.*``);
+    a person's own lists are theirs and not logged."""
+    if acting_user is not None and acting_user.pk != rule.user_id:
+        audit_change(acting_user, action, rule, request, list=rule.list_type, user=str(rule.user_id))
+
+
 def add_rule(
     *,
     user: User,
@@ -79,6 +91,7 @@ def add_rule(
     name: str = "",
     note: str = "",
     acting_user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> ContactRule:
     """Put ``number`` on the user's blacklist or whitelist.
 
@@ -103,7 +116,10 @@ def add_rule(
         rule = ContactRule(
             tenant=tenant, user=user, list_type=list_type, number=e164, name=name.strip(), note=note.strip()
         )
-        return _save(rule)
+        with transaction.atomic():
+            _save(rule)
+            _audit_admin_change(acting_user, "manage.contact_rule.create", rule, request)
+        return rule
 
 
 def _locked_rule(pk: Any) -> ContactRule | None:
@@ -169,7 +185,10 @@ def _gone() -> ContactRule.DoesNotExist:
     return ContactRule.DoesNotExist(_("This rule no longer exists; it was removed meanwhile."))
 
 
-def remove_rule(*, rule: ContactRule, acting_user: User | None = None) -> None:
+def remove_rule(
+    *, rule: ContactRule, acting_user: User | None = None, request: HttpRequest | None = None
+) -> None:
     """Take the number off the list (recordings already made are not affected)."""
-    with service_scope(rule.tenant_id):
+    with service_scope(rule.tenant_id), transaction.atomic():
+        _audit_admin_change(acting_user, "manage.contact_rule.delete", rule, request)
         ContactRule.objects.filter(pk=rule.pk).delete()

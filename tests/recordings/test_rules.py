@@ -77,3 +77,29 @@ def test_rules_are_per_user_and_per_tenant(personas: Personas) -> None:
     rules.add_rule(user=personas.playback["days_30"], list_type="blacklist", number="+31612345678")
     assert not rules.is_blacklisted(personas.playback["days_90"], "+31612345678")
     assert not rules.is_blacklisted(personas.charlie, "+31612345678")
+
+
+def test_the_service_audits_an_admins_change_to_someones_lists_not_a_persons_own(personas: Personas) -> None:
+    from tenants.audit import AuditEntry
+
+    user = personas.playback["days_30"]
+
+    def actions() -> list[str]:
+        with tenant_scope(personas.tenant_a):
+            return list(
+                AuditEntry.objects.filter(action__startswith="manage.contact_rule").values_list(
+                    "action", flat=True
+                )
+            )
+
+    own = rules.add_rule(user=user, list_type="blacklist", number="+31201111111", acting_user=user)
+    rules.remove_rule(rule=own, acting_user=user)
+    assert actions() == []
+    by_admin = rules.add_rule(
+        user=user, list_type="whitelist", number="+31202222222", acting_user=personas.admin
+    )
+    rules.remove_rule(rule=by_admin, acting_user=personas.admin)
+    assert sorted(actions()) == ["manage.contact_rule.create", "manage.contact_rule.delete"]
+    with tenant_scope(personas.tenant_a):
+        entry = AuditEntry.objects.get(action="manage.contact_rule.create")
+    assert entry.actor_id == personas.admin.pk and entry.detail["user"] == str(user.pk)
