@@ -178,6 +178,7 @@ def update_rule(
             ) from None
         if updated != 1:
             raise _gone()
+        _audit_admin_change(acting_user, "manage.contact_rule.update", rule, None)
         return rule
 
 

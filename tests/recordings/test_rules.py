@@ -103,3 +103,15 @@ def test_the_service_audits_an_admins_change_to_someones_lists_not_a_persons_own
     with tenant_scope(personas.tenant_a):
         entry = AuditEntry.objects.get(action="manage.contact_rule.create")
     assert entry.actor_id == personas.admin.pk and entry.detail["user"] == str(user.pk)
+
+
+def test_an_admins_update_of_someones_rule_is_audited(personas: Personas) -> None:
+    from tenants.audit import AuditEntry
+
+    user = personas.playback["days_30"]
+    rule = rules.add_rule(user=user, list_type="blacklist", number="+31203333333", acting_user=user)
+    rules.update_rule(rule=rule, acting_user=user, name="Zelf")
+    rules.update_rule(rule=rule, acting_user=personas.admin, list_type="whitelist")
+    with tenant_scope(personas.tenant_a):
+        updates = list(AuditEntry.objects.filter(action="manage.contact_rule.update"))
+    assert [(e.actor_id, e.detail["list"]) for e in updates] == [(personas.admin.pk, "whitelist")]
