@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +113,30 @@ class Client:
         if cookie:
             self.headers["Cookie"] = cookie
         self.conn = UnixHTTPConnection(path)
+
+    seen_at_first_byte: object = None
+
+    def timed_first_byte(
+        self, url: str, headers: dict[str, str] | None = None, *, at_first_byte: Any = None
+    ) -> tuple[int, float, float, int]:
+        """(status, ms to the body's first byte, ms to its last, body bytes) on a new connection;
+        ``at_first_byte()`` is called once the first byte is in, its result kept in
+        ``seen_at_first_byte`` (e.g. whether a row the server writes is there yet)."""
+        conn = UnixHTTPConnection(self.path)
+        try:
+            started = time.perf_counter()
+            conn.request("GET", url, headers={**self.headers, **(headers or {})})
+            response = conn.getresponse()
+            first = response.read(1)
+            first_ms = (time.perf_counter() - started) * 1000
+            if at_first_byte is not None:
+                self.seen_at_first_byte = at_first_byte()
+            size = len(first)
+            while chunk := response.read(1 << 20):
+                size += len(chunk)
+            return response.status, first_ms, (time.perf_counter() - started) * 1000, size
+        finally:
+            conn.close()
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         status, body, _ = self.timed_get(url, headers)
