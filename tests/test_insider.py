@@ -506,6 +506,11 @@ ROUTES: dict[str, Route] = {
     ),
     # --- exports and print views --------------------------------------------------------------
     "audit log": Route("manage_audit", _get("manage_audit"), _shows(COMMENT, LABEL)),
+    "audit log, CSV": Route(
+        "manage_audit_export",
+        lambda w, who: _result(_portal(w, who).post(reverse("manage_audit_export"))),
+        _shows(COMMENT, LABEL),
+    ),
     "register, print view": Route(
         "privacy:register_document", _get("privacy:register_document"), _shows(*SECRETS_OF_THE_RECORDING)
     ),
