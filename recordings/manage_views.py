@@ -47,6 +47,22 @@ def _audit(request: TenantRequest, action: str, target: Any = None, **detail: An
 def user_product(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     person = get_user_for_admin(request, user_id)
     form = forms.ProductForm(request.POST)
+    if form.is_valid() and request.POST.get("confirm") != "1":
+        # Step one: the consequences in numbers; nothing changes until they are confirmed.
+        product, setting = form.split()
+        preview = products.preview_product_change(user=person, product=product, setting=setting)
+        return render(
+            request,
+            "tenants/product_confirm.html",
+            {
+                "person": person,
+                "preview": preview,
+                "product": form.cleaned_data["product"],
+                "labels": dict(forms.product_choices()),
+                "next": "users" if request.POST.get("next") == "users" else "",
+                "section": "users",
+            },
+        )
     if form.is_valid():
         product, setting = form.split()
         try:

@@ -510,6 +510,7 @@ ROUTES: dict[str, Route] = {
         "manage_audit_export",
         lambda w, who: _result(_portal(w, who).post(reverse("manage_audit_export"))),
         _shows(COMMENT, LABEL),
+        exports_metadata=True,
     ),
     "register, print view": Route(
         "privacy:register_document", _get("privacy:register_document"), _shows(*SECRETS_OF_THE_RECORDING)
@@ -612,6 +613,7 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "access copy, own line":         (R403,   R403,   REFUSE, R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "access copy, used link":        (R404,   R404,   R404,   R404,   R404,   R404,   R404,   R404,   R404),
     "audit log":                     (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "audit log, CSV":                (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "register, print view":          (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "register, Markdown":            (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "staff policy":                  (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),

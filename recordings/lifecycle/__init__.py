@@ -25,7 +25,10 @@ from recordings.lifecycle.decisions import (
     on_retention_changed,
     on_subscription_removed,
     on_tier_changed,
+    saved_playbacks,
     saved_usage_ms,
+    tier_expiry,
+    unsubscribed_capped,
 )
 from recordings.lifecycle.deletion import (
     SWEEP_BATCH,
@@ -71,6 +74,9 @@ __all__ = [
     "on_retention_changed",
     "on_subscription_removed",
     "on_tier_changed",
+    "saved_playbacks",
     "saved_usage_ms",
     "sweep_expired",
+    "tier_expiry",
+    "unsubscribed_capped",
 ]

@@ -147,7 +147,7 @@ def test_the_licence_change_reads_as_a_sentence(client: Client, personas: Person
     piet.first_name, piet.last_name = "Piet", "Jansen"
     piet.save()
     client.force_login(personas.admin)
-    client.post(reverse("manage_user_product", args=[piet.pk]), {"product": "licence:never"})
+    client.post(reverse("manage_user_product", args=[piet.pk]), {"product": "licence:never", "confirm": "1"})
     with translation.override("nl"):
         client.cookies["django_language"] = "nl"
         dutch = client.get(reverse("manage_audit")).content.decode()
