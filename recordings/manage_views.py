@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
@@ -25,9 +26,9 @@ from recordings import products, rules
 from recordings.lifecycle import UNSUBSCRIBED_GRACE
 from recordings.models import ContactRule
 from tenants import forms
-from tenants.access import admin_required, get_user_for_admin
+from tenants.access import admin_required, get_user_for_admin, users_of
 from tenants.audit import log_event
-from tenants.models import Tenant
+from tenants.models import RecordingMode, Tenant
 from tenants.views import user_page
 
 
@@ -160,4 +161,39 @@ def tenant_settings(request: TenantRequest) -> HttpResponse:
         "tenants/settings.html",
         {"form": form, "section": "settings"},
         status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@admin_required
+def users_bulk_licence(request: TenantRequest) -> HttpResponse:
+    """Several people, one licence mode: step one states each person's consequences, the
+    confirmed POST (``confirm=1``) changes all of them or, on a refusal, none."""
+    form = forms.BulkLicenceForm(request.POST, people=users_of(request))
+    if not form.is_valid():
+        messages.error(request, _("Select one or more people and a licence mode."))
+        return redirect("manage_users")
+    people = sorted(form.cleaned_data["people"], key=lambda p: p.picker_label.lower())
+    mode = form.cleaned_data["mode"]
+    if request.POST.get("confirm") == "1":
+        try:
+            products.set_licence_for_many(users=people, mode=mode, acting_user=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)s person now has the licence mode %(mode)s.",
+                    "%(count)s people now have the licence mode %(mode)s.",
+                    len(people),
+                )
+                % {"count": len(people), "mode": RecordingMode(mode).label},
+            )
+        return redirect("manage_users")
+    previews = [products.preview_product_change(user=p, product="licence", setting=mode) for p in people]
+    return render(
+        request,
+        "tenants/bulk_confirm.html",
+        {"previews": previews, "mode": mode, "mode_label": RecordingMode(mode).label, "section": "users"},
     )

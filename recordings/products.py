@@ -168,3 +168,17 @@ def preview_product_change(
                 )
                 counts["tier_due_days"] = lifecycle.TIER_DAYS[setting]
     return ProductPreview(person=user, before=before, after=after, **counts)
+
+
+def set_licence_for_many(
+    *, users: list[User], mode: str, acting_user: User, request: HttpRequest | None = None
+) -> list[services.ProductChange]:
+    """Give several people the same licence mode, all or none (one transaction; a refusal for
+    one person changes nobody). Each change is the one-person change, with its audit entry."""
+    with transaction.atomic():
+        return [
+            set_user_product(
+                user=user, product="licence", setting=mode, acting_user=acting_user, request=request
+            )
+            for user in users
+        ]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.audit.readable import KINDS, KINDS_BY_KEY, USER_TARGET
-from tenants.models import PlaybackTier, RecordingMode, Role, Tenant, User
+from tenants.models import PlaybackTier, RecordingMode, Role, Team, Tenant, User
 
 
 class PersonChoiceField(forms.ModelChoiceField):
@@ -76,6 +76,73 @@ class ProductForm(forms.Form):
             return "", ""
         product, _sep, setting = value.partition(":")
         return product, setting
+
+
+class PeopleFilterForm(forms.Form):
+    """The people list's search and filters (Manage → People); all optional, combined with AND."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=150,
+        help_text=_("Name, username, e-mail address or phone-system id."),
+    )
+    role = forms.ChoiceField(label=_("Role"), required=False, choices=[("", _("Every role")), *Role.choices])
+    product = forms.ChoiceField(label=_("Product"), required=False)
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.unscoped().none(), required=False, empty_label=_("Every team")
+    )
+    active = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Active and deactivated")), ("1", _("Active")), ("0", _("Deactivated"))],
+    )
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+        self.fields["product"].choices = [  # type: ignore[attr-defined]
+            ("", _("Every product")),
+            *((value or "none", label) for value, label in product_choices()),
+        ]
+
+    def filter(self, people: QuerySet[User]) -> QuerySet[User]:
+        """``people`` narrowed by the valid form's filters (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        if data["q"]:
+            q = data["q"].strip()
+            people = people.filter(
+                Q(username__icontains=q)
+                | Q(first_name__icontains=q)
+                | Q(last_name__icontains=q)
+                | Q(email__icontains=q)
+                | Q(pbx_id__icontains=q)
+            )
+        if data["role"]:
+            people = people.filter(role=data["role"])
+        product, _sep, setting = data["product"].partition(":")
+        if product == "none":
+            people = people.filter(licence__isnull=True, playback_subscription__isnull=True)
+        elif product == "licence":
+            people = people.filter(licence__mode=setting)
+        elif product == "playback":
+            people = people.filter(playback_subscription__tier=setting)
+        if data["team"]:
+            people = people.filter(teams=data["team"])
+        if data["active"]:
+            people = people.filter(is_active=data["active"] == "1")
+        return people
+
+
+class BulkLicenceForm(forms.Form):
+    """Several people, one licence mode (Manage → People, the bulk action)."""
+
+    people = PeopleChoiceField(label=_("People"), queryset=User.objects.none())
+    mode = forms.ChoiceField(label=_("Licence mode"), choices=RecordingMode.choices)
+
+    def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["people"].queryset = people  # type: ignore[attr-defined]
 
 
 class TeamForm(forms.Form):

@@ -25,7 +25,9 @@ from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
 from tenants.audit import AuditEntry
 from tenants.audit.readable import readable
-from tenants.models import PbxKey, Team
+from tenants.models import PbxKey, RecordingMode, Team
+
+PEOPLE_SHOWN = 200
 
 
 def _people(request: TenantRequest) -> Any:
@@ -68,13 +70,30 @@ def users(request: TenantRequest) -> HttpResponse:
                 % {"user": user.username, "email": user.email},
             )
             return redirect("manage_user", user.pk)
-    people = list(_people(request))
+    filters = forms.PeopleFilterForm(request.GET or None, teams=Team.objects.order_by("name"))
+    people_qs = _people(request).prefetch_related("teams")
+    filtered = filters.is_bound and filters.is_valid() and any(filters.cleaned_data.values())
+    if filtered:
+        people_qs = filters.filter(people_qs)
+    people = list(people_qs[: PEOPLE_SHOWN + 1])
+    more = len(people) > PEOPLE_SHOWN
+    people = people[:PEOPLE_SHOWN]
     for person in people:
         person.product_value = forms.product_value(person)  # type: ignore[attr-defined]
     return render(
         request,
         "tenants/users.html",
-        {"form": form, "people": people, "products": dict(forms.product_choices()), "section": "users"},
+        {
+            "form": form,
+            "filters": filters,
+            "filtered": filtered,
+            "people": people,
+            "more": more,
+            "shown": PEOPLE_SHOWN,
+            "products": dict(forms.product_choices()),
+            "modes": RecordingMode.choices,
+            "section": "users",
+        },
         status=400 if form.errors else 200,
     )
 

@@ -233,6 +233,7 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_settings": (("GET", "POST"), False),
     "manage_audit": (("GET",), False),
     "manage_audit_export": (("POST",), False),
+    "manage_users_bulk_licence": (("POST",), False),
 }
 ROWS.update({name: Row(methods, "admin", "listener") for name, (methods, _obj) in MANAGE_ROWS.items()})
 
