@@ -15,14 +15,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
-from recordings import products, rules
+from recordings import calls_console, products, rules
 from recordings.lifecycle import UNSUBSCRIBED_GRACE
 from recordings.models import ContactRule
 from tenants import forms
@@ -197,3 +198,68 @@ def users_bulk_licence(request: TenantRequest) -> HttpResponse:
         "tenants/bulk_confirm.html",
         {"previews": previews, "mode": mode, "mode_label": RecordingMode(mode).label, "section": "users"},
     )
+
+
+def _calls_filtered(request: TenantRequest) -> tuple[calls_console.CallFilterForm, Any, bool]:
+    form = calls_console.CallFilterForm(
+        request.GET or None, people=users_of(request).order_by("last_name", "username")
+    )
+    calls = calls_console.calls_of(request.tenant)
+    filtered = form.is_bound and form.is_valid() and any(form.cleaned_data.values())
+    if filtered:
+        calls = form.filter(calls)
+    return form, calls, filtered
+
+
+@require_GET
+@admin_required
+def calls(request: TenantRequest) -> HttpResponse:
+    """Manage → Calls: the tenant's calls, newest first, filtered, paged by position."""
+    form, found, filtered = _calls_filtered(request)
+    after = request.GET.get("after", "")
+    if after:
+        found = calls_console.after_position(found, after)
+    page = list(found[: calls_console.CALLS_PAGE + 1])
+    more = len(page) > calls_console.CALLS_PAGE
+    page = page[: calls_console.CALLS_PAGE]
+    query = request.GET.copy()
+    query.pop("after", None)
+    export_query = query.urlencode()
+    if more:
+        query["after"] = calls_console.position_of(page[-1])
+    return render(
+        request,
+        "tenants/calls.html",
+        {
+            "form": form,
+            "filtered": filtered,
+            "rows": calls_console.rows_for(page, request.user),
+            "older_url": f"?{query.urlencode()}" if more else "",
+            "export_query": export_query,
+            "section": "calls",
+        },
+    )
+
+
+@require_POST
+@admin_required
+def calls_export(request: TenantRequest) -> HttpResponse:
+    """The filtered calls as CSV: metadata, no audio; the export is written to the audit log."""
+    form, found, filtered = _calls_filtered(request)
+    back = f"{reverse('manage_calls')}?{request.GET.urlencode()}"
+    if form.is_bound and not form.is_valid():
+        messages.error(request, _("The filters were not applied: correct the marked fields."))
+        return redirect(back)
+    filters = {k: str(getattr(v, "pk", v)) for k, v in form.cleaned_data.items() if v} if filtered else {}
+    try:
+        body = calls_console.export_calls_csv(
+            tenant=request.tenant, calls=found, filters=filters, acting_user=request.user, request=request
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="calls-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -512,6 +512,15 @@ ROUTES: dict[str, Route] = {
         _shows(COMMENT, LABEL),
         exports_metadata=True,
     ),
+    "calls list": Route(
+        "manage_calls", _get("manage_calls"), _shows(COMMENT, LABEL, "{rec}/audio", "/r/{rec}/")
+    ),
+    "calls, CSV": Route(
+        "manage_calls_export",
+        lambda w, who: _result(_portal(w, who).post(reverse("manage_calls_export"))),
+        _shows(COMMENT, LABEL, "{rec}/audio", "/r/{rec}/"),
+        exports_metadata=True,
+    ),
     "register, print view": Route(
         "privacy:register_document", _get("privacy:register_document"), _shows(*SECRETS_OF_THE_RECORDING)
     ),
@@ -614,6 +623,8 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "access copy, used link":        (R404,   R404,   R404,   R404,   R404,   R404,   R404,   R404,   R404),
     "audit log":                     (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "audit log, CSV":                (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "calls list":                    (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "calls, CSV":                    (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "register, print view":          (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "register, Markdown":            (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "staff policy":                  (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
@@ -688,7 +699,7 @@ def test_the_matrix_is_complete() -> None:
         assert len(row) == len(PERSONAS), route
     # The positive controls: someone gets each way's content, so a dead probe cannot pass.
     for route, row in MATRIX.items():
-        if not route.startswith(("access copy", "admin", "audit", "register", "staff", "subject")):
+        if not route.startswith(("access copy", "admin", "audit", "calls", "register", "staff", "subject")):
             assert any(e.content for e in row), f"{route}: no persona gets the content"
 
 

@@ -243,6 +243,8 @@ ROWS: dict[str, Row] = {
     "manage_audit": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_audit_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     "manage_users_bulk_licence": Row("POST", (302, 403, 302, 302, 403, 403, 403)),
+    "manage_calls": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
+    "manage_calls_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     # --- privacy (customer admins) --------------------------------------------------------------
     "privacy:overview": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "privacy:register": Row("GET", (302, 403, 200, 200, 403, 403, 403)),

@@ -54,7 +54,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("settings", gettext_lazy("Settings and phone-system keys"), ("manage.settings.", "manage.pbx_key.")),
     Kind("listening", gettext_lazy("Listening and sharing"), ("recording.played", "share.")),
     Kind("privacy", gettext_lazy("Privacy"), ("privacy.",)),
-    Kind("exports", gettext_lazy("Exports"), ("manage.audit.export",)),
+    Kind("exports", gettext_lazy("Exports"), ("manage.audit.export", "manage.calls.export")),
     Kind(
         "support",
         gettext_lazy("Support staff and the system"),
@@ -116,6 +116,7 @@ SENTENCES: dict[str, Promise] = {
     "support.tenant.purged": S("The system removed the data after the end of service (%(status)s)"),
     # the console itself
     "manage.audit.export": S("%(actor)s exported %(rows)s entries of the audit log"),
+    "manage.calls.export": S("%(actor)s exported %(rows)s calls (without audio)"),
 }
 
 # Codes made up from parts (tenants.admin: ``support.<model>.<verb>``).
