@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hiprecorder.http import TenantRequest
 from recordings import calls_console, products, rules
+from recordings import overview as overview_data
 from recordings.lifecycle import UNSUBSCRIBED_GRACE
 from recordings.models import ContactRule
 from tenants import forms
@@ -263,3 +264,23 @@ def calls_export(request: TenantRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="calls-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+@admin_required
+def overview(request: TenantRequest) -> HttpResponse:
+    """Manage → Overview, the first page of the management environment."""
+    summary = overview_data.overview(request.tenant)
+    chart = {
+        "days": [d.day.isoformat() for d in summary.days],
+        "recorded": [d.recorded for d in summary.days],
+        "discarded": [d.discarded for d in summary.days],
+        "failed": [d.failed for d in summary.days],
+        "labels": {
+            "day": _("Day"),
+            "recorded": _("Recorded"),
+            "discarded": _("Discarded"),
+            "failed": _("Failed"),
+        },
+    }
+    return render(request, "tenants/overview.html", {"o": summary, "chart": chart, "section": "overview"})

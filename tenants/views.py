@@ -37,7 +37,7 @@ def _people(request: TenantRequest) -> Any:
 @require_GET
 @admin_required
 def manage_home(request: TenantRequest) -> HttpResponse:
-    return redirect("manage_users")
+    return redirect("manage_overview")  # recordings.manage_views.overview
 
 
 # --- users and their products -----------------------------------------------------------------

@@ -817,6 +817,7 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "manage_user_update": "changes a user's name, e-mail or role (customer admins only)",
     "manage_user_product": "changes a user's licence or subscription",
     "manage_users_bulk_licence": "changes several users' licence mode",
+    "manage_overview": "counts of calls and minutes per day, product and reason; no recordings",
     "manage_user_active": "activates or deactivates a user",
     "manage_user_password": (
         "sends the person a link to set a password, to their own e-mail; the admin never sees or sets "

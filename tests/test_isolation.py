@@ -244,6 +244,7 @@ ROWS: dict[str, Row] = {
     "manage_audit_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     "manage_users_bulk_licence": Row("POST", (302, 403, 302, 302, 403, 403, 403)),
     "manage_calls": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
+    "manage_overview": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_calls_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     # --- privacy (customer admins) --------------------------------------------------------------
     "privacy:overview": Row("GET", (302, 403, 200, 200, 403, 403, 403)),

@@ -5,6 +5,7 @@ Phone (390x844, touch) and desktop (1280x800); no console error, axe clean; scre
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ import pytest
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 
-from recordings.models import Recording
+from recordings.models import Call, Recording
 from tenants.models import PlaybackSubscription
 from tenants.scoping import tenant_scope
 from tests.base import Personas
 from tests.factories import make_recording
 from tests.portal.test_browser import DESKTOP, TALL_PHONE, browser, people, session  # noqa: F401
+from tests.portal.test_calls_console import make_call
 
 pytestmark = [
     pytest.mark.browser,
@@ -56,6 +58,8 @@ def test_product_change_with_its_consequences_then_the_audit_log(
     phone.login(admin.username)
     page = phone.page
     page.click("a[href='/manage/']")
+    page.wait_for_url("**/manage/overview/")
+    page.click("nav.subnav a[href='/manage/users/']")
     page.wait_for_url("**/manage/users/")
     page.fill("input[name=q]", "Peters")
     page.locator("form[role=search] button[type=submit]").click()
@@ -101,3 +105,60 @@ def test_product_change_with_its_consequences_then_the_audit_log(
     body = Path(download.value.path()).read_text(encoding="utf-8")
     assert AUDIT[language].format(who=who) in body
     desk.assert_clean()
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])  # Dutch first
+def test_overview_chart_drawn_with_the_databases_numbers(
+    session: Any,  # noqa: F811
+    people: Personas,  # noqa: F811
+    language: str,
+) -> None:
+    admin = people.admin
+    admin.language = language
+    admin.save()
+    user = people.users["always"]
+    for days_ago, state, n in ((0, "recorded", 3), (0, "failed", 1), (1, "discarded", 2), (5, "recorded", 4)):
+        for _n in range(n):
+            make_call(user, state=state, minutes_ago=60 * 24 * days_ago + 5, error_code="audio_missing")
+    phone = session(viewport=TALL_PHONE, has_touch=True, is_mobile=True)
+    phone.login(admin.username)
+    page = phone.page
+    page.click("a[href='/manage/']")
+    page.wait_for_url("**/manage/overview/")
+    page.wait_for_selector("#calls-chart[data-drawn='30'] canvas")
+    size = page.eval_on_selector("#calls-chart canvas", "c => [c.width, c.height]")
+    assert size[0] > 200 and size[1] > 100
+    # the chart's numbers and the table's are the database's
+    data = json.loads(page.locator("#calls-chart-data").text_content() or "{}")
+    page.click("#calls-title ~ details summary")
+    cells = page.eval_on_selector_all(
+        "#calls-per-day tbody tr",
+        "rows => rows.map(r => [r.querySelector('time').getAttribute('datetime'),"
+        " ...[...r.querySelectorAll('td')].map(td => Number(td.textContent))])",
+    )
+    zone = timezone.get_current_timezone()
+    with tenant_scope(people.tenant_a):
+        for day, recorded, discarded, failed in cells:
+            start = dt.datetime.combine(dt.date.fromisoformat(day), dt.time.min, zone)
+            calls = Call.objects.filter(started_at__gte=start, started_at__lt=start + dt.timedelta(days=1))
+            counted = (
+                calls.filter(state__in=["recorded", "deleted"]).count(),
+                calls.filter(state="discarded").count(),
+                calls.filter(state="failed").count(),
+            )
+            assert (recorded, discarded, failed) == counted, day
+            i = data["days"].index(day)
+            assert (data["recorded"][i], data["discarded"][i], data["failed"][i]) == counted
+    assert sum(row[1] for row in cells) == 7 and sum(row[3] for row in cells) == 1
+    assert not phone.axe()
+    phone.shot(f"manage-overview-{language}-phone")
+    page.set_viewport_size(DESKTOP)
+    page.reload()
+    page.wait_for_selector("#calls-chart[data-drawn='30'] canvas")
+    assert not phone.axe()
+    phone.shot(f"manage-overview-{language}-desktop")
+    page.goto("/manage/calls/")
+    assert page.locator("table.calls tbody tr").count() == 10
+    assert not phone.axe()
+    phone.shot(f"manage-calls-{language}-desktop")
+    phone.assert_clean()

@@ -235,6 +235,7 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_audit_export": (("POST",), False),
     "manage_users_bulk_licence": (("POST",), False),
     "manage_calls": (("GET",), False),
+    "manage_overview": (("GET",), False),
     "manage_calls_export": (("POST",), False),
 }
 ROWS.update({name: Row(methods, "admin", "listener") for name, (methods, _obj) in MANAGE_ROWS.items()})
