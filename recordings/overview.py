@@ -12,14 +12,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from recordings.calls_console import reason_of
-from recordings.lifecycle import QUOTA_MS, QUOTA_WARNING_FRACTION, ExpiryRule, saved_usage_ms
+from recordings.lifecycle import QUOTA_MS, QUOTA_WARNING_FRACTION, ExpiryRule, quota_counted
 from recordings.models import Call, Kind, Recording
 from tenants.models import PlaybackSubscription, PlaybackTier, Tenant, User
 
@@ -89,27 +90,29 @@ def _minutes(ms: int | None) -> int:
     return round((ms or 0) / 60_000)
 
 
+def _per_owner(recordings: QuerySet[Recording]) -> dict[uuid.UUID, int]:
+    return dict(recordings.values_list("owner").annotate(total=Sum("duration_ms")).order_by())
+
+
 def playback_use(tenant: Tenant, *, now: dt.datetime) -> list[PlaybackUse]:
-    out = []
-    subs = (
+    """Every Playback user's use, in four queries whatever the number of users."""
+    subs = list(
         PlaybackSubscription.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
     )
+    live = Recording.objects.filter(tenant=tenant, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+    stored = _per_owner(live)
+    counted = _per_owner(quota_counted().filter(tenant=tenant))  # the quota's own rows
+    recent = _per_owner(live.filter(ended_at__gte=now - dt.timedelta(days=DAYS)))
+    out = []
     for sub in subs:
         user = sub.user
-        live = Recording.objects.filter(owner=user, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
-        stored = live.aggregate(total=Sum("duration_ms"))["total"] or 0
         percent = full_on = None
         if sub.tier == PlaybackTier.MINUTES_100K:
-            used = saved_usage_ms(user.pk)  # the quota's own count
+            used = counted.get(user.pk, 0)
             percent = int(used * 100 // QUOTA_MS)
-            recent = (
-                live.filter(ended_at__gte=now - dt.timedelta(days=DAYS)).aggregate(total=Sum("duration_ms"))[
-                    "total"
-                ]
-                or 0
-            )
-            if recent:
-                days_left = (QUOTA_MS - used) / (recent / DAYS)
+            rate = recent.get(user.pk, 0) / DAYS  # per day
+            if rate:
+                days_left = (QUOTA_MS - used) / rate
                 if days_left < 3650:
                     full_on = timezone.localdate(now + dt.timedelta(days=max(days_left, 0)))
         out.append(
@@ -117,7 +120,7 @@ def playback_use(tenant: Tenant, *, now: dt.datetime) -> list[PlaybackUse]:
                 person=user,
                 tier=sub.tier,
                 tier_label=str(PlaybackTier(sub.tier).label),
-                stored_minutes=_minutes(stored),
+                stored_minutes=_minutes(stored.get(user.pk, 0)),
                 quota_percent=percent,
                 full_on=full_on,
             )

@@ -67,12 +67,19 @@ def _answer_prompts(recording: Recording, answer: str, now: datetime) -> None:
     ).update(status=PushPrompt.Status.ANSWERED, answer=answer, answered_at=now)
 
 
+def quota_counted() -> QuerySet[Recording]:
+    """The saved playbacks that count against the 100,000-minute quota: those without a due
+    date (call inside a tenant scope). ``saved_usage_ms`` sums one user's; the console's
+    overview sums them per user in one query."""
+    return Recording.objects.filter(
+        kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True
+    )
+
+
 def saved_usage_ms(user_id: uuid.UUID, *, exclude: uuid.UUID | None = None) -> int:
     """Milliseconds of the user's saved playbacks that count against the quota (those without a
     due date); the rule's own count, which the API's quota figure shows too."""
-    qs = Recording.objects.filter(
-        owner_id=user_id, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True
-    )
+    qs = quota_counted().filter(owner_id=user_id)
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
     return int(qs.aggregate(total=Sum("duration_ms"))["total"] or 0)
