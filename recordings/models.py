@@ -85,6 +85,9 @@ class Call(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "pbx_call_id"], name="call_id_unique_per_tenant"),
         ]
+        # The console's calls list pages by position on (started_at, id) per tenant; neither
+        # column changes after the call starts, so the index keeps state changes HOT.
+        indexes = [models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started")]
         # No index on ``state`` (nothing looks calls up by it): the state changes of a call (in
         # progress, processing, recorded, deleted by the expiry sweep) then touch no indexed
         # column and can be HOT updates, which add no index entries; the table's fillfactor

@@ -10,14 +10,18 @@ changes (the demo command, fixtures) are not.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from recordings import lifecycle
+from recordings.models import Kind, Recording
 from tenants import services
 from tenants.audit import log_event
-from tenants.models import PlaybackSubscription, Tenant, User
+from tenants.models import PlaybackSubscription, PlaybackTier, RecordingMode, Tenant, User
 from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
@@ -107,3 +111,74 @@ def set_user_product(
                 request=request,
             )
     return change
+
+
+@dataclass(frozen=True)
+class ProductPreview:
+    """What a product change would do to the person's recordings, counted before it is
+    confirmed (with the lifecycle's own rules and querysets, so the numbers are the ones the
+    change then applies)."""
+
+    person: User
+    before: str
+    after: str
+    saved_capped: int = 0  # saved playbacks that get the removal's due date ...
+    capped_on: date | None = None  # ... this day
+    saved_kept_date: int = 0  # saved playbacks already due sooner: they keep their date
+    due_at_once: int = 0  # saved playbacks the new tier makes due at once (the next sweep)
+    tier_due_days: int = 0  # the new tier's days, for the sentence
+    unsaved: int = 0  # unsaved playbacks: still due 3 days after their call
+    standard: int = 0  # standard recordings: the customer's retention keeps deciding
+    recording_stops: bool = False  # no product or licence "never": calls are not recorded
+
+    @property
+    def changes(self) -> bool:
+        return self.before != self.after
+
+
+def preview_product_change(
+    *, user: User, product: str, setting: str, now: datetime | None = None
+) -> ProductPreview:
+    """The consequences of ``set_user_product(user, product, setting)`` in numbers; changes nothing."""
+    now = now or timezone.now()
+    after = f"{product}:{setting}" if product else ""
+    with service_scope(services.tenant_of(user)):
+        before = services.product_value(user)
+        counts: dict[str, Any] = {
+            "standard": Recording.objects.filter(
+                owner=user, kind=Kind.STANDARD, deleted_at__isnull=True
+            ).count(),
+            "recording_stops": after in {"", f"licence:{RecordingMode.NEVER}"} and before != after,
+        }
+        if before.startswith("playback:") and before != after:
+            saved = lifecycle.saved_playbacks(user)
+            counts["unsaved"] = Recording.objects.filter(
+                owner=user, kind=Kind.PLAYBACK, saved=False, deleted_at__isnull=True
+            ).count()
+            if not after.startswith("playback:"):
+                capped, cap = lifecycle.unsubscribed_capped(user=user, now=now)
+                counts["saved_capped"] = capped.count()
+                counts["capped_on"] = timezone.localdate(cap)
+                counts["saved_kept_date"] = saved.count() - counts["saved_capped"]
+            elif setting in lifecycle.TIER_DAYS:
+                counts["due_at_once"] = (
+                    saved.annotate(new_expiry=lifecycle.tier_expiry(setting))
+                    .filter(new_expiry__lte=now)
+                    .count()
+                )
+                counts["tier_due_days"] = lifecycle.TIER_DAYS[PlaybackTier(setting)]
+    return ProductPreview(person=user, before=before, after=after, **counts)
+
+
+def set_licence_for_many(
+    *, users: list[User], mode: str, acting_user: User, request: HttpRequest | None = None
+) -> list[services.ProductChange]:
+    """Give several people the same licence mode, all or none (one transaction; a refusal for
+    one person changes nobody). Each change is the one-person change, with its audit entry."""
+    with transaction.atomic():
+        return [
+            set_user_product(
+                user=user, product="licence", setting=mode, acting_user=acting_user, request=request
+            )
+            for user in users
+        ]

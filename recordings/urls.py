@@ -32,6 +32,10 @@ urlpatterns = [
     # The management environment of customer admins (the pages that touch recordings here, the
     # rest in tenants.urls).
     path("manage/users/<uuid:user_id>/product", manage_views.user_product, name="manage_user_product"),
+    path("manage/overview/", manage_views.overview, name="manage_overview"),
+    path("manage/calls/", manage_views.calls, name="manage_calls"),
+    path("manage/calls/export.csv", manage_views.calls_export, name="manage_calls_export"),
+    path("manage/users/licence", manage_views.users_bulk_licence, name="manage_users_bulk_licence"),
     path("manage/users/<uuid:user_id>/rules/", manage_views.user_rules, name="manage_user_rules"),
     path(
         "manage/users/<uuid:user_id>/rules/<uuid:rule_id>/remove",

@@ -7,11 +7,24 @@ from typing import Any, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tenants.models import PlaybackTier, RecordingMode, Role, Tenant, User
+from tenants.audit.readable import KINDS, KINDS_BY_KEY, USER_TARGET
+from tenants.models import PlaybackTier, RecordingMode, Role, Team, Tenant, User
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    """A person, named so that two Jan Jansens differ: "Jan Jansen (jjansen)"."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.picker_label)
+
+
+class PeopleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.picker_label)
 
 
 class NewUserForm(forms.Form):
@@ -65,16 +78,83 @@ class ProductForm(forms.Form):
         return product, setting
 
 
+class PeopleFilterForm(forms.Form):
+    """The people list's search and filters (Manage → People); all optional, combined with AND."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=150,
+        help_text=_("Name, username, e-mail address or phone-system id."),
+    )
+    role = forms.ChoiceField(label=_("Role"), required=False, choices=[("", _("Every role")), *Role.choices])
+    product = forms.ChoiceField(label=_("Product"), required=False)
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.unscoped().none(), required=False, empty_label=_("Every team")
+    )
+    active = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Active and deactivated")), ("1", _("Active")), ("0", _("Deactivated"))],
+    )
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+        self.fields["product"].choices = [  # type: ignore[attr-defined]
+            ("", _("Every product")),
+            *((value or "none", label) for value, label in product_choices()),
+        ]
+
+    def filter(self, people: QuerySet[User]) -> QuerySet[User]:
+        """``people`` narrowed by the valid form's filters (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        if data["q"]:
+            q = data["q"].strip()
+            people = people.filter(
+                Q(username__icontains=q)
+                | Q(first_name__icontains=q)
+                | Q(last_name__icontains=q)
+                | Q(email__icontains=q)
+                | Q(pbx_id__icontains=q)
+            )
+        if data["role"]:
+            people = people.filter(role=data["role"])
+        product, _sep, setting = data["product"].partition(":")
+        if product == "none":
+            people = people.filter(licence__isnull=True, playback_subscription__isnull=True)
+        elif product == "licence":
+            people = people.filter(licence__mode=setting)
+        elif product == "playback":
+            people = people.filter(playback_subscription__tier=setting)
+        if data["team"]:
+            people = people.filter(teams=data["team"])
+        if data["active"]:
+            people = people.filter(is_active=data["active"] == "1")
+        return people
+
+
+class BulkLicenceForm(forms.Form):
+    """Several people, one licence mode (Manage → People, the bulk action)."""
+
+    people = PeopleChoiceField(label=_("People"), queryset=User.objects.none())
+    mode = forms.ChoiceField(label=_("Licence mode"), choices=RecordingMode.choices)
+
+    def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["people"].queryset = people  # type: ignore[attr-defined]
+
+
 class TeamForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
 
 
 class TeamPeopleForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
-    members = forms.ModelMultipleChoiceField(
+    members = PeopleChoiceField(
         label=_("Members"), queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    listeners = forms.ModelMultipleChoiceField(
+    listeners = PeopleChoiceField(
         label=_("Listeners"),
         queryset=User.objects.none(),
         required=False,
@@ -130,9 +210,14 @@ LATEST_DAY = dt.date(2999, 12, 31)
 class AuditFilterForm(forms.Form):
     """The audit log's filters (Manage → Audit log); all optional, combined with AND."""
 
-    action = forms.CharField(label=_("Action starts with"), required=False, max_length=64)
-    actor = forms.CharField(label=_("Who"), required=False, max_length=150)
-    target = forms.CharField(label=_("Object id"), required=False, max_length=64)
+    person = PersonChoiceField(
+        label=_("Person"),
+        queryset=User.objects.none(),
+        required=False,
+        empty_label=_("Anybody"),
+        help_text=_("Entries by or about this person."),
+    )
+    kind = forms.ChoiceField(label=_("Kind of action"), required=False)
     # Bounded: 0001-01-01 at midnight in Amsterdam lies before the first day datetime can hold in UTC.
     since = forms.DateField(
         label=_("From"),
@@ -147,6 +232,11 @@ class AuditFilterForm(forms.Form):
         validators=[MinValueValidator(EARLIEST_DAY), MaxValueValidator(LATEST_DAY)],
     )
 
+    def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = people  # type: ignore[attr-defined]
+        self.fields["kind"].choices = [("", _("Every kind")), *((k.key, k.label) for k in KINDS)]  # type: ignore[attr-defined]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
@@ -156,12 +246,13 @@ class AuditFilterForm(forms.Form):
     def filter[Entries: QuerySet[Any]](self, entries: Entries) -> Entries:
         """``entries`` narrowed by the valid form's filters (call after ``is_valid()``)."""
         data = self.cleaned_data
-        if data["action"]:
-            entries = entries.filter(action__startswith=data["action"])
-        if data["actor"]:
-            entries = entries.filter(actor_label__icontains=data["actor"])
-        if data["target"]:
-            entries = entries.filter(target_id=data["target"])
+        if data["person"]:
+            person = data["person"]
+            entries = entries.filter(
+                Q(actor_id=person.pk) | Q(target_type=USER_TARGET, target_id=str(person.pk))
+            )
+        if data["kind"]:
+            entries = entries.filter(KINDS_BY_KEY[data["kind"]].q())
         zone = timezone.get_current_timezone()
         if data["since"]:
             entries = entries.filter(created_at__gte=dt.datetime.combine(data["since"], dt.time.min, zone))

@@ -129,6 +129,12 @@ class User(AbstractUser):
         return self.get_full_name() or self.username
 
     @property
+    def picker_label(self) -> str:
+        """The person where people could be mixed up (pickers, the audit log): "Jan Jansen (jjansen)"."""
+        full = self.get_full_name()
+        return f"{full} ({self.username})" if full else self.username
+
+    @property
     def is_support_staff(self) -> bool:
         return self.tenant_id is None and self.is_staff
 

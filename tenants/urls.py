@@ -21,4 +21,5 @@ urlpatterns = [
     path("keys/", views.keys, name="manage_keys"),
     path("keys/<uuid:key_id>/revoke", views.key_revoke, name="manage_key_revoke"),
     path("audit/", views.audit_log, name="manage_audit"),
+    path("audit/export.csv", views.audit_export, name="manage_audit_export"),
 ]

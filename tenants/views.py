@@ -15,6 +15,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,7 +24,10 @@ from hiprecorder.http import TenantRequest
 from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
 from tenants.audit import AuditEntry
-from tenants.models import PbxKey, Team
+from tenants.audit.readable import readable
+from tenants.models import PbxKey, RecordingMode, Team
+
+PEOPLE_SHOWN = 200
 
 
 def _people(request: TenantRequest) -> Any:
@@ -32,7 +37,7 @@ def _people(request: TenantRequest) -> Any:
 @require_GET
 @admin_required
 def manage_home(request: TenantRequest) -> HttpResponse:
-    return redirect("manage_users")
+    return redirect("manage_overview")  # recordings.manage_views.overview
 
 
 # --- users and their products -----------------------------------------------------------------
@@ -65,13 +70,30 @@ def users(request: TenantRequest) -> HttpResponse:
                 % {"user": user.username, "email": user.email},
             )
             return redirect("manage_user", user.pk)
-    people = list(_people(request))
+    filters = forms.PeopleFilterForm(request.GET or None, teams=Team.objects.order_by("name"))
+    people_qs = _people(request).prefetch_related("teams")
+    filtered = filters.is_bound and filters.is_valid() and any(filters.cleaned_data.values())
+    if filtered:
+        people_qs = filters.filter(people_qs)
+    people = list(people_qs[: PEOPLE_SHOWN + 1])
+    more = len(people) > PEOPLE_SHOWN
+    people = people[:PEOPLE_SHOWN]
     for person in people:
         person.product_value = forms.product_value(person)
     return render(
         request,
         "tenants/users.html",
-        {"form": form, "people": people, "products": dict(forms.product_choices()), "section": "users"},
+        {
+            "form": form,
+            "filters": filters,
+            "filtered": filtered,
+            "people": people,
+            "more": more,
+            "shown": PEOPLE_SHOWN,
+            "products": dict(forms.product_choices()),
+            "modes": RecordingMode.choices,
+            "section": "users",
+        },
         status=400 if form.errors else 200,
     )
 
@@ -275,17 +297,26 @@ def key_revoke(request: TenantRequest, key_id: uuid.UUID) -> HttpResponse:
 AUDIT_PAGE = 50
 
 
-@require_GET
-@admin_required
-def audit_log(request: TenantRequest) -> HttpResponse:
-    """The tenant's audit log, newest first, filtered (who, what, object, dates), paged by
-    position (``before`` an entry id: no COUNT, any depth). A malformed filter is shown as an
-    error and no filter is applied: the page never shows a half-filtered list as if filtered."""
-    form = forms.AuditFilterForm(request.GET or None)
+def _audit_filtered(request: TenantRequest) -> tuple[forms.AuditFilterForm, Any, bool]:
+    """The filter form and the tenant's entries it selects, newest first. A malformed filter is
+    shown as an error and no filter is applied: never a half-filtered list shown as filtered."""
+    form = forms.AuditFilterForm(
+        request.GET or None, people=users_of(request).order_by("last_name", "username")
+    )
     entries = AuditEntry.objects.filter(tenant=request.tenant).order_by("-id")
     filtered = form.is_bound and form.is_valid() and any(form.cleaned_data.values())
     if filtered:
         entries = form.filter(entries)
+    return form, entries, filtered
+
+
+@require_GET
+@admin_required
+def audit_log(request: TenantRequest) -> HttpResponse:
+    """The tenant's audit log, newest first, one sentence an entry in the reader's language,
+    filtered (person, kind of action, period), paged by position (``before`` an entry id: no
+    COUNT, any depth)."""
+    form, entries, filtered = _audit_filtered(request)
     before = request.GET.get("before", "")
     if re.fullmatch(r"[0-9]{1,18}", before):  # not isdigit(): "²" is a digit that int() refuses
         entries = entries.filter(id__lt=int(before))
@@ -294,6 +325,7 @@ def audit_log(request: TenantRequest) -> HttpResponse:
     rows = rows[:AUDIT_PAGE]
     query = request.GET.copy()
     query.pop("before", None)
+    export_query = query.urlencode()
     if more and rows:
         query["before"] = str(rows[-1].id)
     return render(
@@ -302,8 +334,37 @@ def audit_log(request: TenantRequest) -> HttpResponse:
         {
             "form": form,
             "filtered": filtered,
-            "entries": rows,
+            "entries": readable(request.tenant.pk, rows),
             "older_url": f"?{query.urlencode()}" if more and rows else "",
+            "export_query": export_query,
             "section": "audit",
         },
     )
+
+
+@require_POST
+@admin_required
+def audit_export(request: TenantRequest) -> HttpResponse:
+    """The filtered audit log as CSV (the export is logged). POST: it writes an audit entry.
+    The filters come in the query string, as on the page."""
+    form, entries, filtered = _audit_filtered(request)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, _("The filters were not applied: correct the marked fields."))
+        return redirect(f"{reverse('manage_audit')}?{request.GET.urlencode()}")
+    filters = (
+        {k: str(v.pk if hasattr(v, "pk") else v) for k, v in form.cleaned_data.items() if v}
+        if filtered
+        else {}
+    )
+    try:
+        body = services.export_audit_csv(
+            tenant=request.tenant, entries=entries, filters=filters, acting_user=request.user, request=request
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('manage_audit')}?{request.GET.urlencode()}")
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

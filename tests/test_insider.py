@@ -506,6 +506,21 @@ ROUTES: dict[str, Route] = {
     ),
     # --- exports and print views --------------------------------------------------------------
     "audit log": Route("manage_audit", _get("manage_audit"), _shows(COMMENT, LABEL)),
+    "audit log, CSV": Route(
+        "manage_audit_export",
+        lambda w, who: _result(_portal(w, who).post(reverse("manage_audit_export"))),
+        _shows(COMMENT, LABEL),
+        exports_metadata=True,
+    ),
+    "calls list": Route(
+        "manage_calls", _get("manage_calls"), _shows(COMMENT, LABEL, "{rec}/audio", "/r/{rec}/")
+    ),
+    "calls, CSV": Route(
+        "manage_calls_export",
+        lambda w, who: _result(_portal(w, who).post(reverse("manage_calls_export"))),
+        _shows(COMMENT, LABEL, "{rec}/audio", "/r/{rec}/"),
+        exports_metadata=True,
+    ),
     "register, print view": Route(
         "privacy:register_document", _get("privacy:register_document"), _shows(*SECRETS_OF_THE_RECORDING)
     ),
@@ -607,6 +622,9 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "access copy, own line":         (R403,   R403,   REFUSE, R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "access copy, used link":        (R404,   R404,   R404,   R404,   R404,   R404,   R404,   R404,   R404),
     "audit log":                     (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "audit log, CSV":                (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "calls list":                    (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
+    "calls, CSV":                    (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "register, print view":          (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "register, Markdown":            (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
     "staff policy":                  (R403,   R403,   EMPTY,  R403,   R403,   R403,   LOGIN,  LOGIN,  LOGIN),
@@ -681,7 +699,7 @@ def test_the_matrix_is_complete() -> None:
         assert len(row) == len(PERSONAS), route
     # The positive controls: someone gets each way's content, so a dead probe cannot pass.
     for route, row in MATRIX.items():
-        if not route.startswith(("access copy", "admin", "audit", "register", "staff", "subject")):
+        if not route.startswith(("access copy", "admin", "audit", "calls", "register", "staff", "subject")):
             assert any(e.content for e in row), f"{route}: no persona gets the content"
 
 
@@ -798,6 +816,8 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "manage_user": "one user's account and products; no recordings",
     "manage_user_update": "changes a user's name, e-mail or role (customer admins only)",
     "manage_user_product": "changes a user's licence or subscription",
+    "manage_users_bulk_licence": "changes several users' licence mode",
+    "manage_overview": "counts of calls and minutes per day, product and reason; no recordings",
     "manage_user_active": "activates or deactivates a user",
     "manage_user_password": (
         "sends the person a link to set a password, to their own e-mail; the admin never sees or sets "

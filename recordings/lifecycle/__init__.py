@@ -25,7 +25,11 @@ from recordings.lifecycle.decisions import (
     on_retention_changed,
     on_subscription_removed,
     on_tier_changed,
+    quota_counted,
+    saved_playbacks,
     saved_usage_ms,
+    tier_expiry,
+    unsubscribed_capped,
 )
 from recordings.lifecycle.deletion import (
     SWEEP_BATCH,
@@ -71,6 +75,10 @@ __all__ = [
     "on_retention_changed",
     "on_subscription_removed",
     "on_tier_changed",
+    "quota_counted",
+    "saved_playbacks",
     "saved_usage_ms",
     "sweep_expired",
+    "tier_expiry",
+    "unsubscribed_capped",
 ]

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -66,12 +67,19 @@ def _answer_prompts(recording: Recording, answer: str, now: datetime) -> None:
     ).update(status=PushPrompt.Status.ANSWERED, answer=answer, answered_at=now)
 
 
+def quota_counted() -> QuerySet[Recording]:
+    """The saved playbacks that count against the 100,000-minute quota: those without a due
+    date (call inside a tenant scope). ``saved_usage_ms`` sums one user's; the console's
+    overview sums them per user in one query."""
+    return Recording.objects.filter(
+        kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True
+    )
+
+
 def saved_usage_ms(user_id: uuid.UUID, *, exclude: uuid.UUID | None = None) -> int:
     """Milliseconds of the user's saved playbacks that count against the quota (those without a
     due date); the rule's own count, which the API's quota figure shows too."""
-    qs = Recording.objects.filter(
-        owner_id=user_id, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True
-    )
+    qs = quota_counted().filter(owner_id=user_id)
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
     return int(qs.aggregate(total=Sum("duration_ms"))["total"] or 0)
@@ -248,14 +256,31 @@ def on_playback_ready(recording: Recording, *, now: datetime | None = None) -> R
     return rec
 
 
+def saved_playbacks(user: User) -> QuerySet[Recording]:
+    """The user's live saved playbacks (call inside the user's tenant scope)."""
+    return Recording.objects.filter(owner=user, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+
+
+def tier_expiry(tier: str) -> CombinedExpression:
+    """The due date of a saved playback in a tier with a fixed number of days."""
+    return F("ended_at") + timedelta(days=TIER_DAYS[PlaybackTier(tier)])
+
+
+def unsubscribed_capped(*, user: User, now: datetime) -> tuple[QuerySet[Recording], datetime]:
+    """The saved playbacks a subscription removed at ``now`` gives a new due date, and that date
+    (the rule of :func:`on_subscription_removed`; the console's preview counts the same rows)."""
+    cap = now + UNSUBSCRIBED_GRACE
+    capped = saved_playbacks(user).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=cap))
+    return capped, cap
+
+
 def on_tier_changed(*, user: User, previous: str | None, tier: str, now: datetime | None = None) -> None:
     """Re-compute the expiry of the user's saved playbacks for the new tier (inside the caller's
     transaction and tenant scope). Newly due ones go with the next sweep, which is sent at once."""
     now = now or timezone.now()
-    saved = Recording.objects.filter(owner=user, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
-    days = TIER_DAYS.get(PlaybackTier(tier))
-    if days is not None:
-        saved.update(expires_at=F("ended_at") + timedelta(days=days), expiry_rule=tier)
+    saved = saved_playbacks(user)
+    if PlaybackTier(tier) in TIER_DAYS:
+        saved.update(expires_at=tier_expiry(tier), expiry_rule=tier)
         return
     before = saved_usage_ms(user.pk) if previous == PlaybackTier.MINUTES_100K else 0
     saved.update(expires_at=None, expiry_rule="")
@@ -273,15 +298,8 @@ def on_subscription_removed(*, user: User, now: datetime | None = None) -> int:
     scope): every saved playback is due at ``now`` + 30 days at the latest. Those without a due
     date (``minutes_100k``) or with a later one get exactly that (rule ``unsubscribed``); sooner
     due dates stay; unsaved ones keep their 3 days. Returns how many got the new due date."""
-    now = now or timezone.now()
-    cap = now + UNSUBSCRIBED_GRACE
-    return Recording.objects.filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=cap),
-        owner=user,
-        kind=Kind.PLAYBACK,
-        saved=True,
-        deleted_at__isnull=True,
-    ).update(expires_at=cap, expiry_rule=ExpiryRule.UNSUBSCRIBED)
+    capped, cap = unsubscribed_capped(user=user, now=now or timezone.now())
+    return capped.update(expires_at=cap, expiry_rule=ExpiryRule.UNSUBSCRIBED)
 
 
 def on_retention_changed(*, tenant: Tenant) -> int:

@@ -11,6 +11,7 @@ write their audit entry in the same transaction when a person asked (``acting_us
 
 from __future__ import annotations
 
+from tenants.services.audit_log import AUDIT_EXPORT_LIMIT, export_audit_csv
 from tenants.services.base import (
     tenant_of,
 )
@@ -53,6 +54,7 @@ from tenants.services.tenant import (
 )
 
 __all__ = [
+    "AUDIT_EXPORT_LIMIT",
     "PBX_KEY_PREFIX",
     "IssuedKey",
     "ProductChange",
@@ -65,6 +67,7 @@ __all__ = [
     "create_tenant",
     "create_user",
     "delete_team",
+    "export_audit_csv",
     "product_value",
     "remove_playback_subscription",
     "remove_products",

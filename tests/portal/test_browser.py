@@ -299,9 +299,15 @@ def test_admin_changes_a_licence_mode(session: Any, people: Personas) -> None:
     phone.login(people.admin.username)
     page = phone.page
     page.click("a[href='/manage/']")
+    page.wait_for_url("**/manage/overview/")
+    page.click("nav.subnav a[href='/manage/users/']")
     page.wait_for_url("**/manage/users/")
     page.select_option(f"#product-{target.pk}", "licence:on_demand")
     page.locator(f"form:has(#product-{target.pk}) button").click()
+    page.wait_for_selector("#consequences")  # step one: what the change does, nothing changed yet
+    with tenant_scope(people.tenant_a):
+        assert Licence.objects.get(user=target).mode == "always_pause"
+    page.locator("form:has(input[name=confirm]) button").click()
     page.wait_for_selector(".messages")
     with tenant_scope(people.tenant_a):
         assert Licence.objects.get(user=target).mode == "on_demand"

@@ -31,12 +31,16 @@ def _actions(tenant: Tenant) -> list[str]:
 
 def test_change_a_licence_mode_and_product(admin: Client, personas: Personas) -> None:
     user = personas.users["always"]
-    response = admin.post(reverse("manage_user_product", args=[user.pk]), {"product": "licence:on_demand"})
+    response = admin.post(
+        reverse("manage_user_product", args=[user.pk]), {"product": "licence:on_demand", "confirm": "1"}
+    )
     assert response.status_code == 302
     with tenant_scope(personas.tenant_a):
         assert Licence.objects.get(user=user).mode == "on_demand"
     # switching to Playback in one step replaces the licence
-    admin.post(reverse("manage_user_product", args=[user.pk]), {"product": "playback:days_90"})
+    admin.post(
+        reverse("manage_user_product", args=[user.pk]), {"product": "playback:days_90", "confirm": "1"}
+    )
     with tenant_scope(personas.tenant_a):
         assert not Licence.objects.filter(user=user).exists()
         assert PlaybackSubscription.objects.get(user=user).tier == "days_90"
@@ -47,7 +51,9 @@ def test_change_a_licence_mode_and_product(admin: Client, personas: Personas) ->
 
 def test_bad_product_changes_nothing(admin: Client, personas: Personas) -> None:
     user = personas.users["always"]
-    response = admin.post(reverse("manage_user_product", args=[user.pk]), {"product": "licence:sometimes"})
+    response = admin.post(
+        reverse("manage_user_product", args=[user.pk]), {"product": "licence:sometimes", "confirm": "1"}
+    )
     assert response.status_code == 400
     with tenant_scope(personas.tenant_a):
         assert Licence.objects.get(user=user).mode == "always"
@@ -240,7 +246,9 @@ def test_removing_a_playback_subscription_says_when_saved_recordings_go(
         rec = make_recording(user, with_object=False)
         lifecycle.on_playback_ready(rec)
         lifecycle.keep_recording(recording=rec, acting_user=user)
-        response = admin.post(reverse("manage_user_product", args=[user.pk]), {"product": ""}, follow=True)
+        response = admin.post(
+            reverse("manage_user_product", args=[user.pk]), {"product": "", "confirm": "1"}, follow=True
+        )
     html = response.content.decode()
     assert "Het Playback-abonnement van" in html and "uiterlijk op 2 december 2026 verwijderd" in html
     with tenant_scope(personas.tenant_a):
@@ -252,5 +260,7 @@ def test_removing_a_playback_subscription_says_when_saved_recordings_go(
     )
     # A person without a subscription: the removal line is not said after a product change.
     other = personas.users["always"]
-    response = admin.post(reverse("manage_user_product", args=[other.pk]), {"product": ""}, follow=True)
+    response = admin.post(
+        reverse("manage_user_product", args=[other.pk]), {"product": "", "confirm": "1"}, follow=True
+    )
     assert "Het Playback-abonnement van" not in response.content.decode()

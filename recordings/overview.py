@@ -1,0 +1,156 @@
+"""Manage → Overview ("Overzicht"): what the tenant records and stores, at a glance.
+
+- recorded, discarded and failed calls per day for the last 30 days (the chart and its table);
+- minutes stored per product (standard recordings, Playback);
+- each Playback user's use against their tier; for the 100,000-minute tier the date it runs
+  full at the last 30 days' rate, and who is above 90 %;
+- what the retention sweep deletes in the next 7 days, by reason (the recordings' own
+  ``expires_at`` and ``expiry_rule``, set by the lifecycle's rules);
+- processing failures of the last 7 days, with their reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from recordings.calls_console import reason_of
+from recordings.lifecycle import QUOTA_MS, QUOTA_WARNING_FRACTION, ExpiryRule, quota_counted
+from recordings.models import Call, Kind, Recording
+from tenants.models import PlaybackSubscription, PlaybackTier, Tenant, User
+
+DAYS = 30
+SWEEP_DAYS = 7
+RECORDED_STATES = (Call.State.RECORDED, Call.State.DELETED)  # deleted later: it was recorded
+
+
+@dataclass(frozen=True)
+class Day:
+    day: dt.date
+    recorded: int
+    discarded: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class PlaybackUse:
+    person: User
+    tier: str
+    tier_label: str
+    stored_minutes: int
+    quota_percent: int | None  # 100,000-minute tier only
+    full_on: dt.date | None  # at the last 30 days' rate; None: not at this rate within 10 years
+
+    @property
+    def above_warning(self) -> bool:
+        return self.quota_percent is not None and self.quota_percent >= QUOTA_WARNING_FRACTION * 100
+
+
+@dataclass(frozen=True)
+class Overview:
+    days: list[Day]
+    minutes_standard: int
+    minutes_playback: int
+    playback: list[PlaybackUse]
+    sweep: list[tuple[str, int]]  # (reason in words, recordings) in the next 7 days
+    sweep_total: int
+    failures: list[tuple[Call, str]]  # the latest, with the reason in words
+    failures_total: int
+
+
+def calls_per_day(tenant: Tenant, *, today: dt.date) -> list[Day]:
+    zone = timezone.get_current_timezone()
+    first = today - dt.timedelta(days=DAYS - 1)
+    since = dt.datetime.combine(first, dt.time.min, zone)
+    rows = (
+        Call.objects.filter(tenant=tenant, started_at__gte=since)
+        .annotate(day=TruncDate("started_at", tzinfo=zone))
+        .values("day")
+        .annotate(
+            recorded=Count("pk", filter=Q(state__in=RECORDED_STATES)),
+            discarded=Count("pk", filter=Q(state=Call.State.DISCARDED)),
+            failed=Count("pk", filter=Q(state=Call.State.FAILED)),
+        )
+    )
+    by_day = {r["day"]: r for r in rows}
+    out = []
+    for n in range(DAYS):
+        day = first + dt.timedelta(days=n)
+        r = by_day.get(day)
+        out.append(Day(day, r["recorded"], r["discarded"], r["failed"]) if r else Day(day, 0, 0, 0))
+    return out
+
+
+def _minutes(ms: int | None) -> int:
+    return round((ms or 0) / 60_000)
+
+
+def _per_owner(recordings: QuerySet[Recording]) -> dict[uuid.UUID, int]:
+    return dict(recordings.values_list("owner").annotate(total=Sum("duration_ms")).order_by())
+
+
+def playback_use(tenant: Tenant, *, now: dt.datetime) -> list[PlaybackUse]:
+    """Every Playback user's use, in four queries whatever the number of users."""
+    subs = list(
+        PlaybackSubscription.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+    )
+    live = Recording.objects.filter(tenant=tenant, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+    stored = _per_owner(live)
+    counted = _per_owner(quota_counted().filter(tenant=tenant))  # the quota's own rows
+    recent = _per_owner(live.filter(ended_at__gte=now - dt.timedelta(days=DAYS)))
+    out = []
+    for sub in subs:
+        user = sub.user
+        percent = full_on = None
+        if sub.tier == PlaybackTier.MINUTES_100K:
+            used = counted.get(user.pk, 0)
+            percent = int(used * 100 // QUOTA_MS)
+            rate = recent.get(user.pk, 0) / DAYS  # per day
+            if rate:
+                days_left = (QUOTA_MS - used) / rate
+                if days_left < 3650:
+                    full_on = timezone.localdate(now + dt.timedelta(days=max(days_left, 0)))
+        out.append(
+            PlaybackUse(
+                person=user,
+                tier=sub.tier,
+                tier_label=str(PlaybackTier(sub.tier).label),
+                stored_minutes=_minutes(stored.get(user.pk, 0)),
+                quota_percent=percent,
+                full_on=full_on,
+            )
+        )
+    return out
+
+
+def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
+    now = now or timezone.now()
+    live = Recording.objects.filter(tenant=tenant, deleted_at__isnull=True)
+    minutes = dict(live.values_list("kind").annotate(total=Sum("duration_ms")).order_by())
+    rules = dict(ExpiryRule.choices)
+    due = (
+        live.filter(expires_at__lte=now + dt.timedelta(days=SWEEP_DAYS))
+        .values_list("expiry_rule")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    sweep = sorted(((str(rules.get(rule, rule)), n) for rule, n in due), key=lambda r: -r[1])
+    failed = Call.objects.filter(
+        tenant=tenant, state=Call.State.FAILED, started_at__gte=now - dt.timedelta(days=SWEEP_DAYS)
+    ).select_related("user")
+    failures = list(failed.order_by("-started_at")[:10])
+    return Overview(
+        days=calls_per_day(tenant, today=timezone.localdate(now)),
+        minutes_standard=_minutes(minutes.get(Kind.STANDARD)),
+        minutes_playback=_minutes(minutes.get(Kind.PLAYBACK)),
+        playback=playback_use(tenant, now=now),
+        sweep=sweep,
+        sweep_total=sum(n for _r, n in sweep),
+        failures=[(call, reason_of(call)) for call in failures],
+        failures_total=failed.count(),
+    )
