@@ -257,7 +257,7 @@ def main() -> int:
     with tenant_scope(actors["tenant"]):  # type: ignore[arg-type]
         total = Recording.objects.count()
         live = Recording.objects.live().count()
-        mine = Recording.objects.live().filter(owner=actors["heavy"]).count()  # type: ignore[misc]
+        mine = Recording.objects.live().filter(owner=actors["heavy"]).count()
     print(f"\nrecordings in the tenant: {total} ({live} live); the heavy user's: {mine}")
     print(f"(a) first page                 {summary(first)}")
     print(f"(b) page {args.depth} deep (cursor)     {summary(deep)}")

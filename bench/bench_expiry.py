@@ -43,9 +43,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import psycopg
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -210,7 +215,7 @@ def _template_name(args: argparse.Namespace) -> str:
     return f"{connection.settings_dict['NAME']}_tpl_{args.total}_{args.due}_{args.layout}"
 
 
-def _admin_connect():  # type: ignore[no-untyped-def]
+def _admin_connect() -> psycopg.Connection[Any]:
     import psycopg
     from django.db import connection
 
@@ -440,7 +445,7 @@ def phase_rows(args: argparse.Namespace) -> bool:
 
     spent: dict[str, list[float]] = {}
 
-    def timed(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def timed(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         t = time.perf_counter()
         try:
             return execute(sql, params, many, context)

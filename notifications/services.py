@@ -161,7 +161,7 @@ def warn_quota(*, user: User, used_ms: int, quota_ms: int) -> PushPrompt:
     """Tell the user their saved playbacks passed 90 % of the quota (the caller decides when)."""
     texts = TEXTS[language_of(user)]
     used, quota = used_ms // 60_000, quota_ms // 60_000
-    with transaction.atomic(), service_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
+    with transaction.atomic(), service_scope(user.tenant_id):
         prompt = PushPrompt.objects.create(
             user=user,
             kind=PushPrompt.Kind.QUOTA_WARNING,

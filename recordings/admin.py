@@ -76,7 +76,7 @@ class ReadOnlyMaskedAdmin(UnscopedAdminMixin, admin.ModelAdmin):
 @admin.register(Recording)
 class RecordingAdmin(ReadOnlyMaskedAdmin):
     # Only these fields exist on the page: never storage_key, sha256, peaks, segments, numbers.
-    fields = [
+    fields = readonly_fields = (
         "id",
         "tenant",
         "owner",
@@ -99,8 +99,7 @@ class RecordingAdmin(ReadOnlyMaskedAdmin):
         "created_at",
         "deleted_at",
         "deletion_reason",
-    ]
-    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
+    )
     list_display = [
         "started_at",
         "tenant",
@@ -141,7 +140,7 @@ class CallAdmin(ReadOnlyMaskedAdmin):
     why (``error_code``: e.g. ``audio_missing``, ``processing_stalled``; issue 19). Read-only;
     no numbers in full, no storage keys."""
 
-    fields = [
+    fields = readonly_fields = (
         "id",
         "tenant",
         "pbx_call_id",
@@ -160,8 +159,7 @@ class CallAdmin(ReadOnlyMaskedAdmin):
         "processing_attempts",
         "uploaded_at",
         "updated_at",
-    ]
-    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
+    )
     list_display = [
         "started_at",
         "tenant",

@@ -45,7 +45,7 @@ def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse
 admin.site.login = admin_login  # type: ignore[method-assign]  # the admin signs in through allauth
 
 
-class AuditedAdminMixin:
+class AuditedAdminMixin(admin.ModelAdmin):
     """Support staff's changes go into the audit log too (the tenant's chain when the object
     has a tenant), besides Django's own admin history."""
 
@@ -62,17 +62,17 @@ class AuditedAdminMixin:
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         self._audit(request, obj, "create", {})
-        return super().log_addition(request, obj, message)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
+        return super().log_addition(request, obj, message)
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         changed = sorted({f for item in message or [] for f in item.get("changed", {}).get("fields", [])})
         self._audit(request, obj, "change", {"fields": changed})
-        return super().log_change(request, obj, message)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
+        return super().log_change(request, obj, message)
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         for obj in queryset:
             self._audit(request, obj, "delete", {})
-        return super().log_deletions(request, queryset)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
+        return super().log_deletions(request, queryset)
 
 
 class UnscopedAdminMixin(AuditedAdminMixin):
@@ -83,7 +83,7 @@ class UnscopedAdminMixin(AuditedAdminMixin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         with tenant_scope(obj.tenant_id):
-            super().save_model(request, obj, form, change)  # type: ignore[misc]  # a mixin: super() is the ModelAdmin
+            super().save_model(request, obj, form, change)
 
 
 class TenantOwnedForm(forms.ModelForm):
@@ -128,7 +128,7 @@ class DeletionReportAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status"]
-    fields = [
+    fields = readonly_fields = (
         "tenant",
         "requested_by",
         "requested_at",
@@ -141,8 +141,7 @@ class DeletionReportAdmin(admin.ModelAdmin):
         "rows_remaining",
         "audit_entries_with_personal_data",
         "verified",
-    ]
-    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
+    )
 
     @admin.display(boolean=True)
     def verified(self, obj: DeletionReport) -> bool:
@@ -398,8 +397,7 @@ class AuthenticatorAdmin(admin.ModelAdmin):
     list_display = ["user", "type", "created_at", "last_used_at"]
     list_filter = ["type"]
     search_fields = ["user__username"]
-    fields = ["user", "type", "created_at", "last_used_at"]  # never `data`
-    readonly_fields = fields  # type: ignore[assignment]  # all shown, none editable (stubs type fields wider)
+    fields = readonly_fields = ("user", "type", "created_at", "last_used_at")  # never `data`
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -35,9 +35,10 @@ def _tenant_id_of(tenant: models.Model | uuid.UUID | str | None) -> uuid.UUID:
 
 
 @contextmanager
-def tenant_scope(tenant: models.Model | uuid.UUID | str) -> Iterator[uuid.UUID]:
+def tenant_scope(tenant: models.Model | uuid.UUID | str | None) -> Iterator[uuid.UUID]:
     """Run the block with ``tenant`` (a Tenant, or its id) as the only tenant whose rows can be read
-    or written. (Typed as any model: the scoping sits below ``tenants.models``.)"""
+    or written. (Typed as any model: the scoping sits below ``tenants.models``.) ``None`` (a
+    staff user's or a tenant-less object's tenant) is refused with :class:`TenantScopeError`."""
     tenant_id = _tenant_id_of(tenant)
     token = _active_tenant_id.set(tenant_id)
     try:
@@ -47,7 +48,7 @@ def tenant_scope(tenant: models.Model | uuid.UUID | str) -> Iterator[uuid.UUID]:
 
 
 @contextmanager
-def service_scope(tenant: models.Model | uuid.UUID | str) -> Iterator[uuid.UUID]:
+def service_scope(tenant: models.Model | uuid.UUID | str | None) -> Iterator[uuid.UUID]:
     """The scope a service works in on an object of ``tenant``.
 
     The edges (middleware, the API's base view, tasks, commands, the admin) enter a tenant's scope;

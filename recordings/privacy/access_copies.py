@@ -234,7 +234,7 @@ def notices_for(user: User) -> list[AccessCopyNotice]:
     """The unread access-copy notices of ``user`` (their Playback recordings went into a copy)."""
     if getattr(user, "tenant_id", None) is None:
         return []
-    with service_scope(user.tenant_id):  # type: ignore[arg-type]  # a customer's user: tenant_id set
+    with service_scope(user.tenant_id):
         return list(
             AccessCopyNotice.objects.filter(user=user, seen_at__isnull=True).select_related(
                 "access_copy__created_by", "access_copy__approved_by"
@@ -244,7 +244,7 @@ def notices_for(user: User) -> list[AccessCopyNotice]:
 
 def mark_notice_seen(*, notice_id: uuid.UUID | str, acting_user: User) -> AccessCopyNotice:
     """The user has read the notice (it stays, marked read). Only the user it is for: Http404."""
-    with transaction.atomic(), service_scope(acting_user.tenant_id):  # type: ignore[arg-type]  # a customer admin: tenant_id set
+    with transaction.atomic(), service_scope(acting_user.tenant_id):
         notice = AccessCopyNotice.objects.filter(pk=notice_id, user=acting_user).first()
         if notice is None:
             raise Http404("No such notice")
