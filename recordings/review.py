@@ -69,6 +69,7 @@ class Plan:
     quota_minutes: int | None  # only the minutes tier has a quota
     used_minutes: int
     left_minutes: int | None
+    keep_days: int | None  # the days tiers: how long a kept call stays
     warning: bool  # at or over the 90 % warning
     next_due: Recording | None  # the next of the user's recordings the lifecycle deletes
 
@@ -94,6 +95,7 @@ def plan_of(user: User) -> Plan | None:
         quota_minutes=expiry.QUOTA_MINUTES if has_quota else None,
         used_minutes=used_ms // 60_000,
         left_minutes=max(0, expiry.QUOTA_MINUTES - used_ms // 60_000) if has_quota else None,
+        keep_days=expiry.TIER_DAYS.get(PlaybackTier(tier)),
         warning=has_quota and used_ms >= expiry.QUOTA_MS * expiry.QUOTA_WARNING_FRACTION,
         next_due=next_due,
     )
