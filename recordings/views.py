@@ -76,6 +76,12 @@ def home(request: TenantRequest) -> HttpResponse:
         "processing": [] if next_page or request.GET.get("after") else review.processing_calls(user),
         "review_count": review.review_count(user) if is_playback else None,
         "oob": bool(request.htmx),
+        # The legend (full page only): the colours this person's list can show, in words.
+        "colours": lambda: [
+            (value, label)
+            for value, label in Recording.Colour.choices
+            if (is_playback if value != Recording.Colour.STANDARD else not is_playback or bool(member_ids))
+        ],
     }
     if next_page:
         return render(request, "recordings/home.html#rows", context)

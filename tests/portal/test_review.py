@@ -202,3 +202,13 @@ def test_plan_shows_tier_minutes_warning_and_next_due(client: Client, personas: 
     html = client.get(reverse("plan")).content.decode()
     assert 'role="alert"' in html
     assert "Nothing is due" in html or "Er staat niets" in html
+
+
+def test_home_legend_names_the_colours_the_person_sees(client: Client, personas: Personas) -> None:
+    client.force_login(personas.playback["days_30"])
+    legend = client.get(reverse("home")).content.decode().split('class="legend"')[1].split("</ul>")[0]
+    assert "colour-light_blue" in legend and "colour-dark_blue" in legend and "colour-teal" not in legend
+    assert "Niet-bewaarde playback" in legend or "Unsaved playback" in legend  # words, not colour alone
+    client.force_login(personas.users["always"])
+    legend = client.get(reverse("home")).content.decode().split('class="legend"')[1].split("</ul>")[0]
+    assert "colour-teal" in legend and "colour-light_blue" not in legend
