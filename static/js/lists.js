@@ -16,7 +16,7 @@
   // No polling while the tab is hidden or a row is being dragged (the swap would drop it).
   document.addEventListener("htmx:beforeRequest", function (e) {
     var elt = e.detail.elt;
-    if (isLive(elt) && (document.hidden || elt.querySelector(".dragging, .swiped"))) e.preventDefault();
+    if (isLive(elt) && (document.hidden || elt.querySelector(".dragging, .swiped, .swiped-left, .pending-delete"))) e.preventDefault();
   });
 
   document.addEventListener("htmx:beforeSwap", function (e) {

@@ -45,17 +45,18 @@ def _arrive(owner: Any, number: str) -> Recording:
     return lifecycle.on_recording_ready(rec)
 
 
-def _swipe_right(s: Any, selector: str) -> None:
+def _swipe(s: Any, selector: str, direction: int) -> None:
+    """A finger drag of 120 px across the row: ``direction`` 1 to the right, -1 to the left."""
     page = s.page
+    page.locator(selector).scroll_into_view_if_needed()
     box = page.locator(selector).bounding_box()
     y = box["y"] + box["height"] / 2
-    x0 = box["x"] + 30
+    x0 = box["x"] + box["width"] / 2
     cdp = s.context.new_cdp_session(page)
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
     for step in range(1, 11):
-        cdp.send(
-            "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x0 + 12 * step, "y": y}]}
-        )
+        x = x0 + direction * 12 * step
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
@@ -112,10 +113,25 @@ def test_review_keep_delete_live_arrival_swipe_and_plan(
     assert "2" in page.locator("#review-banner").inner_text()
     found["home-phone"] = phone.axe()
     phone.shot(f"home-phone-{language}")
-    row = 'li.recording[data-swipe-keep]:has-text("+31622220002")'
-    _swipe_right(phone, row)
-    page.wait_for_selector(".recording.swiped")
-    page.locator(".recording.swiped .keep").click()
+    # swipe left: "delete" is uncovered; choosing it offers an undo, which keeps the row
+    gone = 'li.recording[data-swipe-keep]:has-text("+31622220001")'
+    _swipe(phone, gone, -1)
+    page.wait_for_selector(".recording.swiped-left .swipe-delete", state="visible")
+    page.locator(".recording.swiped-left .swipe-delete").click()
+    page.locator(f"{gone} [data-undo]").click()
+    page.wait_for_timeout(5500)
+    assert page.locator(gone).is_visible()
+    assert not Recording.objects.unscoped().get(pk=arrived.pk).is_deleted
+    # ... and without the undo it is deleted after a few seconds
+    _swipe(phone, gone, -1)
+    page.locator(".recording.swiped-left .swipe-delete").click()
+    assert page.locator(f"{gone} .undo").is_visible()
+    page.wait_for_selector(gone, state="detached", timeout=8000)
+    assert Recording.objects.unscoped().get(pk=arrived.pk).is_deleted
+    # swipe right: "keep it" is uncovered; choosing it keeps the call and opens the player
+    _swipe(phone, 'li.recording[data-swipe-keep]:has-text("+31622220002")', 1)
+    page.wait_for_selector(".recording.swiped .swipe-keep", state="visible")
+    page.locator(".recording.swiped .swipe-keep").click()
     page.wait_for_url(f"**/r/{later.pk}/")
     later.refresh_from_db()
     assert later.saved
@@ -123,7 +139,7 @@ def test_review_keep_delete_live_arrival_swipe_and_plan(
 
     # --- my plan ---------------------------------------------------------------------------
     page.goto("/plan/")
-    assert "+31622220001" in page.content()  # the unsaved one is deleted next
+    assert "+31611110002" in page.content()  # the saved one (30 days) is deleted next
     found["plan-phone"] = phone.axe()
     phone.shot(f"plan-phone-{language}")
 
