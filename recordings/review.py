@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from recordings import listing
@@ -34,9 +34,18 @@ def is_playback_user(user: User) -> bool:
 def to_review(user: User, *, now: datetime | None = None) -> QuerySet[Recording]:
     """The user's unanswered playbacks, newest first (through ``visible_to``: the one rule)."""
     now = now or timezone.now()
+    # An unanswered playback is due DECISION_WINDOW after its call ended (expiry_of), so never
+    # later than now + the window: the bound lets the database walk the expiry index's few days
+    # rather than all the user's recordings.
     return (
         Recording.objects.visible_to(user)
-        .filter(owner=user, kind=Kind.PLAYBACK, saved=False, expires_at__gt=now)
+        .filter(
+            owner=user,
+            kind=Kind.PLAYBACK,
+            saved=False,
+            expires_at__gt=now,
+            expires_at__lte=now + expiry.DECISION_WINDOW,
+        )
         .order_by("-started_at", "-id")
     )
 
@@ -107,14 +116,22 @@ def fingerprint(user: User, view: str, *, now: datetime | None = None) -> str:
     starting or finishing its processing, the review count (which also moves with the clock as
     decision windows close). The home list of a listener also covers the team's recordings."""
     now = now or timezone.now()
-    own = Recording.objects.visible_to(user) if view == "home" else Recording.objects.filter(owner=user)
-    figures = own.live().aggregate(
-        n_live=Count("id"),
-        n_saved=Count("id", filter=Q(saved=True)),
-        last_new=Max("created_at"),
-        last_saved=Max("saved_at"),
-        n_open=Count("id", filter=Q(kind=Kind.PLAYBACK, saved=False, owner=user, expires_at__gt=now)),
-    )
+    if view == "home":
+        figures = (
+            Recording.objects.visible_to(user)
+            .live()
+            .aggregate(
+                n_live=Count("id"),
+                n_saved=Count("id", filter=Q(saved=True)),
+                last_new=Max("created_at"),
+                last_saved=Max("saved_at"),
+                n_open=Count("id", filter=Q(kind=Kind.PLAYBACK, saved=False, owner=user, expires_at__gt=now)),
+            )
+        )
+    else:  # the review view shows only the open ones: a row joins (newest created) or leaves (count)
+        figures = to_review(user, now=now).aggregate(
+            n_open=Count("id"), last_new=Max("created_at"), oldest=Min("started_at")
+        )
     calls = Call.objects.filter(user=user, state=Call.State.PROCESSING).aggregate(
         n_calls=Count("id"), last_change=Max("updated_at"), attempts=Sum("processing_attempts")
     )

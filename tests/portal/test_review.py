@@ -150,7 +150,7 @@ def test_every_change_moves_the_fingerprint(personas: Personas) -> None:
         return seen[-1] != seen[-2]
 
     assert not changed()
-    make_recording(pb, remote_number="+31600000001")
+    new = make_recording(pb, remote_number="+31600000001")
     assert changed()  # a new recording
     lifecycle.keep_recording(recording=rec, acting_user=pb)
     assert changed()  # kept
@@ -159,8 +159,15 @@ def test_every_change_moves_the_fingerprint(personas: Personas) -> None:
     with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
         Call.objects.filter(pk=call.pk).update(state=Call.State.RECORDED)
     assert changed()  # processed
-    lifecycle.delete_recording(recording=rec, acting_user=pb)
+    lifecycle.delete_recording(recording=new, acting_user=pb)
     assert changed()  # deleted
+    with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
+        home = review.fingerprint(pb, "home")
+    lifecycle.delete_recording(recording=rec, acting_user=pb)  # saved: not in the review view
+    assert not changed()
+    with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
+        assert review.fingerprint(pb, "home") != home  # but the home list has it
+    make_recording(pb, remote_number="+31600000002")
     later = timezone.now() + dt.timedelta(days=4)
     assert tag_now(later) != tag_now()  # a decision window closed
 
