@@ -140,6 +140,7 @@ def test_review_keep_delete_live_arrival_swipe_and_plan(
     # --- my plan ---------------------------------------------------------------------------
     page.goto("/plan/")
     assert "+31611110002" in page.content()  # the saved one (30 days) is deleted next
+    assert page.evaluate("document.documentElement.scrollWidth") <= TALL_PHONE["width"]  # no sideways scroll
     found["plan-phone"] = phone.axe()
     phone.shot(f"plan-phone-{language}")
 
