@@ -1,6 +1,7 @@
 """Keep or delete a playback from the portal (POST only; the API has its own endpoints).
 
-Minimal views over ``recordings.lifecycle``; the portal's pages link here with a ``next`` URL.
+Minimal views over ``recordings.lifecycle``; the portal's pages link here with a ``next`` URL. The
+review view posts here through htmx and gets its row removed (or the reason it could not be).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import uuid
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from hiprecorder.http import TenantRequest
-from recordings import lifecycle
+from recordings import lifecycle, review
 from recordings.models import Kind, Recording
 from tenants.access import tenant_required
 
@@ -28,6 +30,12 @@ def _decidable(request: TenantRequest, recording_id: uuid.UUID) -> Recording:
     if recording is None or (not recording.is_deleted and recording.owner_id != request.user.pk):
         raise Http404("No such recording")
     return recording
+
+
+def _answer(request: TenantRequest, error: str = "") -> HttpResponse:
+    """The htmx answer of the review view: the row goes (or shows why not) and the counts move."""
+    context = {"error": error, "review_count": review.review_count(request.user)}
+    return render(request, "recordings/review.html#answered", context)
 
 
 def _back(request: TenantRequest) -> HttpResponseRedirect:
@@ -44,9 +52,15 @@ def keep(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
     try:
         lifecycle.keep_recording(recording=recording, acting_user=request.user)
     except lifecycle.RecordingGone as gone:
-        messages.error(request, gone.message)
+        error = gone.message
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        error = " ".join(exc.messages)
+    else:
+        error = ""
+    if request.htmx:
+        return _answer(request, error)
+    if error:
+        messages.error(request, error)
     else:
         messages.success(request, _("Recording kept."))
     return _back(request)
@@ -59,9 +73,15 @@ def delete(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
     try:
         lifecycle.delete_recording(recording=recording, acting_user=request.user)
     except lifecycle.RecordingGone as gone:
-        messages.error(request, gone.message)
+        error = gone.message
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        error = " ".join(exc.messages)
+    else:
+        error = ""
+    if request.htmx:
+        return _answer(request, error)
+    if error:
+        messages.error(request, error)
     else:
         messages.success(request, _("Recording deleted."))
     return _back(request)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.urls import include, path
 
 from notifications import views as notification_views
-from recordings import decision_views, manage_views, views
+from recordings import decision_views, manage_views, review_views, views
 from tenants.language import switch_language
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("review/", review_views.review_list, name="review"),
+    path("plan/", review_views.plan, name="plan"),
     path("language", switch_language, name="switch_language"),
     path("r/<uuid:recording_id>/", views.player, name="player"),
     path("r/<uuid:recording_id>/audio", views.recording_audio, name="recording_audio"),

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
-from recordings import listing, social, streaming
+from recordings import listing, review, review_views, social, streaming
 from recordings.access import get_recording_for_user, may_manage
 from recordings.models import Comment, Kind, Label, Recording, ShareLink
 from tenants.access import tenant_required
@@ -39,6 +39,11 @@ def _errors(exc: ValidationError) -> str:
 @tenant_required
 def home(request: TenantRequest) -> HttpResponse:
     user = request.user
+    # The live list's poll: nothing new answers 304 before the list is read or rendered.
+    next_page = bool(request.htmx and request.GET.get("after"))
+    live_tag, unchanged = ("", None) if next_page else review_views.not_modified_or(request, "home")
+    if unchanged is not None and request.htmx.target == "results":
+        return unchanged
     # A listener's team members: the owners of most rows, and the person filter's choices.
     members = listing.team_members(user)
     member_ids = [member.pk for member in members]
@@ -52,6 +57,7 @@ def home(request: TenantRequest) -> HttpResponse:
         people=members,
     )
     params = filters.as_params()
+    is_playback = not next_page and review.is_playback_user(user)
     context = {
         "recordings": rows,
         "viewer_id": user.pk,
@@ -64,12 +70,24 @@ def home(request: TenantRequest) -> HttpResponse:
         "is_playback_user": lambda: hasattr(user, "playback_subscription"),
         "suggestions": lambda: social.label_suggestions(user=user, limit=50),
         "kinds": Recording._meta.get_field("kind").choices,
+        # The live list: polled with its fingerprint; "Processing" rows for calls being processed.
+        "live_tag": live_tag,
+        "live_query": f"?{urlencode(params)}" if params else "",
+        "processing": [] if next_page or request.GET.get("after") else review.processing_calls(user),
+        "review_count": review.review_count(user) if is_playback else None,
+        "oob": bool(request.htmx),
+        # The legend (full page only): the colours this person's list can show, in words.
+        "colours": lambda: [
+            (value, label)
+            for value, label in Recording.Colour.choices
+            if (is_playback if value != Recording.Colour.STANDARD else not is_playback or bool(member_ids))
+        ],
     }
-    if request.htmx and request.GET.get("after"):
+    if next_page:
         return render(request, "recordings/home.html#rows", context)
     if request.htmx and request.htmx.target == "results":
-        return render(request, "recordings/home.html#results", context)
-    return render(request, "recordings/home.html", context)
+        return review_views.with_tag(render(request, "recordings/home.html#results", context), live_tag)
+    return review_views.with_tag(render(request, "recordings/home.html", context), live_tag)
 
 
 # --- the player -------------------------------------------------------------------------------

@@ -811,6 +811,8 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "comment_delete": "deletes a comment; answers a redirect or the person's own comment list",
     "share_revoke": "the owner ends a share link; answers a redirect",
     "outbox": "the person's own push prompts (keep or delete a playback): no audio",
+    "review": "the Playback user's own unsaved playbacks (visible_to and owner): rows link to the player",
+    "plan": "the Playback user's own tier and minutes, and their own next recording due",
     "manage_home": "a redirect to the admin's first management page",
     "manage_users": "user names, roles and products; no recordings",
     "manage_user": "one user's account and products; no recordings",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from recordings import review
 
 register = template.Library()
 
@@ -52,3 +55,19 @@ def party(recording: object) -> str:
     if number == "anonymous" or not number:
         return _("Anonymous")
     return number
+
+
+@register.inclusion_tag("recordings/includes/review_nav.html", takes_context=True)
+def review_nav(context: dict[str, Any]) -> dict[str, Any]:
+    """The navigation's "To review" link with its count (Playback users only)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or getattr(request, "tenant", None) is None or not review.is_playback_user(user):
+        return {"show": False}
+    match = getattr(request, "resolver_match", None)
+    return {
+        "show": True,
+        "count": review.review_count(user),
+        "current": bool(match and match.url_name == "review"),
+        "current_plan": bool(match and match.url_name == "plan"),
+    }

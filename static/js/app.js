@@ -81,13 +81,19 @@
   document.addEventListener("DOMContentLoaded", function () { revealWebShare(document); });
   document.addEventListener("htmx:afterSwap", function (e) { revealWebShare(e.target.parentNode || document); });
 
-  // --- swipe an unsaved row to the right: offer "keep" ----------------------------------------
+  // --- swipe an unsaved row: right uncovers "keep it" (keeps, opens the player), left uncovers
+  // "delete" (deleted after a few seconds unless undone). The row's buttons do the same.
   var THRESHOLD = 70;
+  var UNDO_MS = 5000;
   var drag = null;
+
+  function unswipe(row) {
+    row.classList.remove("swiped", "swiped-left");
+  }
 
   document.addEventListener("touchstart", function (e) {
     var row = e.target.closest("[data-swipe-keep]");
-    if (!row || e.touches.length !== 1) return;
+    if (!row || e.touches.length !== 1 || e.target.closest(".swipe-action, .undo")) return;
     drag = { row: row, x: e.touches[0].clientX, y: e.touches[0].clientY, dx: 0, horizontal: null };
   }, { passive: true });
 
@@ -99,22 +105,25 @@
       drag.horizontal = Math.abs(dx) > Math.abs(dy);
     }
     if (!drag.horizontal) return;
-    drag.dx = Math.max(0, Math.min(dx, 140));
+    drag.dx = Math.max(-140, Math.min(dx, 140));
+    unswipe(drag.row);
     drag.row.classList.add("dragging");
+    drag.row.classList.toggle("dragging-right", drag.dx > 0);
+    drag.row.classList.toggle("dragging-left", drag.dx < 0);
     drag.row.querySelector(".row-body").style.transform = "translateX(" + drag.dx + "px)";
   }, { passive: true });
 
   function endDrag() {
     if (!drag) return;
     var row = drag.row;
-    var body = row.querySelector(".row-body");
-    row.classList.remove("dragging");
-    body.style.transform = "";
-    if (drag.horizontal && drag.dx >= THRESHOLD) {
-      row.classList.add("swiped");
-      var keep = row.querySelector(".keep");
-      if (keep) keep.focus();
-      row.dispatchEvent(new CustomEvent("recording:swiped", { bubbles: true }));
+    row.classList.remove("dragging", "dragging-right", "dragging-left");
+    row.querySelector(".row-body").style.transform = "";
+    if (drag.horizontal && Math.abs(drag.dx) >= THRESHOLD) {
+      var right = drag.dx > 0;
+      row.classList.add(right ? "swiped" : "swiped-left");
+      var action = row.querySelector(right ? ".swipe-keep" : ".swipe-delete");
+      if (action) action.focus();
+      row.dispatchEvent(new CustomEvent("recording:swiped", { bubbles: true, detail: { right: right } }));
     }
     drag = null;
   }
@@ -123,12 +132,42 @@
 
   // A swipe is not a tap: do not follow the row's link when the finger moved sideways.
   document.addEventListener("click", function (e) {
-    var row = e.target.closest("[data-swipe-keep].swiped");
+    var row = e.target.closest("[data-swipe-keep].swiped, [data-swipe-keep].swiped-left");
     if (row && e.target.closest(".row-link")) {
       e.preventDefault();
-      row.classList.remove("swiped");
+      unswipe(row);
     }
   }, true);
+
+  // Delete with an undo instead of a dialog: the row makes way for "Deleted. Undo" and the
+  // decision is sent when the undo time is over (the same decision view the review view uses).
+  document.addEventListener("click", function (e) {
+    var trigger = e.target.closest("[data-undo-delete]");
+    if (!trigger || !window.htmx) return;
+    var row = trigger.closest("li.recording");
+    var undo = row && row.querySelector(".undo");
+    if (!undo) return;
+    e.preventDefault();
+    unswipe(row);
+    row.classList.add("pending-delete");
+    undo.hidden = false;
+    var button = undo.querySelector("[data-undo]");
+    if (button) button.focus();
+    var url = trigger.dataset.undoDelete;
+    row._undoTimer = window.setTimeout(function () {
+      window.htmx.ajax("POST", url, { source: row, target: row, swap: "outerHTML" });
+    }, UNDO_MS);
+  });
+
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest("[data-undo]")) return;
+    var row = e.target.closest("li.recording");
+    window.clearTimeout(row._undoTimer);
+    row.classList.remove("pending-delete");
+    row.querySelector(".undo").hidden = true;
+    var link = row.querySelector(".row-link");
+    if (link) link.focus();
+  });
 
   // "Print / save as PDF" on documents (the processing register): the browser's own print dialog.
   document.addEventListener("click", function (e) {

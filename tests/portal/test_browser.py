@@ -150,6 +150,7 @@ def test_log_in_home_colours_and_swipe_to_keep_on_a_phone(session: Any, people: 
 
     # swipe the unsaved row to the right: "keep" is offered, then the player opens
     row = page.locator(".recording.colour-light_blue")
+    row.scroll_into_view_if_needed()  # below the review banner and the legend on a small phone
     box = row.bounding_box()
     y = box["y"] + box["height"] / 2
     cdp = phone.context.new_cdp_session(page)
@@ -161,8 +162,8 @@ def test_log_in_home_colours_and_swipe_to_keep_on_a_phone(session: Any, people: 
         )
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     page.wait_for_selector(".recording.swiped")
-    assert page.evaluate("document.activeElement.classList.contains('keep')")
-    page.locator(".recording.swiped .keep").click()
+    assert page.evaluate("document.activeElement.classList.contains('swipe-keep')")  # "Onthouden"
+    page.locator(".recording.swiped .swipe-keep").click()
     page.wait_for_url(f"**/r/{unsaved.pk}/")
     unsaved.refresh_from_db()
     assert unsaved.saved

@@ -79,7 +79,11 @@ def test_a_row_in_each_language(client: Client, personas: Personas, language: st
     assert f'<input type="hidden" name="next" value="{player}">' in first
     assert f'{keep}<span class="visually-hidden"> +31612345678</span></button>' in first
     delete_url = reverse("recording_delete_confirm", args=[rec.pk])
-    assert f'href="{delete_url}">{delete}<span class="visually-hidden"> +31612345678</span></a>' in first
+    undo_url = reverse("recording_delete", args=[rec.pk])  # with JavaScript: deleted after an undo time
+    assert (
+        f'href="{delete_url}" data-undo-delete="{undo_url}">{delete}'
+        '<span class="visually-hidden"> +31612345678</span></a>'
+    ) in first
 
 
 def test_the_keep_form_is_accepted(client: Client, personas: Personas) -> None:

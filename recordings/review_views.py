@@ -1,0 +1,61 @@
+"""The portal's "To review" view and the Playback user's plan (thin: reads in
+:mod:`recordings.review`, decisions through :mod:`recordings.decision_views` and the lifecycle)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseNotModified
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from hiprecorder.http import TenantRequest
+from recordings import review
+from tenants.access import tenant_required
+
+
+def not_modified_or(request: TenantRequest, view: str) -> tuple[str, HttpResponse | None]:
+    """The list's fingerprint, and a 304 when the poll already has it (nothing rendered)."""
+    tag = review.fingerprint(request.user, view)
+    if request.htmx and review.matches(request.headers.get("If-None-Match", ""), tag):
+        response = HttpResponseNotModified()
+        response["ETag"] = f'"{tag}"'
+        return tag, response
+    return tag, None
+
+
+def with_tag(response: HttpResponse, tag: str) -> HttpResponse:
+    response["ETag"] = f'"{tag}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@tenant_required
+def review_list(request: TenantRequest) -> HttpResponse:
+    user = request.user
+    if not review.is_playback_user(user):
+        raise PermissionDenied("Only Playback users decide about their recordings.")
+    tag, unchanged = not_modified_or(request, "review")
+    if unchanged is not None:
+        return unchanged
+    now = timezone.now()
+    rows = review.review_rows(user, now=now)
+    context = {
+        "rows": rows,
+        "review_count": review.review_count(user, now=now),
+        "processing": review.processing_calls(user, playback_only=True),
+        "live_tag": tag,
+        "oob": bool(request.htmx),
+    }
+    template = "recordings/review.html#list" if request.htmx else "recordings/review.html"
+    return with_tag(render(request, template, context), tag)
+
+
+@require_GET
+@tenant_required
+def plan(request: TenantRequest) -> HttpResponse:
+    user_plan = review.plan_of(request.user)
+    if user_plan is None:
+        raise PermissionDenied("Only Playback users have a plan.")
+    return render(request, "recordings/plan.html", {"plan": user_plan})
