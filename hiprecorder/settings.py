@@ -15,6 +15,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -475,6 +477,42 @@ FIREBASE_CREDENTIALS_FILE = env_str("FIREBASE_CREDENTIALS_FILE")
 # Only for a loopback FCM server (tests, benchmarks, trying FCM offline): the v1 send URL with
 # "{0}" for the project id, e.g. http://127.0.0.1:9099/v1/projects/{0}/messages:send.
 FCM_SEND_URL = env_str("FCM_SEND_URL")
+# Web Push (the installable portal's notifications, RFC 8030/8291/8292): the VAPID key pair that
+# signs every push request. VAPID_PRIVATE_KEY is the P-256 private key, as PEM or as the raw 32 bytes
+# in base64url; production requires it (browsers' subscriptions are bound to its public key, so it
+# must survive a redeploy). The embedded default generates one and keeps it in DATA_DIR.
+# VAPID_SUBJECT: a contact the push services can reach (mailto: or https:).
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY").replace("\\n", "\n")
+if not VAPID_PRIVATE_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "VAPID_PRIVATE_KEY must be set in production (the P-256 key for Web Push, PEM or base64url)"
+        )
+    _vapid_key_file = DATA_DIR / "vapid_private_key.pem"
+    if not _vapid_key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _vapid_key_file.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        _vapid_key_file.chmod(0o600)
+    VAPID_PRIVATE_KEY = _vapid_key_file.read_text().strip()
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:support@hiprecorder.invalid")
+if not VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    raise ImproperlyConfigured("VAPID_SUBJECT must be a mailto: or https: URL")
+# The push services browsers subscribe at (a subscription elsewhere is refused: the server would
+# post to an address of the caller's choosing). Comma-separated host names; subdomains included.
+WEBPUSH_ALLOWED_HOSTS = env_list(
+    "WEBPUSH_ALLOWED_HOSTS",
+    ["fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com", "notify.windows.com"],
+)
+# Hosts reached over plain http (only a loopback push service for tests and benchmarks).
+WEBPUSH_INSECURE_HOSTS = env_list("WEBPUSH_INSECURE_HOSTS", [])
+# Seconds a push request may take before it counts as a transient failure (retried).
+WEBPUSH_TIMEOUT = env_int("WEBPUSH_TIMEOUT", 10, minimum=1)
 
 # --- security --------------------------------------------------------------------------------
 
