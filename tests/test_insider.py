@@ -795,7 +795,7 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "outbox": "the person's own push prompts (keep or delete a playback): no audio",
     "manifest": "the web app manifest: names, colours and icon URLs, the same for everyone",
     "service_worker": "the service worker's script: shell URLs; it never caches or intercepts "
-    "/r/, /s/, /api/ or audio (tests/portal/test_pwa.py)",
+    "/r/, /s/, /api/ or audio (tests/notifications/test_pwa_browser.py)",
     "offline": "a static page (no user's data: the service worker keeps it)",
     "browser_notifications": "the person's own switch for browser notifications and a count",
     "push_subscribe": "stores the person's own browser subscription; answers JSON with its id",
