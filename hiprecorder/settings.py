@@ -11,6 +11,7 @@ A malformed value stops start-up with ``ImproperlyConfigured`` naming the variab
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -500,6 +501,20 @@ if not VAPID_PRIVATE_KEY:
         )
         _vapid_key_file.chmod(0o600)
     VAPID_PRIVATE_KEY = _vapid_key_file.read_text().strip()
+try:  # fail at start-up, not at the first push
+    if VAPID_PRIVATE_KEY.startswith("-----"):
+        _vapid_loaded = serialization.load_pem_private_key(VAPID_PRIVATE_KEY.encode(), password=None)
+    else:
+        _vapid_raw = base64.urlsafe_b64decode(VAPID_PRIVATE_KEY + "=" * (-len(VAPID_PRIVATE_KEY) % 4))
+        if len(_vapid_raw) != 32:
+            raise ValueError("not 32 bytes")
+        _vapid_loaded = ec.derive_private_key(int.from_bytes(_vapid_raw, "big"), ec.SECP256R1())
+    if not isinstance(_vapid_loaded, ec.EllipticCurvePrivateKey) or _vapid_loaded.curve.name != "secp256r1":
+        raise ValueError("not a P-256 key")
+except (ValueError, TypeError) as _exc:
+    raise ImproperlyConfigured(
+        f"VAPID_PRIVATE_KEY is not a P-256 private key (PEM or base64url raw): {_exc}"
+    ) from None
 VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:support@hiprecorder.invalid")
 if not VAPID_SUBJECT.startswith(("mailto:", "https://")):
     raise ImproperlyConfigured("VAPID_SUBJECT must be a mailto: or https: URL")
