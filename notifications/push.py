@@ -282,28 +282,35 @@ class WebPushBackend:
 
     name: str = "webpush"
     session: requests.Session = field(default_factory=requests.Session, repr=False)
+    _signed: dict[str, tuple[float, dict[str, str], str]] = field(default_factory=dict, repr=False)
 
     def send(self, messages: list[PushMessage]) -> list[SendResult]:
         return [self._send_one(m) for m in messages]
 
+    def _vapid_headers(self, audience: str) -> dict[str, str]:
+        """The VAPID Authorization for one push service, signed once and reused for an hour of
+        its 12-hour life (RFC 8292 allows reuse; one ECDSA signature per service, not per push)."""
+        now = time.time()
+        cached = self._signed.get(audience)
+        if cached is None or cached[0] - now < 11 * 3600 or cached[2] != settings.VAPID_PRIVATE_KEY:
+            claims = {"sub": settings.VAPID_SUBJECT, "aud": audience, "exp": int(now) + 12 * 3600}
+            cached = (now + 12 * 3600, dict(vapid().sign(claims)), settings.VAPID_PRIVATE_KEY)
+            self._signed[audience] = cached
+        return dict(cached[1])
+
     def _send_one(self, message: PushMessage) -> SendResult:
         sub = subscription_of(message.token)
         endpoint = urlsplit(sub["endpoint"])
-        claims: dict[str, str | int] = {
-            "sub": settings.VAPID_SUBJECT,
-            "aud": f"{endpoint.scheme}://{endpoint.netloc}",
-            "exp": int(time.time()) + 12 * 3600,
-        }
+        headers = self._vapid_headers(f"{endpoint.scheme}://{endpoint.netloc}")
+        headers.update({"Urgency": "high", "Topic": str(message.prompt_id).replace("-", "")[:32]})
         try:
             response = webpush(
                 sub,
                 data=json.dumps(web_payload(message), separators=(",", ":")),
-                vapid_private_key=vapid(),
-                vapid_claims=claims,
                 content_encoding="aes128gcm",
                 ttl=24 * 3600,
                 timeout=settings.WEBPUSH_TIMEOUT,
-                headers={"Urgency": "high", "Topic": str(message.prompt_id).replace("-", "")[:32]},
+                headers=headers,  # (no vapid_claims: the Authorization above is already signed)
                 requests_session=self.session,
             )
         except WebPushException as exc:
