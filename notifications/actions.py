@@ -64,7 +64,7 @@ def decide_from_push(*, token: str, answer: str, now: datetime | None = None) ->
             raise ActionRefused(410, _("This browser no longer gets notifications for this account."))
         if prompt.status == PushPrompt.Status.ANSWERED:
             raise ActionRefused(409, _("This call was already answered in another place."))
-        recording = Recording.objects.filter(pk=prompt.recording_id).first()
+        recording = Recording.objects.filter(pk=prompt.recording_id).first() if prompt.recording_id else None
         if recording is None or recording.is_deleted:
             raise ActionRefused(410, _("This recording was already deleted."))
         if recording.saved:

@@ -83,7 +83,7 @@ def test_installable_app_push_to_the_service_worker_and_bewaren(
             base_url=live_server.url, locale="en-GB", viewport=viewport, has_touch=phone, is_mobile=phone
         )
         s.page = s.context.new_page()
-        s.page.on("console", lambda m: m.type == "error" and s.errors.append(m.text))
+        s.page.on("console", lambda m: s.errors.extend([m.text] if m.type == "error" else []))
         s.page.on("pageerror", lambda e: s.errors.append(str(e)))
     try:
         s.context.grant_permissions(["notifications"], origin=live_server.url)
@@ -164,11 +164,14 @@ def test_installable_app_push_to_the_service_worker_and_bewaren(
         # --- streaming only: audio never comes from or goes into the service worker ------------
         from_worker: list[str] = []
         shell_from_worker: list[str] = []
-        page.on("response", lambda r: "/r/" in r.url and r.from_service_worker and from_worker.append(r.url))
-        page.on(
-            "response",
-            lambda r: "/static/" in r.url and r.from_service_worker and shell_from_worker.append(r.url),
-        )
+
+        def answered(response: Any) -> None:
+            if response.from_service_worker and "/r/" in response.url:
+                from_worker.append(response.url)
+            if response.from_service_worker and "/static/" in response.url:
+                shell_from_worker.append(response.url)
+
+        page.on("response", answered)
         page.goto(reverse("player", args=[rec.pk]))
         audio = page.eval_on_selector("audio", "a => a.currentSrc || a.src || a.querySelector('source').src")
         assert "/audio" in audio
