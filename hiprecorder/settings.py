@@ -11,10 +11,13 @@ A malformed value stops start-up with ``ImproperlyConfigured`` naming the variab
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -281,6 +284,10 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_processed),
         "control_folder": str(_control),
         "store_processed": False,
+        # How often an idle worker looks for new files (kombu's default, 1 s, is also the pause
+        # after every task with prefetch 1: about one task per second per process). 0.1 s keeps
+        # prompts within the 2 s goal (bench/bench_push.py) for a directory listing per poll.
+        "polling_interval": 0.1,
     }
 else:
     # A message whose worker died unacknowledged is delivered again after this many seconds:
@@ -475,6 +482,56 @@ FIREBASE_CREDENTIALS_FILE = env_str("FIREBASE_CREDENTIALS_FILE")
 # Only for a loopback FCM server (tests, benchmarks, trying FCM offline): the v1 send URL with
 # "{0}" for the project id, e.g. http://127.0.0.1:9099/v1/projects/{0}/messages:send.
 FCM_SEND_URL = env_str("FCM_SEND_URL")
+# Web Push (the installable portal's notifications, RFC 8030/8291/8292): the VAPID key pair that
+# signs every push request. VAPID_PRIVATE_KEY is the P-256 private key, as PEM or as the raw 32 bytes
+# in base64url; production requires it (browsers' subscriptions are bound to its public key, so it
+# must survive a redeploy). The embedded default generates one and keeps it in DATA_DIR.
+# VAPID_SUBJECT: a contact the push services can reach (mailto: or https:).
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY").replace("\\n", "\n")
+if not VAPID_PRIVATE_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "VAPID_PRIVATE_KEY must be set in production (the P-256 key for Web Push, PEM or base64url)"
+        )
+    _vapid_key_file = DATA_DIR / "vapid_private_key.pem"
+    if not _vapid_key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _vapid_key_file.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        _vapid_key_file.chmod(0o600)
+    VAPID_PRIVATE_KEY = _vapid_key_file.read_text().strip()
+try:  # fail at start-up, not at the first push
+    if VAPID_PRIVATE_KEY.startswith("-----"):
+        _vapid_loaded = serialization.load_pem_private_key(VAPID_PRIVATE_KEY.encode(), password=None)
+    else:
+        _vapid_raw = base64.urlsafe_b64decode(VAPID_PRIVATE_KEY + "=" * (-len(VAPID_PRIVATE_KEY) % 4))
+        if len(_vapid_raw) != 32:
+            raise ValueError("not 32 bytes")
+        _vapid_loaded = ec.derive_private_key(int.from_bytes(_vapid_raw, "big"), ec.SECP256R1())
+    if not isinstance(_vapid_loaded, ec.EllipticCurvePrivateKey) or _vapid_loaded.curve.name != "secp256r1":
+        raise ValueError("not a P-256 key")
+except (ValueError, TypeError) as _exc:
+    raise ImproperlyConfigured(
+        f"VAPID_PRIVATE_KEY is not a P-256 private key (PEM or base64url raw): {_exc}"
+    ) from None
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:support@hiprecorder.invalid")
+if not VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    raise ImproperlyConfigured("VAPID_SUBJECT must be a mailto: or https: URL")
+# The push services browsers subscribe at (a subscription elsewhere is refused: the server would
+# post to an address of the caller's choosing). Comma-separated host names; subdomains included.
+WEBPUSH_ALLOWED_HOSTS = env_list(
+    "WEBPUSH_ALLOWED_HOSTS",
+    ["fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com", "notify.windows.com"],
+)
+# Hosts reached over plain http (only a loopback push service for tests and benchmarks).
+WEBPUSH_INSECURE_HOSTS = env_list("WEBPUSH_INSECURE_HOSTS", [])
+# Seconds a push request may take before it counts as a transient failure (retried).
+WEBPUSH_TIMEOUT = env_int("WEBPUSH_TIMEOUT", 10, minimum=1)
 
 # --- security --------------------------------------------------------------------------------
 

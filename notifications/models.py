@@ -12,7 +12,9 @@ from tenants.scoping import TenantOwned
 
 
 class Device(TenantOwned):
-    """One phone of a user, as the app registered it: its FCM registration token (or FID).
+    """One phone of a user, as the app registered it: its FCM registration token (or FID); or a
+    browser's Web Push subscription (platform ``webpush``: the token is the subscription's JSON,
+    endpoint and keys, and its hash is the endpoint's, so renewed keys update the same device).
 
     Tokens FCM reports as unregistered or invalid are deactivated (``active=False``) and get no
     more messages; registering the same token again re-activates it.
@@ -22,6 +24,7 @@ class Device(TenantOwned):
         ANDROID = "android", "Android"
         IOS = "ios", "iOS"
         WEB = "web", _("Web (demo outbox)")
+        WEBPUSH = "webpush", _("Browser (Web Push)")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey("tenants.User", on_delete=models.CASCADE, related_name="devices")
@@ -103,7 +106,13 @@ class PushPrompt(TenantOwned):
 
 
 class PushDelivery(TenantOwned):
-    """The prompt's message to one device: sent once, or failed with FCM's error code."""
+    """The prompt's message to one device: sent once, or failed with FCM's error code.
+
+    A browser's delivery carries an action token (only its SHA-256 is kept): the notification's
+    "Keep" and "Delete" buttons post it to decide without opening the portal. It is bound to this
+    prompt and device, works once (``action_used_at``) and ends with the recording's decision
+    window.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -116,9 +125,18 @@ class PushDelivery(TenantOwned):
     message_id = models.CharField(max_length=200, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    action_token_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    action_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["prompt", "device"], name="one_delivery_per_device")]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "device"], name="one_delivery_per_device"),
+            models.UniqueConstraint(
+                fields=["action_token_hash"],
+                condition=~Q(action_token_hash=""),
+                name="delivery_action_token_unique",
+            ),
+        ]
 
 
 class OutboxMessage(TenantOwned):

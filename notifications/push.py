@@ -9,15 +9,27 @@ error for each of its messages (so messages already sent in the same call are no
   loopback FCM server for tests and benchmarks).
 - :class:`OutboxBackend`: no FCM configured (the demo): stores each message as an
   :class:`notifications.models.OutboxMessage` that the portal shows.
+- :class:`WebPushBackend`: browsers (devices of platform ``webpush``), always: Web Push with
+  VAPID and an aes128gcm payload through ``pywebpush``, straight to each subscription's push
+  service. :func:`send_all` hands each message to the backend of its device's platform.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
+import requests
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.urls import reverse
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush
 
 from notifications.models import OutboxMessage
 from tenants.scoping import active_tenant_id
@@ -39,6 +51,8 @@ class PushMessage:
     category: str = ""  # the app's notification category: its action buttons (keep/delete)
     prompt_id: Any = None
     device_id: Any = None
+    platform: str = ""
+    action_token: str = ""  # browsers: the single-use token of the notification's buttons
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,145 @@ def _default_app() -> Any:
         except ValueError:
             cred = credentials.Certificate(settings.FIREBASE_CREDENTIALS_FILE)
             return firebase_admin.initialize_app(cred, name="hiprecorder")
+
+
+# --- Web Push ---------------------------------------------------------------------------------
+
+WEBPUSH = "webpush"
+
+
+def web_payload(message: PushMessage) -> dict[str, Any]:
+    """What the service worker receives (decrypted): the notification's words, where tapping it
+    leads (the recording's player) and, for a keep-or-delete prompt, its two buttons with the
+    single-use token they post to the decision URL. Never an audio URL."""
+    data = dict(message.data)
+    out: dict[str, Any] = {"title": message.title, "body": message.body, "tag": str(message.prompt_id)}
+    recording_id = data.get("recording_id")
+    out["url"] = reverse("player", args=[recording_id]) if recording_id else reverse("home")
+    if message.category and message.action_token:
+        out["actions"] = [
+            {"action": "keep", "title": data.get("keep_label", "Keep")},
+            {"action": "delete", "title": data.get("delete_label", "Delete")},
+        ]
+        out["action_url"] = reverse("push_action")
+        out["action_token"] = message.action_token
+    return out
+
+
+def subscription_of(token: str) -> dict[str, Any]:
+    """The stored subscription JSON of a browser device (validated when it was registered)."""
+    sub: dict[str, Any] = json.loads(token)
+    return sub
+
+
+_vapid_lock = threading.Lock()
+_vapid: Vapid02 | None = None
+_vapid_source = ""
+
+
+def vapid() -> Vapid02:
+    """The VAPID key pair of ``settings.VAPID_PRIVATE_KEY`` (PEM or base64url raw key)."""
+    global _vapid, _vapid_source
+    with _vapid_lock:
+        if _vapid is None or _vapid_source != settings.VAPID_PRIVATE_KEY:
+            key = settings.VAPID_PRIVATE_KEY
+            _vapid = Vapid02.from_pem(key.encode()) if key.startswith("-----") else Vapid02.from_string(key)
+            _vapid_source = key
+        return _vapid
+
+
+def vapid_public_key() -> str:
+    """The application server key a browser subscribes with: the uncompressed P-256 point, base64url."""
+    raw = vapid().public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _webpush_result(status: int, detail: str) -> SendResult:
+    if status in (404, 410):  # the subscription expired or was revoked (RFC 8030 section 7.3)
+        return SendResult(ok=False, error_code="UNREGISTERED", detail=detail)
+    if status == 403:  # the subscription belongs to another VAPID key: useless to us
+        return SendResult(ok=False, error_code="SENDER_ID_MISMATCH", detail=detail)
+    if status == 429:
+        return SendResult(ok=False, error_code="QUOTA_EXCEEDED", detail=detail)
+    if status >= 500:
+        return SendResult(ok=False, error_code="UNAVAILABLE", detail=detail)
+    return SendResult(ok=False, error_code=f"HTTP_{status}", detail=detail)
+
+
+@dataclass
+class WebPushBackend:
+    """Web Push to each browser's push service (VAPID-signed, payload encrypted aes128gcm)."""
+
+    name: str = "webpush"
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    _signed: dict[str, tuple[float, dict[str, str], str]] = field(default_factory=dict, repr=False)
+
+    def send(self, messages: list[PushMessage]) -> list[SendResult]:
+        return [self._send_one(m) for m in messages]
+
+    def _vapid_headers(self, audience: str) -> dict[str, str]:
+        """The VAPID Authorization for one push service, signed once and reused for an hour of
+        its 12-hour life (RFC 8292 allows reuse; one ECDSA signature per service, not per push)."""
+        now = time.time()
+        cached = self._signed.get(audience)
+        if cached is None or cached[0] - now < 11 * 3600 or cached[2] != settings.VAPID_PRIVATE_KEY:
+            claims = {"sub": settings.VAPID_SUBJECT, "aud": audience, "exp": int(now) + 12 * 3600}
+            cached = (now + 12 * 3600, dict(vapid().sign(claims)), settings.VAPID_PRIVATE_KEY)
+            self._signed[audience] = cached
+        return dict(cached[1])
+
+    def _send_one(self, message: PushMessage) -> SendResult:
+        sub = subscription_of(message.token)
+        endpoint = urlsplit(sub["endpoint"])
+        headers = self._vapid_headers(f"{endpoint.scheme}://{endpoint.netloc}")
+        headers.update({"Urgency": "high", "Topic": str(message.prompt_id).replace("-", "")[:32]})
+        try:
+            response = webpush(
+                sub,
+                data=json.dumps(web_payload(message), separators=(",", ":")),
+                content_encoding="aes128gcm",
+                ttl=24 * 3600,
+                timeout=settings.WEBPUSH_TIMEOUT,
+                headers=headers,  # (no vapid_claims: the Authorization above is already signed)
+                requests_session=self.session,
+            )
+        except WebPushException as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if not status:
+                return SendResult(ok=False, error_code="UNAVAILABLE", detail=str(exc)[:200])
+            return _webpush_result(status, str(exc).splitlines()[0][:200])
+        except requests.RequestException as exc:  # connection refused, timeout: try again later
+            return SendResult(ok=False, error_code="UNAVAILABLE", detail=str(exc)[:200])
+        assert not isinstance(response, str)  # not curl
+        location = response.headers.get("Location", "")
+        return SendResult(ok=True, message_id=location[:200] or f"webpush/{response.status_code}")
+
+
+_webpush_backend: WebPushBackend | None = None
+
+
+def get_webpush_backend() -> WebPushBackend:
+    global _webpush_backend
+    if _webpush_backend is None:
+        _webpush_backend = WebPushBackend()
+    return _webpush_backend
+
+
+def send_all(messages: list[PushMessage], backend: PushBackend | None = None) -> list[SendResult]:
+    """Send each message through its device's backend (browsers: Web Push; phones: ``backend``,
+    by default FCM or the outbox); one result per message, in order."""
+    web = [i for i, m in enumerate(messages) if m.platform == WEBPUSH]
+    apps = [i for i, m in enumerate(messages) if m.platform != WEBPUSH]
+    results: list[SendResult | None] = [None] * len(messages)
+    if apps:
+        for i, result in zip(apps, (backend or get_backend()).send([messages[i] for i in apps]), strict=True):
+            results[i] = result
+    if web:
+        for i, result in zip(web, get_webpush_backend().send([messages[i] for i in web]), strict=True):
+            results[i] = result
+    return [r for r in results if r is not None]
 
 
 _backend: PushBackend | None = None

@@ -9,12 +9,18 @@ delivery pending for the task's retry with backoff.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -22,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from hiprecorder.tasks import enqueue
 from notifications.models import Device, PushDelivery, PushPrompt
-from notifications.push import PushBackend, PushMessage, get_backend
+from notifications.push import WEBPUSH, PushBackend, PushMessage, send_all
 from recordings.models import Recording
 from tenants.scoping import service_scope
 
@@ -86,13 +92,18 @@ def register_device(
         raise ValidationError({"token": _("The push token is missing.")})
     if len(token) > 4096 or any(c.isspace() for c in token):
         raise ValidationError({"token": _("This is not a push token.")})
-    if platform not in Device.Platform.values:
+    if platform not in Device.Platform.values or platform == WEBPUSH:
         raise ValidationError(
             {"platform": _("Platform must be one of: %s.") % ", ".join(Device.Platform.values)}
         )
+    return _register(
+        user=user, token=token, digest=_token_hash(token), platform=platform, app_version=app_version
+    )
+
+
+def _register(*, user: User, token: str, digest: str, platform: str, app_version: str) -> Device:
     if user.tenant_id is None:
         raise ValidationError(_("Support staff have no devices."))
-    digest = _token_hash(token)
     with transaction.atomic(), service_scope(user.tenant_id):
         # The one cross-tenant read here: a token is globally unique, whoever held it before.
         previous: Device | None = (
@@ -105,10 +116,65 @@ def register_device(
             return Device.objects.create(
                 user=user, token=token, token_hash=digest, platform=platform, app_version=app_version[:40]
             )
-        previous.platform, previous.app_version = platform, app_version[:40]
+        previous.token, previous.platform, previous.app_version = token, platform, app_version[:40]
         previous.active, previous.deactivated_reason = True, ""
         previous.save()
         return previous
+
+
+def _b64url(value: Any, *, length: int, field: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise ValidationError({field: _("This browser subscription is missing its keys.")})
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != length:
+        raise ValidationError({field: _("This browser subscription's keys are not valid.")})
+    return raw
+
+
+def _check_endpoint(endpoint: Any) -> str:
+    """The push service's URL: https on a known push service (settings.WEBPUSH_ALLOWED_HOSTS),
+    so a subscription cannot make the server post to an address of the caller's choosing."""
+    if not isinstance(endpoint, str) or len(endpoint) > 1024:
+        raise ValidationError({"endpoint": _("This is not a push subscription.")})
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    allowed = any(host == h or host.endswith("." + h) for h in settings.WEBPUSH_ALLOWED_HOSTS)
+    loopback = parts.scheme == "http" and host in settings.WEBPUSH_INSECURE_HOSTS
+    if not allowed or (parts.scheme != "https" and not loopback) or parts.username or parts.password:
+        raise ValidationError({"endpoint": _("This browser's push service is not supported.")})
+    return endpoint
+
+
+def register_web_subscription(
+    *, user: User, subscription: Any, acting_user: User | None = None, user_agent: str = ""
+) -> Device:
+    """Register (or refresh) a browser's Web Push subscription (``PushSubscription.toJSON()``:
+    endpoint and the p256dh/auth keys) as a device of platform ``webpush``. The endpoint is the
+    device's identity; renewed keys for the same endpoint update it."""
+    if not isinstance(subscription, dict):
+        raise ValidationError(_("This is not a push subscription."))
+    endpoint = _check_endpoint(subscription.get("endpoint"))
+    keys = subscription.get("keys")
+    keys = keys if isinstance(keys, dict) else {}
+    p256dh = _b64url(keys.get("p256dh"), length=65, field="p256dh")
+    if p256dh[0] != 4:
+        raise ValidationError({"p256dh": _("This browser subscription's keys are not valid.")})
+    _b64url(keys.get("auth"), length=16, field="auth")
+    token = json.dumps(
+        {"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}},
+        separators=(",", ":"),
+    )
+    return _register(
+        user=user, token=token, digest=_token_hash(endpoint), platform=WEBPUSH, app_version=user_agent[:40]
+    )
+
+
+def web_device_of(*, user: User, endpoint: str) -> Device | None:
+    """The user's browser device of this push endpoint, if any."""
+    return Device.objects.filter(user=user, platform=WEBPUSH, token_hash=_token_hash(endpoint)).first()
 
 
 def deactivate_device(*, device: Device, reason: str, acting_user: User | None = None) -> Device:
@@ -194,7 +260,6 @@ def send_prompt(
     Runs inside the active tenant scope. ``retry`` in the outcome: some deliveries hit a transient
     error and stay pending. ``final_attempt``: give those up (failed) instead.
     """
-    backend = backend or get_backend()
     now = timezone.now()
     with transaction.atomic():
         prompt = PushPrompt.objects.select_for_update().filter(pk=prompt_id).first()
@@ -212,6 +277,12 @@ def send_prompt(
             ).select_related("device")
         )
         category = KEEP_OR_DELETE_CATEGORY if prompt.kind == PushPrompt.Kind.KEEP_OR_DELETE else ""
+        action_tokens = {
+            d.pk: secrets.token_urlsafe(32) for d in pending if category and d.device.platform == WEBPUSH
+        }
+        for d in pending:  # a browser's buttons: a fresh single-use token per attempt (hash kept)
+            if d.pk in action_tokens:
+                d.action_token_hash = _token_hash(action_tokens[d.pk])
         messages = [
             PushMessage(
                 token=d.device.token,
@@ -221,11 +292,13 @@ def send_prompt(
                 category=category,
                 prompt_id=prompt.pk,
                 device_id=d.device_id,
+                platform=d.device.platform,
+                action_token=action_tokens.get(d.pk, ""),
             )
             for d in pending
         ]
         outcome = SendOutcome(prompt=prompt)
-        results = backend.send(messages) if messages else []
+        results = send_all(messages, backend) if messages else []
         for delivery, result in zip(pending, results, strict=True):
             if result.ok:
                 delivery.status, delivery.message_id, delivery.sent_at = (
@@ -246,7 +319,9 @@ def send_prompt(
                     Device.objects.filter(pk=delivery.device_id).update(
                         active=False, deactivated_reason=result.error_code.lower()
                     )
-        PushDelivery.objects.bulk_update(pending, ["status", "message_id", "sent_at", "error_code"])
+        PushDelivery.objects.bulk_update(
+            pending, ["status", "message_id", "sent_at", "error_code", "action_token_hash"]
+        )
         if not outcome.retry:
             delivered = PushDelivery.objects.filter(prompt=prompt, status=PushDelivery.Status.SENT).exists()
             prompt.status = PushPrompt.Status.SENT if delivered else PushPrompt.Status.FAILED

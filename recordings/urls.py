@@ -31,6 +31,15 @@ urlpatterns = [
     path("recordings/<uuid:recording_id>/keep", decision_views.keep, name="recording_keep"),
     path("recordings/<uuid:recording_id>/delete", decision_views.delete, name="recording_delete"),
     path("notifications/outbox/", notification_views.outbox, name="outbox"),
+    # The installable app (the service worker at the root, so its scope is the whole site) and
+    # the browser's notifications (Web Push).
+    path("manifest.webmanifest", notification_views.manifest, name="manifest"),
+    path("sw.js", notification_views.service_worker, name="service_worker"),
+    path("offline/", notification_views.offline, name="offline"),
+    path("notifications/browser/", notification_views.browser_notifications, name="browser_notifications"),
+    path("push/subscribe", notification_views.push_subscribe, name="push_subscribe"),
+    path("push/unsubscribe", notification_views.push_unsubscribe, name="push_unsubscribe"),
+    path("push/action", notification_views.push_action, name="push_action"),
     # The management environment of customer admins (the pages that touch recordings here, the
     # rest in tenants.urls).
     path("manage/users/<uuid:user_id>/product", manage_views.user_product, name="manage_user_product"),

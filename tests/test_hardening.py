@@ -26,6 +26,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "recorder.example.nl",
     "CSRF_TRUSTED_ORIGINS": "https://recorder.example.nl",
     "AUDIT_SEAL_KEY": "test-1:" + "s" * 20 + "-production-only-seal-key",
+    "VAPID_PRIVATE_KEY": "gUk-4ABnInxDJElaIsAOusMLuBOu3rcfknnZFJrHpGA",  # a test-only P-256 key
 }
 
 

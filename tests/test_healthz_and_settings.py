@@ -88,6 +88,37 @@ def test_production_needs_a_secret_key(tmp_path: object) -> None:
     assert "SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (None, "VAPID_PRIVATE_KEY must be set in production"),
+        ("not-a-key", "VAPID_PRIVATE_KEY is not a P-256 private key"),
+        ("-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----", "is not a P-256 private key"),
+    ],
+)
+def test_production_needs_a_valid_vapid_key(tmp_path: object, value: str | None, says: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HIPRECORDER_PRODUCTION": "1",
+        "DATA_DIR": str(tmp_path),
+        "ALLOWED_HOSTS": "x.nl",
+        "SECRET_KEY": "k" * 60,
+        "AUDIT_SEAL_KEY": "test-1:" + "s" * 40,
+    }
+    env.pop("VAPID_PRIVATE_KEY", None)
+    if value is not None:
+        env["VAPID_PRIVATE_KEY"] = value
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert says in result.stderr
+
+
 def test_demo_command_json(db: None) -> None:
     from io import StringIO
 

@@ -813,6 +813,16 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "outbox": "the person's own push prompts (keep or delete a playback): no audio",
     "review": "the Playback user's own unsaved playbacks (visible_to and owner): rows link to the player",
     "plan": "the Playback user's own tier and minutes, and their own next recording due",
+    "manifest": "the web app manifest: names, colours and icon URLs, the same for everyone",
+    "service_worker": "the service worker's script: shell URLs; it never caches or intercepts "
+    "/r/, /s/, /api/ or audio (tests/notifications/test_pwa_browser.py)",
+    "offline": "a static page (no user's data: the service worker keeps it)",
+    "browser_notifications": "the person's own switch for browser notifications and a count",
+    "push_subscribe": "stores the person's own browser subscription; answers JSON with its id",
+    "push_unsubscribe": "switches off the person's own browser; answers JSON",
+    "push_action": "a notification button: keeps or deletes the one recording its single-use "
+    "token names, answers a JSON sentence; the token opens no page and no audio "
+    "(tests/notifications/test_webpush.py::test_the_token_never_reaches_audio_or_pages)",
     "manage_home": "a redirect to the admin's first management page",
     "manage_users": "user names, roles and products; no recordings",
     "manage_user": "one user's account and products; no recordings",

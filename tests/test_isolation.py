@@ -208,6 +208,16 @@ ROWS: dict[str, Row] = {
     "outbox": Row("GET", (302, 403, 200, 200, 200, 200, 200)),
     "review": Row("GET", (302, 403, 403, 403, 403, 403, 200)),
     "plan": Row("GET", (302, 403, 403, 403, 403, 403, 200)),
+    # --- the installable app and browser notifications (Web Push) ---------------------------------
+    "manifest": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
+    "service_worker": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
+    "offline": Row("GET", (200, 200, 200, 200, 200, 200, 200), auth="none"),
+    "browser_notifications": Row("GET", (302, 403, 200, 200, 200, 200, 200)),
+    # (only Playback users may subscribe; the empty body is refused as bad input: 400)
+    "push_subscribe": Row("POST", (302, 403, 403, 403, 403, 403, 400), data={}, json=True),
+    "push_unsubscribe": Row("POST", (302, 403, 404, 404, 404, 404, 404), data={}, json=True),
+    # (no session counts: only the single-use token decides; without one, a clear 400)
+    "push_action": Row("POST", (400, 400, 400, 400, 400, 400, 400), auth="none", data={}),
     # --- management (customer admins) -----------------------------------------------------------
     "manage_home": Row("GET", (302, 403, 302, 302, 403, 403, 403)),
     "manage_users": Row("GET", (302, 403, 200, 200, 403, 403, 403)),

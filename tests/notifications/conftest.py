@@ -10,6 +10,7 @@ import pytest
 
 from notifications import push
 from tests.notifications.fcm_server import FcmServer, write_service_account
+from tests.notifications.webpush_server import WebPushServer
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,19 @@ def fcm(_fcm_session: tuple[FcmServer, Path], settings: Any) -> Iterator[FcmServ
     push.set_backend(None)
     yield server
     push.set_backend(None)
+
+
+@pytest.fixture(scope="session")
+def _webpush_session() -> Iterator[WebPushServer]:
+    server = WebPushServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webpush_service(_webpush_session: WebPushServer, settings: Any) -> Iterator[WebPushServer]:
+    """The loopback Web Push service, its host allowed (over http) for subscriptions."""
+    _webpush_session.reset()
+    settings.WEBPUSH_ALLOWED_HOSTS = [*settings.WEBPUSH_ALLOWED_HOSTS, _webpush_session.host]
+    settings.WEBPUSH_INSECURE_HOSTS = [_webpush_session.host]
+    yield _webpush_session

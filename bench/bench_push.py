@@ -1,0 +1,180 @@
+"""Benchmark of Web Push prompts on the embedded default: ready -> the push service's request.
+
+    python bench/bench_push.py [--users 100] [--calls 1000] [--concurrency 2] [--eager]
+
+The embedded default as it ships: SQLite and Celery over kombu's filesystem transport in a fresh
+DATA_DIR, a ``celery worker`` subprocess (``--eager``: the send runs in this process instead).
+Each of ``--users`` Playback users has one browser subscribed at the loopback Web Push service
+(tests/notifications/webpush_server.py, in this process), which verifies every request's VAPID
+signature and decrypts its aes128gcm payload, as in the tests. ``--calls`` recordings become
+ready at once (``on_playback_ready`` one after another: rules, expiry, prompt, task on commit);
+reported: the time from each recording being ready to the push service receiving its request
+(p50/p95/max; goal p95 under 2 s) and prompts per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+P95_GOAL_S = 2.0
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--calls", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    ap.add_argument("--eager", action="store_true", help="send in this process (no worker)")
+    args = ap.parse_args()
+
+    from tests.notifications.webpush_server import WebPushServer
+
+    server = WebPushServer().start()
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-push-"))
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "FIREBASE_CREDENTIALS_FILE"):
+        os.environ.pop(name, None)
+    os.environ["DATA_DIR"] = str(data_dir)
+    os.environ["WEBPUSH_ALLOWED_HOSTS"] = server.host
+    os.environ["WEBPUSH_INSECURE_HOSTS"] = server.host
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
+    if args.eager:
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from notifications.services import register_web_subscription
+    from recordings import lifecycle
+    from recordings.models import Call, Recording
+    from tenants import services
+    from tenants.models import ProcessingRegister
+    from tenants.scoping import tenant_scope
+
+    print(f"database: {settings.DATABASES['default']['ENGINE']}; data dir {data_dir}")
+    tenant = services.create_tenant(name="Bench BV", slug="bench")
+    with tenant_scope(tenant):
+        ProcessingRegister.objects.get_or_create(
+            tenant=tenant, defaults={"purpose": "Benchmark.", "legitimate_interest": "Benchmark."}
+        )
+    users = []
+    for n in range(args.users):
+        user = services.create_user(tenant=tenant, username=f"pb-{n}", password=None, pbx_id=f"9{n}")
+        services.set_playback_subscription(user=user, tier="days_30")
+        register_web_subscription(user=user, subscription=server.subscription().as_json())
+        users.append(user)
+
+    now = datetime.now(UTC)
+    recs = []
+    with tenant_scope(tenant):
+        for i in range(args.calls):
+            user = users[i % len(users)]
+            common = {
+                "direction": "inbound",
+                "leg": "mobile",
+                "local_number": "+31201234567",
+                "remote_number": "+31612345678",
+                "started_at": now,
+                "ended_at": now,
+            }
+            call = Call.objects.create(
+                pbx_call_id=f"bp-{uuid.uuid4().hex}",
+                user=user,
+                kind="playback",
+                record=True,
+                announce=True,
+                state="recorded",
+                **common,
+            )
+            recs.append(
+                Recording.objects.create(call=call, owner=user, kind="playback", duration_ms=60_000, **common)
+            )
+
+    worker = None
+    if not args.eager:
+        env = dict(os.environ)
+        worker = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "hiprecorder",
+                "worker",
+                "--loglevel=WARNING",
+                f"--concurrency={args.concurrency}",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=str(HERE.parent),
+            env=env,
+        )
+        time.sleep(8)  # let the worker start before the clock starts
+        print(f"worker: celery, {args.concurrency} processes, filesystem broker")
+    else:
+        print("worker: none (eager, in this process)")
+
+    ready: dict[str, float] = {}
+    started = time.time()
+    for rec in recs:
+        ready[str(rec.pk)] = time.time()
+        lifecycle.on_playback_ready(rec)
+    produced = time.time() - started
+    deadline = time.time() + 300
+    while len(server.received) < args.calls and time.time() < deadline:
+        time.sleep(0.2)
+    if worker is not None:
+        worker.terminate()
+        worker.wait(timeout=30)
+    arrived: dict[str, float] = {}
+    by_prompt: dict[str, str] = {}
+    from notifications.models import PushPrompt
+
+    with tenant_scope(tenant):
+        for prompt_id, rec_id in PushPrompt.objects.values_list("id", "recording_id"):
+            by_prompt[str(prompt_id)] = str(rec_id)
+    for r in server.received:
+        rid = by_prompt.get(str(r.payload.get("tag")), "")
+        arrived[rid] = min(arrived.get(rid, r.at), r.at)
+    latencies = [arrived[rid] - at for rid, at in ready.items() if rid in arrived]
+    print(
+        f"{args.calls} recordings ready in {produced:.2f} s ({args.calls / produced:,.0f}/s produced); "
+        f"push requests received: {len(server.received)} of {args.calls}, rejected: {len(server.rejected)}"
+    )
+    if not latencies:
+        return 1
+    span = max(arrived.values()) - started
+    print(f"prompts/s (first ready -> last push request): {len(arrived) / span:,.1f}")
+    print(
+        f"ready -> push service request: p50 {statistics.median(latencies) * 1000:,.0f} ms, "
+        f"p95 {pct(latencies, 95) * 1000:,.0f} ms, max {max(latencies) * 1000:,.0f} ms"
+    )
+    p95 = pct(latencies, 95)
+    print(f"goal p95 < {P95_GOAL_S:.0f} s: {'met' if p95 < P95_GOAL_S else 'MISSED'}")
+    print(json.dumps({"p95_ms": round(p95 * 1000), "received": len(server.received)}))
+    server.stop()
+    return 0 if len(latencies) == args.calls else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
