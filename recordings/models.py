@@ -498,3 +498,6 @@ class ContactRule(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_list_type_display()}: {self.number}"
+
+
+from recordings.transcripts.models import Transcript  # noqa: E402, F401 (registered with the app)

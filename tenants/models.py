@@ -51,6 +51,10 @@ class Tenant(models.Model):
         default=True,
         help_text=_("Admins without an authenticator app are sent to set one up before any portal page."),
     )
+    # Transcripts (opt-in; turning them on records the purpose in the processing register).
+    transcription_enabled = models.BooleanField(_("transcribe recordings"), default=False)
+    redact_phone_numbers = models.BooleanField(_("redact phone numbers in transcripts"), default=False)
+    redact_email_addresses = models.BooleanField(_("redact e-mail addresses in transcripts"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

