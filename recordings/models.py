@@ -444,6 +444,7 @@ class PlaybackAccess(TenantOwned):
         APP = "app", _("App")
         SHARE = "share", _("Share link")
         ACCESS_COPY = "copy", _("Access copy (art. 15)")
+        TRANSCRIPT = "text", _("Transcript read")
 
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="accesses")
     user = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")

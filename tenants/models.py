@@ -351,6 +351,8 @@ class ProcessingRegister(TenantOwned):
         blank=True,
         help_text=_("Empty: the standard text, in the reader's language."),
     )
+    # Written when transcripts are switched on (recordings.transcripts.optin); required for that.
+    transcription_purpose = models.TextField(_("purpose of transcribing calls"), max_length=2000, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 

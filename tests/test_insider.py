@@ -437,6 +437,11 @@ ROUTES: dict[str, Route] = {
         lambda w, who: _api_get(w, who, reverse("api:recording", args=[w.rec.pk])),
         _shows("{rec}"),
     ),
+    "API transcript": Route(
+        "api:recording_transcript",
+        lambda w, who: _api_get(w, who, reverse("api:recording_transcript", args=[w.rec.pk])),
+        _shows("{rec}"),
+    ),
     "API stream URL": Route(
         "api:recording_stream",
         lambda w, who: _result(

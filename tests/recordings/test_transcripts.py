@@ -4,28 +4,36 @@ tenant; idempotent; deleted with its recording."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test import TestCase
+from django.urls import reverse
 
 from hiprecorder.tasks import registered_task
-from recordings import tasks
+from recordings import privacy, tasks
 from recordings.capture import calls as capture_calls
 from recordings.capture import uploads as capture_uploads
 from recordings.lifecycle.deletion import delete_recording_objects
-from recordings.models import Call, Recording
+from recordings.models import Call, PlaybackAccess, Recording
 from recordings.simulator import sounds
-from recordings.transcripts import service
+from recordings.transcripts import optin, service
 from recordings.transcripts.dispatch import TASK, request_transcript
 from recordings.transcripts.models import Transcript
 from recordings.transcripts.tasks import transcribe_recording
+from tenants.audit import AuditEntry
 from tenants.models import Tenant
+from tenants.register import get_register
 from tenants.scoping import tenant_scope
+from tests.api.helpers import client_for
 from tests.base import Personas
 from tests.recordings.rpi_support import Pbx
 
@@ -143,3 +151,66 @@ def test_a_recording_deleted_while_transcribing_keeps_no_transcript(
     monkeypatch.setattr(service.engine, "transcribe", delete_midway)
     assert service.transcribe(tenant_id=recording.tenant_id, recording_id=recording.pk) == "missing"
     assert not Transcript.objects.unscoped().exists()
+
+
+def test_switching_on_needs_a_purpose_and_writes_it_into_the_register(personas: Personas) -> None:
+    tenant = personas.tenant_a
+    assert not tenant.transcription_enabled  # off by default
+    with pytest.raises(ValidationError) as error:
+        optin.set_transcription(tenant=tenant, acting_user=personas.admin, enabled=True, purpose="  ")
+    assert "transcription_purpose" in error.value.message_dict
+    tenant.refresh_from_db()
+    assert not tenant.transcription_enabled  # nothing half-applied
+    optin.set_transcription(
+        tenant=tenant, acting_user=personas.admin, enabled=True, purpose="Quality of service"
+    )
+    tenant.refresh_from_db()
+    assert tenant.transcription_enabled
+    register = get_register(tenant)
+    assert register.transcription_purpose == "Quality of service"
+    with tenant_scope(tenant):
+        entry = AuditEntry.objects.filter(action="transcripts.enable").get()
+    assert entry.actor_id == personas.admin.pk
+    document = render_to_string("privacy/register.md", privacy.register_document(tenant))
+    assert "Quality of service" in document
+    optin.set_transcription(tenant=tenant, acting_user=personas.admin, enabled=False)
+    tenant.refresh_from_db()
+    assert not tenant.transcription_enabled
+    assert "Quality of service" not in render_to_string(
+        "privacy/register.md", privacy.register_document(tenant)
+    )
+    optin.set_transcription(tenant=tenant, acting_user=personas.admin, enabled=True)  # the purpose is on file
+    tenant.refresh_from_db()
+    assert tenant.transcription_enabled
+
+
+def test_the_demo_tenant_has_transcripts_on_with_a_purpose() -> None:
+    call_command("demo", "--tenant", "transcribing-demo", "--json", stdout=io.StringIO())
+    tenant = Tenant.objects.get(slug="transcribing-demo")
+    assert tenant.transcription_enabled
+    assert get_register(tenant).transcription_purpose
+
+
+def test_reading_a_transcript_through_the_api_is_logged_like_listening(
+    pbx: Pbx, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, _ = sounds.encode(bytes(2 * 16000 * 2), "wav16")
+    recording = _recorded(pbx, personas, body, monkeypatch)
+    owner = personas.users["always"]
+    client = client_for(owner)
+    url = reverse("api:recording_transcript", args=[recording.pk])
+    none = client.get(url)
+    assert none.status_code == 200, none.content
+    assert none.json() == {"recording": str(recording.pk), "status": "none", "language": None, "segments": []}
+    with tenant_scope(personas.tenant_a):
+        assert not PlaybackAccess.objects.filter(recording=recording).exists()  # nothing was read
+        Transcript.objects.create(
+            tenant_id=recording.tenant_id, recording=recording, language="nl", model_name="m",
+            text="Mijn rekening is [IBAN].", segments=[[0, 1500, "Mijn rekening is [IBAN]."]],
+        )  # fmt: skip
+    ready = client.get(url)
+    assert ready.json()["segments"] == [{"start_ms": 0, "end_ms": 1500, "text": "Mijn rekening is [IBAN]."}]
+    with tenant_scope(personas.tenant_a):
+        [access] = PlaybackAccess.objects.filter(recording=recording)
+        assert (access.user_id, access.via) == (owner.pk, PlaybackAccess.Via.TRANSCRIPT)
+        assert AuditEntry.objects.filter(action="recording.transcript_read", actor_id=owner.pk).count() == 1
