@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django.template.loader import render_to_string
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from hiprecorder.tasks import registered_task
@@ -35,6 +35,7 @@ from tenants.register import get_register
 from tenants.scoping import tenant_scope
 from tests.api.helpers import client_for
 from tests.base import Personas
+from tests.factories import make_recording
 from tests.recordings.rpi_support import Pbx
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +215,39 @@ def test_reading_a_transcript_through_the_api_is_logged_like_listening(
         [access] = PlaybackAccess.objects.filter(recording=recording)
         assert (access.user_id, access.via) == (owner.pk, PlaybackAccess.Via.TRANSCRIPT)
         assert AuditEntry.objects.filter(action="recording.transcript_read", actor_id=owner.pk).count() == 1
+
+
+def _with_transcript(owner: Any, text: str) -> Recording:
+    recording = make_recording(owner, seconds=10)
+    with tenant_scope(recording.tenant_id):
+        Transcript.objects.create(
+            tenant_id=recording.tenant_id, recording=recording, language="nl", model_name="m",
+            text=text, segments=[[0, 5000, text]],
+        )  # fmt: skip
+    return recording
+
+
+def test_search_finds_recordings_by_what_was_said_for_those_who_may_hear_them(personas: Personas) -> None:
+    owner, colleague = personas.users["always"], personas.users["on_demand"]
+    said = _with_transcript(owner, "Ik wil mijn abonnement opzeggen vanwege de zoemtoon.")
+    _with_transcript(owner, "Goedemiddag, een vraag over de factuur.")
+    client = client_for(owner)
+
+    def found(user_client: Any, q: str) -> list[str]:
+        response = user_client.get(reverse("api:recordings"), {"q": q})
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    assert found(client, "zoemtoon") == [str(said.pk)]
+    assert found(client, "ZOEMTOON opzeg") == [str(said.pk)]  # any case, word prefixes, all words
+    assert found(client, "zoemtoon factuur") == []
+    assert found(client, '"; DROP TABLE x --') == []  # no query syntax reaches the index
+    assert found(client_for(colleague), "zoemtoon") == []  # not theirs to hear
+    page = Client()
+    page.force_login(owner)
+    assert str(said.pk) in page.get("/", {"q": "zoemtoon"}).content.decode()
+    delete_recording_objects(recordings=[said], reason="user_deleted")
+    assert found(client, "zoemtoon") == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM recordings_transcript_fts WHERE text LIKE '%zoemtoon%'")
+        assert cursor.fetchone() == (0,)  # no text left in the index either
