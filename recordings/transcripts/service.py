@@ -54,9 +54,9 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
                     target.write(chunk)
             result = engine.transcribe(path, language=tenant.language)
         texts, count = redaction.redact_segments([s.text for s in result.segments], policy_of(tenant))
-        segments = [
-            [s.start_ms, s.end_ms, text] for s, text in zip(result.segments, texts, strict=True) if text
-        ]
+        kept = [(s, text) for s, text in zip(result.segments, texts, strict=True) if text]
+        segments = [[s.start_ms, s.end_ms, text] for s, text in kept]
+        full_text = " ".join(text for _s, text in kept)
         with transaction.atomic():
             alive = (
                 Recording.objects.select_for_update()
@@ -71,8 +71,8 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
                     "tenant_id": recording.tenant_id,
                     "language": result.language,
                     "model_name": engine.model_name(),
-                    "text": " ".join(segment[2] for segment in segments),
-                    "segments": segments,
+                    "text": full_text,
+                    "segments": [list(segment) for segment in segments],
                     "redactions": count,
                     "audio_ms": result.audio_ms,
                     "elapsed_ms": result.elapsed_ms,
