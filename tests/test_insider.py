@@ -594,6 +594,7 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "API list":                      (OK,     OK,     EMPTY,  EMPTY,  R401,   R401,   R401,   R401,   R401),
     "API detail":                    (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
     "API stream URL":                (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
+    "API transcript":                (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
     "API audio, own URL":            (AUDIO,  AUDIO,  DENY,   DENY,   NOURL,  NOURL,  NOURL,  NOURL,  NOURL),
     "API audio, copied URL":         (AUDIO,  R403,   DENY,   DENY,   NOURL,  NOURL,  NOURL,  NOURL,  NOURL),
     "API comments":                  (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
