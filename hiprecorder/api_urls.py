@@ -11,6 +11,7 @@ from hiprecorder.api import ApiDocsView, error_body
 from notifications.api import views as devices
 from recordings.api import actions, me, rules
 from recordings.api import views as recordings
+from recordings.transcripts import api as transcripts
 from tenants.api import views as tenants
 
 v1: list[URLPattern | URLResolver] = [
@@ -23,6 +24,11 @@ v1: list[URLPattern | URLResolver] = [
     path("recordings/<uuid:recording_id>", recordings.RecordingDetailView.as_view(), name="recording"),
     path("recordings/<uuid:recording_id>/keep", actions.KeepView.as_view(), name="recording_keep"),
     path("recordings/<uuid:recording_id>/stream", actions.StreamUrlView.as_view(), name="recording_stream"),
+    path(
+        "recordings/<uuid:recording_id>/transcript",
+        transcripts.TranscriptView.as_view(),
+        name="recording_transcript",
+    ),
     path("recordings/<uuid:recording_id>/audio", actions.AudioView.as_view(), name="recording_audio"),
     path("recordings/<uuid:recording_id>/labels", actions.LabelListView.as_view(), name="labels"),
     path(

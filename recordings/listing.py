@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 
 from hiprecorder import jsonbody
 from recordings.models import Comment, ContactRule, Direction, Kind, Label, Recording, team_member_ids_of
+from recordings.transcripts import search as transcript_search
 from tenants.models import Role, Team, User
 
 PAGE_SIZE = 25
@@ -144,6 +145,11 @@ def apply_filters(qs: QuerySet[Recording], f: Filters, user: User) -> QuerySet[R
             # Numbers are stored in E.164; a national "06 1234" finds "+31 6 1234…" too.
             national = digits[1:] if digits.startswith("0") else digits
             match |= Q(remote_number__contains=digits) | Q(remote_number__contains=national)
+        said = transcript_search.matches(
+            f.q, language=user.tenant.language if user.tenant else ""
+        )  # what was said
+        if said is not None:
+            match |= said
         qs = qs.filter(match)
     return qs
 

@@ -447,6 +447,7 @@ class PlaybackAccess(TenantOwned):
         APP = "app", _("App")
         SHARE = "share", _("Share link")
         ACCESS_COPY = "copy", _("Access copy (art. 15)")
+        TRANSCRIPT = "text", _("Transcript read")
 
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="accesses")
     user = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
@@ -501,3 +502,6 @@ class ContactRule(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_list_type_display()}: {self.number}"
+
+
+from recordings.transcripts.models import Transcript  # noqa: E402, F401 (registered with the app)

@@ -23,6 +23,7 @@ from hiprecorder.http import TenantRequest
 from recordings import listing, review, review_views, social, streaming
 from recordings.access import get_recording_for_user, may_manage
 from recordings.models import Comment, Kind, Label, Recording, ShareLink
+from recordings.transcripts.reading import read_transcript
 from tenants.access import tenant_required
 from tenants.audit import client_ip
 from tenants.scoping import tenant_scope
@@ -131,7 +132,9 @@ def _player_context(request: TenantRequest, recording: Recording) -> dict[str, o
 @tenant_required
 def player(request: TenantRequest, recording_id: uuid.UUID) -> HttpResponse:
     recording = get_recording_for_user(request.user, recording_id)
-    return render(request, "recordings/player.html", _player_context(request, recording))
+    context = _player_context(request, recording)
+    context["transcript"] = read_transcript(user=request.user, recording=recording, request=request)  # logged
+    return render(request, "recordings/player.html", context)
 
 
 @require_GET

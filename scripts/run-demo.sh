@@ -40,7 +40,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-"$BIN/celery" -A hiprecorder worker --beat --loglevel=INFO --concurrency=2 &
+"$BIN/celery" -A hiprecorder worker --queues=celery --beat --loglevel=INFO --concurrency=2 &
+pids+=($!)
+# Transcripts on their own queue and worker (one at a time, one thread: a 2-core laptop).
+HF_HUB_OFFLINE=1 "$BIN/celery" -A hiprecorder worker --queues=transcribe --hostname="transcriber@%h" --loglevel=INFO \
+  --concurrency="${TRANSCRIBE_CONCURRENCY:-1}" &
 pids+=($!)
 "$BIN/gunicorn" hiprecorder.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --access-logfile - &
 pids+=($!)

@@ -51,6 +51,10 @@ class Tenant(models.Model):
         default=True,
         help_text=_("Admins without an authenticator app are sent to set one up before any portal page."),
     )
+    # Transcripts (opt-in; turning them on records the purpose in the processing register).
+    transcription_enabled = models.BooleanField(_("transcribe recordings"), default=False)
+    redact_phone_numbers = models.BooleanField(_("redact phone numbers in transcripts"), default=False)
+    redact_email_addresses = models.BooleanField(_("redact e-mail addresses in transcripts"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -353,6 +357,8 @@ class ProcessingRegister(TenantOwned):
         blank=True,
         help_text=_("Empty: the standard text, in the reader's language."),
     )
+    # Written when transcripts are switched on (recordings.transcripts.optin); required for that.
+    transcription_purpose = models.TextField(_("purpose of transcribing calls"), max_length=2000, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 

@@ -437,6 +437,11 @@ ROUTES: dict[str, Route] = {
         lambda w, who: _api_get(w, who, reverse("api:recording", args=[w.rec.pk])),
         _shows("{rec}"),
     ),
+    "API transcript": Route(
+        "api:recording_transcript",
+        lambda w, who: _api_get(w, who, reverse("api:recording_transcript", args=[w.rec.pk])),
+        _shows("{rec}"),
+    ),
     "API stream URL": Route(
         "api:recording_stream",
         lambda w, who: _result(
@@ -604,6 +609,7 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "API list":                      (OK,     OK,     EMPTY,  EMPTY,  R401,   R401,   R401,   R401,   R401),
     "API detail":                    (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
     "API stream URL":                (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
+    "API transcript":                (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),
     "API audio, own URL":            (AUDIO,  AUDIO,  DENY,   DENY,   NOURL,  NOURL,  NOURL,  NOURL,  NOURL),
     "API audio, copied URL":         (AUDIO,  R403,   DENY,   DENY,   NOURL,  NOURL,  NOURL,  NOURL,  NOURL),
     "API comments":                  (OK,     OK,     R404,   R404,   R401,   R401,   R401,   R401,   R401),

@@ -300,6 +300,7 @@ ROWS: dict[str, Row] = {
     "api:recording": Row("GET", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
     "api:recording_keep": Row("POST", (401, 401, 404, 404, 404, 404, 200), auth="token", kwargs=PB),
     "api:recording_stream": Row("POST", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
+    "api:recording_transcript": Row("GET", (401, 401, 404, 404, 200, 200, 404), auth="token", kwargs=REC),
     "api:recording_audio": Row(
         "GET", (403, 403, 404, 404, 200, 200, 404), auth="token", kwargs=REC, stream="user"
     ),

@@ -22,6 +22,7 @@ from recordings.capture.inputs import (
     recordings_storage,
 )
 from recordings.models import Call, ProcessingOutbox, Recording
+from recordings.transcripts.dispatch import request_transcript
 from tenants.scoping import tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,11 @@ def _hand_over(call: Call) -> None:
     recording = Recording.objects.filter(call=call, deleted_at__isnull=True, expiry_rule="").first()
     if recording is not None:
         lifecycle.on_recording_ready(recording)
+    # Last, on its own queue: the transcript never delays playing or the prompt. Asked again by a
+    # redelivered task (the transcription is idempotent), so a send lost in a crash is repeated.
+    ready = Recording.objects.filter(call=call, deleted_at__isnull=True).select_related("tenant").first()
+    if ready is not None:
+        request_transcript(ready)
 
 
 def _conclude(call: Call, *, state: str, outcome: str, error_code: str = "") -> str:

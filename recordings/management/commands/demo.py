@@ -12,6 +12,7 @@ from django.db import transaction
 from notifications.services import register_device
 from recordings import privacy, products, rules
 from recordings.models import ContactRule
+from recordings.transcripts import optin
 from tenants import services
 from tenants.models import RecordingMode, Role, Team, Tenant, User
 from tenants.scoping import tenant_scope
@@ -88,6 +89,13 @@ class Command(BaseCommand):
                     "Agreements with customers are made by phone and recording is the only reliable "
                     "proof of them; callers hear an announcement and can ask for erasure."
                 ),
+            )
+        if not tenant.transcription_enabled:  # the demo shows transcripts of the simulator's speech
+            optin.set_transcription(
+                tenant=tenant,
+                acting_user=None,
+                enabled=True,
+                purpose="Finding calls by what was said and reading them at a glance (training, quality).",
             )
         users: dict[str, dict[str, str]] = {}
         people: dict[str, User] = {}
