@@ -41,10 +41,14 @@ def matches(q: str, *, language: str) -> Q | None:
             [query],
         )
         return Q(Exists(Transcript.objects.filter(recording=OuterRef("pk"), id__in=ids)))
-    if not re.search(r"\w", q):
+    words = re.findall(r"\w+", q)
+    if not words:
         return None
     config = CONFIG.get(language, "simple")
+    # The same question as FTS5 above: every word, as a prefix (``word:*``), in any case; built of
+    # \w+ words only, so no tsquery syntax reaches PostgreSQL.
+    query = SearchQuery(" & ".join(f"{w}:*" for w in words), config=config, search_type="raw")
     found = Transcript.objects.annotate(found=SearchVector("text", config=config)).filter(
-        recording=OuterRef("pk"), found=SearchQuery(q, config=config, search_type="websearch")
+        recording=OuterRef("pk"), found=query
     )
     return Q(Exists(found))
