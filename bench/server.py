@@ -10,6 +10,7 @@ the client's, from sending the request to the last byte of the body.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import secrets
@@ -41,6 +42,11 @@ def production_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     env.setdefault("AUDIT_SEAL_KEY", "bench:" + secrets.token_urlsafe(40))
+    if not env.get("VAPID_PRIVATE_KEY"):  # Web Push's key, required in production: a throwaway one
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
+        env["VAPID_PRIVATE_KEY"] = base64.urlsafe_b64encode(key).decode().rstrip("=")
     env.update(
         {
             "HIPRECORDER_PRODUCTION": "1",

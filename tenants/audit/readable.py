@@ -51,8 +51,16 @@ KINDS: tuple[Kind, ...] = (
     Kind("people", gettext_lazy("People and products"), ("manage.user.",)),
     Kind("teams", gettext_lazy("Teams"), ("manage.team.",)),
     Kind("rules", gettext_lazy("Contact rules"), ("manage.contact_rule.",)),
-    Kind("settings", gettext_lazy("Settings and phone-system keys"), ("manage.settings.", "manage.pbx_key.")),
-    Kind("listening", gettext_lazy("Listening and sharing"), ("recording.played", "share.")),
+    Kind(
+        "settings",
+        gettext_lazy("Settings and phone-system keys"),
+        ("manage.settings.", "manage.pbx_key.", "transcripts."),
+    ),
+    Kind(
+        "listening",
+        gettext_lazy("Listening and sharing"),
+        ("recording.played", "recording.transcript_read", "share."),
+    ),
     Kind("privacy", gettext_lazy("Privacy"), ("privacy.",)),
     Kind("exports", gettext_lazy("Exports"), ("manage.audit.export", "manage.calls.export")),
     Kind(
@@ -84,12 +92,16 @@ SENTENCES: dict[str, Promise] = {
     "manage.team.delete": S("%(actor)s removed the team %(team)s"),
     # contact rules, settings, keys
     "manage.contact_rule.create": S("%(actor)s added a number to the %(list)s of %(rule_person)s"),
+    "manage.contact_rule.update": S("%(actor)s changed a number on the %(list)s of %(rule_person)s"),
     "manage.contact_rule.delete": S("%(actor)s removed a number from the %(list)s of %(rule_person)s"),
     "manage.settings.update": S("%(actor)s changed the settings (%(changes)s)"),
     "manage.pbx_key.create": S("%(actor)s issued the phone-system key %(prefix)s…"),
     "manage.pbx_key.revoke": S("%(actor)s revoked the phone-system key %(prefix)s…"),
+    "transcripts.enable": S("%(actor)s switched transcripts of calls on"),
+    "transcripts.disable": S("%(actor)s switched transcripts of calls off"),
     # listening and sharing
     "recording.played": S("%(actor)s listened to a recording (%(via)s)"),
+    "recording.transcript_read": S("%(actor)s read the transcript of a recording"),
     "recording.integrity_failed": S("The system found a damaged recording: %(problem)s"),
     "share.created": S("%(actor)s shared a recording by link"),
     "share.revoked": S("%(actor)s revoked a shared link"),

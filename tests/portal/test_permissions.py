@@ -91,6 +91,17 @@ ROWS: dict[str, Row] = {
     "recording_delete": Row(("POST",), "playback", "support", playback=True),
     "outbox": Row(("GET",), "playback", "support"),
     "recording_delete_confirm": Row(("GET",), "playback", "support", playback=True),
+    "review": Row(("GET",), "playback", "owner"),
+    "plan": Row(("GET",), "playback", "owner"),
+    "browser_notifications": Row(("GET",), "playback", "support"),
+    "manifest": Row(("GET",), "owner", None, public=True),
+    "service_worker": Row(("GET",), "owner", None, public=True),
+    "offline": Row(("GET",), "owner", None, public=True),
+    # JSON and token endpoints: each persona's answer is in tests/test_isolation.py, the bad
+    # inputs in tests/notifications/test_webpush.py; here, the methods they refuse.
+    "push_subscribe": Row(("POST",), "playback", None, public=True),
+    "push_unsubscribe": Row(("POST",), "playback", None, public=True),
+    "push_action": Row(("POST",), "playback", None, public=True),
 }
 
 
@@ -154,6 +165,16 @@ def test_other_tenant_is_404(name: str, world: World) -> None:
     if name == "outbox":
         response = client.get(url)
         assert response.status_code == 200 and not response.context["prompts"]
+        return
+    if name in {"review", "plan"}:  # a person's own page: another tenant's admin has no Playback
+        assert client.get(url).status_code == 403
+        return
+    if name == "browser_notifications":  # the person's own switch: theirs, nothing of tenant A
+        response = client.get(url)
+        assert (
+            response.status_code == 200
+            and world.p.playback["days_30"].username not in response.content.decode()
+        )
         return
     if name == "recording_audio":
         owner = Client()

@@ -379,6 +379,7 @@ def test_production_needs_a_seal_key(tmp_path: Path) -> None:
         "SECRET_KEY": "k" * 60,
         "ALLOWED_HOSTS": "x.nl",
         "AUDIT_SEAL_KEY": "",
+        "VAPID_PRIVATE_KEY": "gUk-4ABnInxDJElaIsAOusMLuBOu3rcfknnZFJrHpGA",  # a test-only P-256 key
     }
     code = (
         "import django; django.setup(); from django.conf import settings; print(settings.AUDIT_SEAL_KEY_ID)"
