@@ -47,8 +47,8 @@ def matches(q: str, *, language: str) -> Q | None:
     config = CONFIG.get(language, "simple")
     # The same question as FTS5 above: every word, as a prefix (``word:*``), in any case; built of
     # \w+ words only, so no tsquery syntax reaches PostgreSQL.
-    query = SearchQuery(" & ".join(f"{w}:*" for w in words), config=config, search_type="raw")
+    prefixes = SearchQuery(" & ".join(f"{w}:*" for w in words), config=config, search_type="raw")
     found = Transcript.objects.annotate(found=SearchVector("text", config=config)).filter(
-        recording=OuterRef("pk"), found=query
+        recording=OuterRef("pk"), found=prefixes
     )
     return Q(Exists(found))
