@@ -21,18 +21,19 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.urls import reverse
-from py_vapid import Vapid02
-from pywebpush import WebPushException, webpush
 
 from notifications.models import OutboxMessage
 from tenants.scoping import active_tenant_id
+
+if TYPE_CHECKING:  # imported where used: only the Celery worker sends (the web process stays small)
+    import requests
+    from py_vapid import Vapid02
 
 MAX_BATCH = 500  # FCM's limit per send_each call
 
@@ -240,6 +241,12 @@ def subscription_of(token: str) -> dict[str, Any]:
     return sub
 
 
+def _requests() -> Any:
+    import requests
+
+    return requests
+
+
 _vapid_lock = threading.Lock()
 _vapid: Vapid02 | None = None
 _vapid_source = ""
@@ -247,6 +254,8 @@ _vapid_source = ""
 
 def vapid() -> Vapid02:
     """The VAPID key pair of ``settings.VAPID_PRIVATE_KEY`` (PEM or base64url raw key)."""
+    from py_vapid import Vapid02
+
     global _vapid, _vapid_source
     with _vapid_lock:
         if _vapid is None or _vapid_source != settings.VAPID_PRIVATE_KEY:
@@ -281,7 +290,7 @@ class WebPushBackend:
     """Web Push to each browser's push service (VAPID-signed, payload encrypted aes128gcm)."""
 
     name: str = "webpush"
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    session: requests.Session = field(default_factory=lambda: _requests().Session(), repr=False)
     _signed: dict[str, tuple[float, dict[str, str], str]] = field(default_factory=dict, repr=False)
 
     def send(self, messages: list[PushMessage]) -> list[SendResult]:
@@ -299,6 +308,8 @@ class WebPushBackend:
         return dict(cached[1])
 
     def _send_one(self, message: PushMessage) -> SendResult:
+        from pywebpush import WebPushException, webpush
+
         sub = subscription_of(message.token)
         endpoint = urlsplit(sub["endpoint"])
         headers = self._vapid_headers(f"{endpoint.scheme}://{endpoint.netloc}")
@@ -318,7 +329,7 @@ class WebPushBackend:
             if not status:
                 return SendResult(ok=False, error_code="UNAVAILABLE", detail=str(exc)[:200])
             return _webpush_result(status, str(exc).splitlines()[0][:200])
-        except requests.RequestException as exc:  # connection refused, timeout: try again later
+        except _requests().RequestException as exc:  # connection refused, timeout: try again later
             return SendResult(ok=False, error_code="UNAVAILABLE", detail=str(exc)[:200])
         assert not isinstance(response, str)  # not curl
         location = response.headers.get("Location", "")

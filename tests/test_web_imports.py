@@ -26,7 +26,9 @@ from recordings.audio import meter
 for path, content_type in ((sys.argv[1], "audio/wav"), (sys.argv[2], "audio/ogg")):
     with open(path, "rb") as upload:
         audio.check_declared_type(audio.probe(upload), content_type)
-web = {name: name in sys.modules for name in ("numpy", "firebase_admin", "av", "rest_framework")}
+web = {
+    name: name in sys.modules for name in ("numpy", "firebase_admin", "pywebpush", "av", "rest_framework")
+}
 meter.Meter(8000)  # what processing does: the check below sees numpy when it is loaded
 print(json.dumps({"web": web, "after_metering": "numpy" in sys.modules}))
 """
@@ -38,5 +40,11 @@ def test_the_web_process_does_not_import_numpy_or_firebase_admin(tmp_path: Path)
     result = run_python(WEB_PROCESS, str(wav), str(ogg), data_dir=tmp_path / "data")
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)
-    assert loaded["web"] == {"numpy": False, "firebase_admin": False, "av": True, "rest_framework": True}
+    assert loaded["web"] == {
+        "numpy": False,
+        "firebase_admin": False,
+        "pywebpush": False,
+        "av": True,
+        "rest_framework": True,
+    }
     assert loaded["after_metering"] is True
