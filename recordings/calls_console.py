@@ -14,7 +14,7 @@ import datetime as dt
 import io
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -94,8 +94,11 @@ class CallFilterForm(forms.Form):
 
     def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["person"].queryset = people  # type: ignore[attr-defined]
-        self.fields["state"].choices = [("", gettext_lazy("Every state")), *Call.State.choices]  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["person"]).queryset = people
+        cast(forms.ChoiceField, self.fields["state"]).choices = [
+            ("", gettext_lazy("Every state")),
+            *Call.State.choices,
+        ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -100,8 +100,8 @@ class PeopleFilterForm(forms.Form):
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
-        self.fields["product"].choices = [  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = teams
+        cast(forms.ChoiceField, self.fields["product"]).choices = [
             ("", _("Every product")),
             *((value or "none", label) for value, label in product_choices()),
         ]
@@ -142,7 +142,7 @@ class BulkLicenceForm(forms.Form):
 
     def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["people"].queryset = people  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["people"]).queryset = people
 
 
 class TeamForm(forms.Form):
@@ -234,8 +234,11 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["person"].queryset = people  # type: ignore[attr-defined]
-        self.fields["kind"].choices = [("", _("Every kind")), *((k.key, k.label) for k in KINDS)]  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["person"]).queryset = people
+        cast(forms.ChoiceField, self.fields["kind"]).choices = [
+            ("", _("Every kind")),
+            *((k.key, k.label) for k in KINDS),
+        ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
