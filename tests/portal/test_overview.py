@@ -54,13 +54,16 @@ def test_calls_per_day_match_the_calls(admin: Client, personas: Personas) -> Non
 def test_minutes_playback_use_and_forecast(personas: Personas) -> None:
     heavy = personas.playback["minutes_100k"]
     # 92 % of the quota, 10 % of it stored in the last 30 days: full in about 23 days
+    # (in pieces: a duration is a 32-bit integer on PostgreSQL, under 36,000 minutes a call)
     old = timezone.now() - dt.timedelta(days=60)
-    make_recording(heavy, saved=True, started_at=old, with_audio=False)
+    for _ in range(4):
+        make_recording(heavy, saved=True, started_at=old, with_audio=False)
     make_recording(heavy, saved=True, with_audio=False)
     with tenant_scope(personas.tenant_a):
         recs = list(Recording.objects.filter(owner=heavy).order_by("started_at"))
-        Recording.objects.filter(pk=recs[0].pk).update(duration_ms=int(QUOTA_MS * 0.82), expires_at=None)
-        Recording.objects.filter(pk=recs[1].pk).update(duration_ms=int(QUOTA_MS * 0.10), expires_at=None)
+        for rec in recs[:4]:
+            Recording.objects.filter(pk=rec.pk).update(duration_ms=int(QUOTA_MS * 0.82 / 4), expires_at=None)
+        Recording.objects.filter(pk=recs[4].pk).update(duration_ms=int(QUOTA_MS * 0.10), expires_at=None)
         make_recording(personas.users["always"], with_audio=False)
         summary = overview_data.overview(personas.tenant_a)
     use = {u.person.pk: u for u in summary.playback}[heavy.pk]
