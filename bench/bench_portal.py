@@ -19,7 +19,9 @@ Home list, through gunicorn on a Unix socket in the production configuration (``
   (d) baseline, same run: ``GET /healthz`` through the same stack (the floor of a request now).
 
 Streaming, through the same kind of gunicorn (``bench/server.py``: production settings, Unix
-socket; ``--s3`` streams from the ``AWS_*`` store instead of disk) serving a ``--file-kb``
+socket; ``--s3`` streams from the ``AWS_*`` store instead of disk; ``--proxy`` puts nginx in front,
+as docs/operations.md deploys it: the application answers ``X-Accel-Redirect`` and nginx serves
+the bytes, and nginx serves the baseline's file too) serving a ``--file-kb``
 recording (default 1080 KiB, a 6-minute call), with a bare WSGI route in the same process serving
 the same bytes from disk as the baseline; no pauses between requests:
 
@@ -54,7 +56,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from server import Server, production_env  # noqa: E402 (after the path)
+from server import Proxy, Server, production_env  # noqa: E402 (after the path)
 
 HOME_TARGET_MS = 20.0
 FIRST_BYTE_DISK_MS = 10.0
@@ -207,7 +209,7 @@ def application(environ, start_response):
 
 
 def bench_streaming(
-    actors: dict[str, object], file_kb: int, plays: int, ranges: int
+    actors: dict[str, object], file_kb: int, plays: int, ranges: int, proxy: bool = False
 ) -> tuple[bool, list[str]]:
     from django.core.files.base import ContentFile
     from django.core.files.storage import storages
@@ -248,9 +250,14 @@ def bench_streaming(
     env = production_env(
         {"BENCH_FILE": str(bare), "PYTHONPATH": f"{wrapper_dir}:{ROOT}", "DATA_DIR": os.environ["DATA_DIR"]}
     )
+    if proxy:
+        env["STREAM_X_ACCEL_PREFIX"] = "/_recordings"
     server = Server(env, app="bench_wsgi:application")
-    portal = server.client(cookie=f"sessionid={session}")
-    direct = server.client()
+    front: Server | Proxy = server
+    if proxy:  # nginx serves both: the bare file directly, the recording after the application's answer
+        front = Proxy(server, storage.path(""), files={"/direct/file": str(bare)})
+    portal = front.client(cookie=f"sessionid={session}")
+    direct = front.client()
 
     def new_url() -> str:  # a new playback: the player page's signed URL, bound to the session
         token = streaming.issue_stream_token(user=actors["heavy"], recording=rec, session_key=session)  # type: ignore[arg-type]
@@ -299,6 +306,8 @@ def bench_streaming(
                 seek_ratios.append(bare_ms / auth_ms)
                 seek_ms.append(auth_ms)
     finally:
+        if front is not server:
+            front.stop()
         server.stop()
         storage.delete(key)
         with tenant_scope(actors["tenant"]):  # type: ignore[arg-type]
@@ -317,7 +326,8 @@ def bench_streaming(
     where = "S3" if on_s3 else "disk"
     lines = [
         f"file: {file_kb} KiB ({file_kb * 1024 // (180 * 1000)} min at 180 KB/min) on {where}; "
-        "gunicorn 2 sync workers, Unix socket, production settings; no pauses",
+        "gunicorn 2 sync workers, Unix socket, production settings; no pauses"
+        + ("; behind nginx (X-Accel-Redirect), the bare route served by nginx" if proxy else ""),
         f"(e) new playback, first byte   {summary(first_bytes)}  target p95 < {first_target:.0f} ms",
         f"    new playback, whole file   {summary(totals)}",
         f"    bare route, whole file     {summary(bare_totals)}",
@@ -342,6 +352,11 @@ def main() -> int:
     parser.add_argument("--plays", type=int, default=200, help="new playbacks measured")
     parser.add_argument("--ranges", type=int, default=500)
     parser.add_argument("--s3", action="store_true", help="stream from the S3 settings (AWS_*), not disk")
+    parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="behind nginx: the application answers X-Accel-Redirect and nginx serves the bytes (disk)",
+    )
     parser.add_argument("--skip-home", action="store_true", help="measure only the streaming part")
     parser.add_argument("--skip-streaming", action="store_true", help="measure only the home list")
     parser.add_argument(
@@ -354,6 +369,8 @@ def main() -> int:
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # shared with gunicorn
     os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="bench-portal-data-"))
+    if args.s3 and args.proxy:
+        parser.error("--proxy serves the recordings folder on disk; it does not go with --s3")
     if not args.s3:
         os.environ.pop("AWS_STORAGE_BUCKET_NAME", None)  # streaming from disk: the embedded default
     import django
@@ -376,7 +393,7 @@ def main() -> int:
                 server.stop()
         print("\n".join(home_lines), flush=True)
     if not args.skip_streaming:
-        stream_ok, stream_lines = bench_streaming(actors, args.file_kb, args.plays, args.ranges)
+        stream_ok, stream_lines = bench_streaming(actors, args.file_kb, args.plays, args.ranges, args.proxy)
         print("\n".join(stream_lines))
     return 0 if home_ok and stream_ok else 1
 

@@ -14,6 +14,7 @@ import base64
 import http.client
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -167,3 +168,84 @@ class Client:
                 self.conn = UnixHTTPConnection(self.path)
             return response.status, body, elapsed
         raise AssertionError("unreachable")
+
+
+NGINX_CONF = """
+{user}
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    default_type application/octet-stream;
+    upstream app {{ server unix:{upstream}; keepalive 8; }}
+    server {{
+        listen unix:{dir}/nginx.sock;
+        {locations}
+        location /_recordings/ {{ internal; alias {recordings}/; }}
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+class Proxy:
+    """nginx in front of a :class:`Server`, as docs/operations.md deploys it: it passes requests to
+    gunicorn and serves the bytes of an ``X-Accel-Redirect`` to ``/_recordings/<key>`` from the
+    recordings folder itself (``STREAM_X_ACCEL_PREFIX=/_recordings`` in the server's
+    environment). ``files`` maps extra exact paths to files nginx serves directly (a baseline)."""
+
+    def __init__(self, upstream: Server, recordings: str, files: dict[str, str] | None = None) -> None:
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(nginx).exists():
+            raise RuntimeError("nginx is not installed (Debian: apt-get install nginx-light)")
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+        (self.folder / "tmp").mkdir()
+        locations = " ".join(
+            f"location = {path} {{ alias {file}; default_type audio/mpeg; }}"
+            for path, file in (files or {}).items()
+        )
+        conf = self.folder / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                # as root, nginx's workers would run as nobody and could not reach the scratch folders
+                user="user root;" if os.geteuid() == 0 else "",
+                dir=self.folder,
+                upstream=upstream.socket,
+                recordings=recordings,
+                locations=locations,
+            )
+        )
+        self.socket = str(self.folder / "nginx.sock")
+        self.process = subprocess.Popen([nginx, "-c", str(conf), "-e", str(self.folder / "error.log")])
+        deadline = time.monotonic() + 20
+        while not Path(self.socket).exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"nginx did not start: {(self.folder / 'error.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def client(self, cookie: str = "", headers: dict[str, str] | None = None) -> Client:
+        return Client(self.socket, cookie=cookie, headers=headers)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
