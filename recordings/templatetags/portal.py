@@ -59,7 +59,8 @@ def party(recording: object) -> str:
 
 @register.inclusion_tag("recordings/includes/review_nav.html", takes_context=True)
 def review_nav(context: dict[str, Any]) -> dict[str, Any]:
-    """The navigation's "To review" link with its count (Playback users only)."""
+    """The navigation's links of a Playback user: "To review" with its count, their plan, and the
+    browser notifications (the keep-or-delete prompt; nobody else gets one)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or getattr(request, "tenant", None) is None or not review.is_playback_user(user):
@@ -70,4 +71,5 @@ def review_nav(context: dict[str, Any]) -> dict[str, Any]:
         "count": review.review_count(user),
         "current": bool(match and match.url_name == "review"),
         "current_plan": bool(match and match.url_name == "plan"),
+        "current_notifications": bool(match and match.url_name == "browser_notifications"),
     }

@@ -220,3 +220,16 @@ def test_home_legend_names_the_colours_the_person_sees(client: Client, personas:
     client.force_login(personas.users["always"])
     legend = client.get(reverse("home")).content.decode().split('class="legend"')[1].split("</ul>")[0]
     assert "colour-teal" in legend and "colour-light_blue" not in legend
+
+
+def test_only_playback_users_see_the_notifications_link(client: Client, personas: Personas) -> None:
+    """Browser notifications carry the keep-or-delete prompt, which only Playback users get: the
+    navigation links the switch for them and not for anyone else."""
+    link = f'href="{reverse("browser_notifications")}"'
+    client.force_login(personas.playback["days_30"])
+    assert link in client.get(reverse("home")).content.decode()
+    page = client.get(reverse("browser_notifications")).content.decode()
+    assert f'{link} aria-current="page"' in page
+    for person in (personas.users["always"], personas.listener, personas.admin):
+        client.force_login(person)
+        assert link not in client.get(reverse("home")).content.decode(), person.username
