@@ -239,8 +239,8 @@ def user_offboard(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
                     % {"count": result.left_for_sweep},
                 )
             return redirect("manage_user", person.pk)
-    picked = form["colleague"].value() if form.is_bound else None
-    chosen = users_of(request).filter(pk=picked).first() if _is_uuid(picked) else None
+    picked = _as_uuid(form["colleague"].value()) if form.is_bound else None
+    chosen = users_of(request).filter(pk=picked).first() if picked is not None else None
     return render(
         request,
         "tenants/offboard.html",
@@ -257,12 +257,11 @@ def user_offboard(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     )
 
 
-def _is_uuid(value: Any) -> bool:
+def _as_uuid(value: Any) -> uuid.UUID | None:
     try:
-        uuid.UUID(str(value))
+        return uuid.UUID(str(value))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 # --- teams --------------------------------------------------------------------------------------
@@ -281,8 +280,12 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
     # were handed to the team stays, so that saving does not drop them).
     people = users_of(request).filter(Q(is_active=True) | Q(pk__in=[p.pk for p in current]))
     found = forms.people_found(users_of(request).filter(is_active=True), q)
+    inside = {
+        "member_ids": {p.pk for p in team.members.all()},
+        "listener_ids": {p.pk for p in team.listeners.all()},
+    }
     if request.method == "GET" and request.htmx:
-        return render(request, "tenants/team.html#found", {"found": found, "q": q, "team": team})
+        return render(request, "tenants/team.html#found", {"found": found, "q": q, "team": team, **inside})
     initial = {
         "name": team.name,
         "members": list(team.members.all()),
@@ -320,6 +323,7 @@ def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
             "found": found,
             "q": q,
             "section": "teams",
+            **inside,
         },
         status=400 if form.errors else 200,
     )
