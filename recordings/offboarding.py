@@ -51,7 +51,7 @@ from recordings.lifecycle.expiry import ExpiryRule
 from recordings.models import Kind, Recording, ShareLink
 from tenants import services
 from tenants.audit import log_event
-from tenants.models import ApiToken, RecordingMode, Team, User
+from tenants.models import ApiToken, RecordingMode, Role, Team, User
 from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def _check(
     if team is not None:
         if team.tenant_id != person.tenant_id:
             raise ValidationError({"team": _("This team is not in your organisation.")})
-        if not team.listeners.filter(is_active=True).exists():
+        if not _hearing(team).exists():
             raise ValidationError(
                 {
                     "team": _("The team %(team)s has no active listeners: nobody would hear the recordings.")
@@ -211,7 +211,7 @@ def preview_offboarding(
             teams_left = tuple(
                 person.teams.exclude(pk=team.pk).order_by("name").values_list("name", flat=True)
             )
-            listeners = team.listeners.filter(is_active=True).count()
+            listeners = _hearing(team).count()
         return OffboardingPlan(
             person=person,
             choice=choice,
@@ -289,6 +289,13 @@ def offboard_user(
         return OffboardingResult(plan=plan)
     result = lifecycle.delete_recording_objects(recordings=doomed, reason=ExpiryRule.OFFBOARDED, now=now)
     return OffboardingResult(plan=plan, deleted=result.rows, left_for_sweep=len(result.failed))
+
+
+def _hearing(team: Team) -> QuerySet[User]:
+    """The team's listeners who hear its members' standard recordings under the visibility rule
+    (``Recording.objects.visible_to``): active people with the listener role (an admin listed as
+    a listener hears only their own recordings)."""
+    return team.listeners.filter(is_active=True, role=Role.LISTENER)
 
 
 def _pks(person: User, colleague: User | None) -> list[uuid.UUID]:

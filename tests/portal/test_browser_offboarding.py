@@ -202,7 +202,9 @@ def test_offboarding_of_each_kind_then_retention_then_teams(
     assert "90" in page.locator(".errorlist").inner_text()
     # the refused form answers 400 (bad input), which Chromium logs once; nothing else may
     assert phone.failed == [f"400 POST {page.url}"]
-    assert phone.errors == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]
+    assert phone.errors == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]
     phone.errors.clear()
     phone.failed.clear()
     assert not phone.axe()

@@ -207,9 +207,11 @@ def test_bad_input_is_refused_and_nothing_changes(admin: Client, personas: Perso
         data["colleague"] = personas.charlie.pk
     elif case == "themselves":
         data["colleague"] = bob.pk
-    elif case == "listenerless_team":
+    elif case == "listenerless_team":  # an admin listed as listener hears nobody's recordings
         with tenant_scope(personas.tenant_a):
-            data["team"] = services.create_team(tenant=personas.tenant_a, name="Empty").pk
+            data["team"] = services.create_team(
+                tenant=personas.tenant_a, name="Empty", listeners=[personas.admin]
+            ).pk
     elif case == "me":
         target, data = personas.admin, {"choice": "keep", "confirm": "1"}
     response = admin.post(reverse("manage_user_offboard", args=[target.pk]), data)
