@@ -207,6 +207,8 @@ def user_offboard(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         choice, colleague, team = data["choice"], data["colleague"], data["team"]
+        if choice != offboarding.Choice.HAND_OVER:  # a colleague picked before changing one's mind
+            colleague = team = None
         try:
             if request.POST.get("confirm") != "1":
                 plan = offboarding.preview_offboarding(

@@ -282,3 +282,19 @@ def test_colleague_search_lists_a_few_active_people_by_name(admin: Client, perso
     body = response.content.decode()
     assert body.count('type="radio"') == 10  # a short list, not everybody
     assert "Jan Jansen (jjansen0)" in body and "<html" not in body
+
+
+def test_a_colleague_picked_before_choosing_delete_is_ignored(admin: Client, personas: Personas) -> None:
+    bob = _leaver(personas)
+    admin.post(
+        reverse("manage_user_offboard", args=[bob.pk]),
+        {"choice": "delete", "colleague": personas.outsider.pk, "confirm": "1"},
+    )
+    assert _live(bob) == [] and _live(personas.outsider) == []
+    with (
+        translation.override("en"),
+        pytest.raises(ValidationError, match="only chosen when handing"),
+    ):  # the service stays strict
+        offboarding.preview_offboarding(
+            person=personas.users["never"], choice="keep", colleague=personas.outsider
+        )
