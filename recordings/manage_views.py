@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,13 +23,14 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
-from recordings import calls_console, products, rules
+from recordings import calls_console, offboarding, products, rules
 from recordings import overview as overview_data
 from recordings.lifecycle import UNSUBSCRIBED_GRACE
-from recordings.models import ContactRule
-from tenants import forms
-from tenants.access import admin_required, get_user_for_admin, users_of
-from tenants.models import RecordingMode, Tenant
+from recordings.models import ContactRule, team_member_ids_of
+from tenants import forms, services
+from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
+from tenants.models import RecordingMode, Team, Tenant
+from tenants.register import get_register
 from tenants.views import user_page
 
 
@@ -123,28 +125,208 @@ def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.U
 @require_http_methods(["GET", "POST"])
 @admin_required
 def tenant_settings(request: TenantRequest) -> HttpResponse:
+    """The tenant's settings. A retention change states how many recordings the next sweep would
+    delete under it (``products.preview_retention_change``) and, when that is any, is applied
+    only once confirmed (``confirm=1``); above 90 days it asks for the purpose."""
     tenant: Tenant = request.tenant
     initial = {
         "retention_days": tenant.retention_days,
         "announce_recording": tenant.announce_recording,
         "language": tenant.language,
     }
-    form = forms.SettingsForm(request.POST or None, initial=initial)
+    register = get_register(tenant)
+    form = forms.SettingsForm(
+        request.POST or None, initial={**initial, "retention_purpose": register.retention_purpose}
+    )
     if request.method == "POST" and form.is_valid():
-        changed = {k: v for k, v in form.cleaned_data.items() if initial[k] != v}
+        changed = {k: v for k, v in form.cleaned_data.items() if k in initial and initial[k] != v}
+        purpose = form.cleaned_data["retention_purpose"]
         try:
+            preview = None
+            if "retention_days" in changed:
+                preview = products.preview_retention_change(tenant=tenant, days=changed["retention_days"])
+                if preview.purpose_needed:
+                    products.check_retention_purpose(purpose, preview.purpose_on_file)
+            if preview is not None and preview.due_now and request.POST.get("confirm") != "1":
+                return render(
+                    request,
+                    "tenants/retention_confirm.html",
+                    {"preview": preview, "form": form, "section": "settings"},
+                )
             products.update_tenant_settings(
-                tenant=tenant, acting_user=request.user, request=request, **changed
+                tenant=tenant, acting_user=request.user, request=request, retention_purpose=purpose, **changed
             )
         except ValidationError as exc:
             forms.add_errors(form, exc)
         else:
             messages.success(request, _("Settings saved."))
+            if preview is not None and preview.due_now:
+                messages.info(
+                    request,
+                    ngettext(
+                        "%(count)s standard recording is deleted by the next sweep.",
+                        "%(count)s standard recordings are deleted by the next sweep.",
+                        preview.due_now,
+                    )
+                    % {"count": preview.due_now},
+                )
             return redirect("manage_settings")
     return render(
         request,
         "tenants/settings.html",
-        {"form": form, "section": "settings"},
+        {"form": form, "section": "settings", "purpose_above": products.RETENTION_PURPOSE_ABOVE},
+        status=400 if form.errors else 200,
+    )
+
+
+# --- offboarding ----------------------------------------------------------------------------------
+
+
+def _offboard_form(request: TenantRequest, data: Any = None) -> forms.OffboardForm:
+    return forms.OffboardForm(
+        data,
+        choices=offboarding.Choice.choices,
+        people=users_of(request),
+        teams=Team.objects.order_by("name"),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def user_offboard(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
+    """Deactivate a person, choosing what happens to their recordings. Step one (POST) states
+    the consequences in numbers (``offboarding.preview_offboarding``); the confirmed POST
+    (``confirm=1``) applies them (``offboarding.offboard_user``). A GET with ``q`` searches
+    colleagues (the results alone for htmx)."""
+    person = get_user_for_admin(request, user_id)
+    q = request.GET.get("q", "")[:150]
+    found = forms.people_found(users_of(request).filter(is_active=True).exclude(pk=person.pk), q)
+    if request.method == "GET" and request.htmx:
+        return render(request, "tenants/offboard.html#found", {"found": found, "q": q, "field": "colleague"})
+    form = _offboard_form(request, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        choice, colleague, team = data["choice"], data["colleague"], data["team"]
+        if choice != offboarding.Choice.HAND_OVER:  # a colleague picked before changing one's mind
+            colleague = team = None
+        try:
+            if request.POST.get("confirm") != "1":
+                plan = offboarding.preview_offboarding(
+                    person=person, choice=choice, colleague=colleague, team=team, acting_user=request.user
+                )
+                return render(
+                    request,
+                    "tenants/offboard_confirm.html",
+                    {"person": person, "plan": plan, "section": "users"},
+                )
+            result = offboarding.offboard_user(
+                person=person,
+                choice=choice,
+                colleague=colleague,
+                team=team,
+                acting_user=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("%(user)s is deactivated.") % {"user": person.picker_label})
+            if result.left_for_sweep:
+                messages.warning(
+                    request,
+                    _(
+                        "%(count)s recordings could not be deleted from storage yet; the next sweep "
+                        "deletes them."
+                    )
+                    % {"count": result.left_for_sweep},
+                )
+            return redirect("manage_user", person.pk)
+    picked = _as_uuid(form["colleague"].value()) if form.is_bound else None
+    chosen = users_of(request).filter(pk=picked).first() if picked is not None else None
+    return render(
+        request,
+        "tenants/offboard.html",
+        {
+            "person": person,
+            "form": form,
+            "found": found,
+            "chosen": chosen,
+            "q": q,
+            "field": "colleague",
+            "section": "users",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# --- teams --------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
+    """A team: its name, members and listeners. People are added through a search (a GET with
+    ``q``; the results alone for htmx), never a list of everybody; each listener's reach is
+    stated from the visibility rule's own input (``team_member_ids_of``)."""
+    team = get_team_for_admin(request, team_id)
+    q = request.GET.get("q", "")[:150]
+    current = list(team.members.all()) + list(team.listeners.all())
+    # Active people, and whoever is in the team already (a deactivated member whose recordings
+    # were handed to the team stays, so that saving does not drop them).
+    people = users_of(request).filter(Q(is_active=True) | Q(pk__in=[p.pk for p in current]))
+    found = forms.people_found(users_of(request).filter(is_active=True), q)
+    inside = {
+        "member_ids": {p.pk for p in team.members.all()},
+        "listener_ids": {p.pk for p in team.listeners.all()},
+    }
+    if request.method == "GET" and request.htmx:
+        return render(request, "tenants/team.html#found", {"found": found, "q": q, "team": team, **inside})
+    initial = {
+        "name": team.name,
+        "members": list(team.members.all()),
+        "listeners": list(team.listeners.all()),
+    }
+    form = forms.TeamPeopleForm(request.POST or None, people=people, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.update_team(
+                team=team,
+                name=data["name"],
+                members=list(data["members"]),
+                listeners=list(data["listeners"]),
+                acting_user=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("Team saved."))
+            return redirect("manage_team", team.pk)
+    members = sorted(team.members.all(), key=lambda p: p.picker_label.lower())
+    listeners = sorted(team.listeners.all(), key=lambda p: p.picker_label.lower())
+    reach = [(listener, len(team_member_ids_of(listener))) for listener in listeners]
+    return render(
+        request,
+        "tenants/team.html",
+        {
+            "team": team,
+            "form": form,
+            "members": members,
+            "listeners": listeners,
+            "reach": reach,
+            "found": found,
+            "q": q,
+            "section": "teams",
+            **inside,
+        },
         status=400 if form.errors else 200,
     )
 

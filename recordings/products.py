@@ -14,40 +14,181 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from recordings import lifecycle
 from recordings.models import Kind, Recording
 from tenants import services
 from tenants.audit import log_event
-from tenants.models import PlaybackSubscription, PlaybackTier, RecordingMode, Tenant, User
+from tenants.models import (
+    PlaybackSubscription,
+    PlaybackTier,
+    ProcessingRegister,
+    RecordingMode,
+    Tenant,
+    User,
+)
 from tenants.scoping import service_scope
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
 
+#: Retention bounds of standard recordings (days). One day at least: 0 would delete every
+#: recording at the next sweep. Ten years at most: the longest Dutch keeping duty a customer may
+#: cite (the fiscal one, 7 years) with room to spare; anything longer is a typo, not a policy.
+RETENTION_MIN_DAYS = 1
+RETENTION_MAX_DAYS = 3650
+#: Above this, the reason for keeping calls so long goes into the processing register (art. 30
+#: AVG): 90 days is the retention the product starts with and what most customers need.
+RETENTION_PURPOSE_ABOVE = 90
+
+
+def check_retention_days(days: object) -> int:
+    """``days`` as a retention, or a ValidationError that says the bounds and why."""
+    if (
+        not isinstance(days, int)
+        or isinstance(days, bool)
+        or not (RETENTION_MIN_DAYS <= days <= RETENTION_MAX_DAYS)
+    ):
+        raise ValidationError(
+            {
+                "retention_days": _(
+                    "Choose a retention between %(min)s and %(max)s days (10 years): longer is not a "
+                    "retention period but keeping calls for ever, and 0 would delete every recording."
+                )
+                % {"min": RETENTION_MIN_DAYS, "max": RETENTION_MAX_DAYS}
+            }
+        )
+    return days
+
+
+@dataclass(frozen=True)
+class RetentionPreview:
+    """What changing the tenant's retention to ``after`` days does, counted before it is
+    confirmed with the lifecycle's own expiry expression (``lifecycle.retention_expiry``)."""
+
+    before: int
+    after: int
+    due_now: int  # live standard recordings the next sweep deletes under the new retention
+    purpose_needed: bool  # above 90 days: the register must say why
+    purpose_on_file: str
+
+    @property
+    def changes(self) -> bool:
+        return self.before != self.after
+
+
+def retention_due(days: int, *, now: datetime) -> Any:
+    """The live standard recordings that a retention of ``days`` makes due at ``now`` (call
+    inside the tenant's scope): the rows ``on_retention_changed`` gives a due date in the past."""
+    return (
+        Recording.objects.filter(kind=Kind.STANDARD, deleted_at__isnull=True)
+        .annotate(new_expiry=lifecycle.retention_expiry(days))
+        .filter(new_expiry__lte=now)
+    )
+
+
+def preview_retention_change(*, tenant: Tenant, days: int, now: datetime | None = None) -> RetentionPreview:
+    """The consequences of setting the retention to ``days``; changes nothing."""
+    check_retention_days(days)
+    now = now or timezone.now()
+    with service_scope(tenant):
+        register = ProcessingRegister.objects.filter(tenant=tenant).first()
+        return RetentionPreview(
+            before=tenant.retention_days,
+            after=days,
+            due_now=retention_due(days, now=now).count(),
+            purpose_needed=days > RETENTION_PURPOSE_ABOVE,
+            purpose_on_file=register.retention_purpose if register is not None else "",
+        )
+
+
 def update_tenant_settings(
-    *, tenant: Tenant, acting_user: User | None = None, request: HttpRequest | None = None, **changes: Any
+    *,
+    tenant: Tenant,
+    acting_user: User | None = None,
+    request: HttpRequest | None = None,
+    retention_purpose: str = "",
+    **changes: Any,
 ) -> Tenant:
     """Change the customer's own settings (``tenants.services.update_tenant_settings``); a changed
-    retention period re-computes the expiry of the tenant's standard recordings."""
-    with transaction.atomic():
+    retention period re-computes the expiry of the tenant's standard recordings. A retention
+    outside 1..3650 days is refused; above 90 days it needs a purpose (``retention_purpose``, or
+    the one already in the processing register), which is written into the register. Nothing
+    changes when something is refused."""
+    retention_purpose = (retention_purpose or "").strip()
+    if "retention_days" in changes:
+        check_retention_days(changes["retention_days"])
+    with transaction.atomic(), service_scope(tenant):
         retention_before = Tenant.objects.select_for_update().get(pk=tenant.pk).retention_days
+        retention_after = changes.get("retention_days", retention_before)
+        due = 0
+        if retention_after != retention_before:
+            due = retention_due(retention_after, now=timezone.now()).count()
+            if retention_after > RETENTION_PURPOSE_ABOVE:
+                _write_retention_purpose(tenant, retention_purpose, acting_user)
         tenant = services.update_tenant_settings(tenant=tenant, acting_user=acting_user, **changes)
         if tenant.retention_days != retention_before:
             lifecycle.on_retention_changed(tenant=tenant)
         if acting_user is not None:
-            log_event(
-                tenant=tenant,
-                actor=acting_user,
-                action="manage.settings.update",
-                target=tenant,
-                detail={k: str(v) for k, v in changes.items()},
-                request=request,
-            )
+            others = {k: str(v) for k, v in changes.items() if k != "retention_days"}
+            if others:
+                log_event(
+                    tenant=tenant,
+                    actor=acting_user,
+                    action="manage.settings.update",
+                    target=tenant,
+                    detail=others,
+                    request=request,
+                )
+            if tenant.retention_days != retention_before:
+                detail: dict[str, Any] = {
+                    "before": retention_before,
+                    "after": tenant.retention_days,
+                    "due": due,
+                }
+                if tenant.retention_days > RETENTION_PURPOSE_ABOVE:
+                    detail["purpose"] = ProcessingRegister.objects.get(tenant=tenant).retention_purpose
+                log_event(
+                    tenant=tenant,
+                    actor=acting_user,
+                    action="manage.settings.retention",
+                    target=tenant,
+                    detail=detail,
+                    request=request,
+                )
     return tenant
+
+
+def _write_retention_purpose(tenant: Tenant, purpose: str, acting_user: User | None) -> None:
+    """Above 90 days the register must say why (given now, or already there); a purpose given now
+    replaces the one on file."""
+    ProcessingRegister.objects.get_or_create(tenant=tenant)
+    register = ProcessingRegister.objects.select_for_update().get(tenant=tenant)
+    check_retention_purpose(purpose, register.retention_purpose)
+    if purpose and purpose != register.retention_purpose:
+        register.retention_purpose = purpose
+        register.updated_by = acting_user
+        register.full_clean(exclude=["tenant", "updated_by"])
+        register.save()
+
+
+def check_retention_purpose(purpose: str, on_file: str) -> None:
+    """A retention above 90 days needs a purpose: given now, or already in the register."""
+    if not (purpose.strip() or on_file.strip()):
+        raise ValidationError(
+            {
+                "retention_purpose": _(
+                    "Write down why standard recordings are kept longer than %(days)s days: it goes "
+                    "into the processing register."
+                )
+                % {"days": RETENTION_PURPOSE_ABOVE}
+            }
+        )
 
 
 def set_playback_subscription(

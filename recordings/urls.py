@@ -54,5 +54,7 @@ urlpatterns = [
         name="manage_user_rule_remove",
     ),
     path("manage/settings/", manage_views.tenant_settings, name="manage_settings"),
+    path("manage/users/<uuid:user_id>/offboard", manage_views.user_offboard, name="manage_user_offboard"),
+    path("manage/teams/<uuid:team_id>/", manage_views.team_detail, name="manage_team"),
     path("manage/", include("tenants.urls")),
 ]

@@ -78,6 +78,31 @@ class ProductForm(forms.Form):
         return product, setting
 
 
+SEARCH_SHOWN = 10  # people a search-as-you-type picker lists at most
+
+
+def people_matching(people: QuerySet[User], q: str) -> QuerySet[User]:
+    """``people`` whose name, username, e-mail address or phone-system id contains ``q``."""
+    q = q.strip()
+    return people.filter(
+        Q(username__icontains=q)
+        | Q(first_name__icontains=q)
+        | Q(last_name__icontains=q)
+        | Q(email__icontains=q)
+        | Q(pbx_id__icontains=q)
+    )
+
+
+def people_found(people: QuerySet[User], q: str) -> list[User]:
+    """The first :data:`SEARCH_SHOWN` people matching ``q`` for a picker, by name (none for an
+    empty search: a picker lists nobody until something is typed)."""
+    q = (q or "")[:150].strip()
+    if not q:
+        return []
+    ordered = people_matching(people, q).order_by("last_name", "first_name", "username")
+    return list(ordered[:SEARCH_SHOWN])
+
+
 class PeopleFilterForm(forms.Form):
     """The people list's search and filters (Manage → People); all optional, combined with AND."""
 
@@ -110,14 +135,7 @@ class PeopleFilterForm(forms.Form):
         """``people`` narrowed by the valid form's filters (call after ``is_valid()``)."""
         data = self.cleaned_data
         if data["q"]:
-            q = data["q"].strip()
-            people = people.filter(
-                Q(username__icontains=q)
-                | Q(first_name__icontains=q)
-                | Q(last_name__icontains=q)
-                | Q(email__icontains=q)
-                | Q(pbx_id__icontains=q)
-            )
+            people = people_matching(people, data["q"])
         if data["role"]:
             people = people.filter(role=data["role"])
         product, _sep, setting = data["product"].partition(":")
@@ -168,6 +186,33 @@ class TeamPeopleForm(forms.Form):
         cast(forms.ModelMultipleChoiceField, self.fields["listeners"]).queryset = listeners
 
 
+class OffboardForm(forms.Form):
+    """Deactivate a person: what happens to their recordings (``recordings.offboarding``)."""
+
+    choice = forms.ChoiceField(label=_("Their recordings"), choices=[], widget=forms.RadioSelect)
+    colleague = PersonChoiceField(
+        label=_("Colleague"),
+        queryset=User.objects.none(),
+        required=False,
+        error_messages={"invalid_choice": _("This person is not in your organisation.")},
+    )
+    team = forms.ModelChoiceField(
+        label=_("Or a team"),
+        queryset=Team.objects.unscoped().none(),
+        required=False,
+        empty_label=_("No team"),
+        error_messages={"invalid_choice": _("This team is not in your organisation.")},
+    )
+
+    def __init__(
+        self, *args: Any, choices: Any, people: QuerySet[User], teams: QuerySet[Team], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["choice"]).choices = choices
+        cast(forms.ModelChoiceField, self.fields["colleague"]).queryset = people
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = teams
+
+
 class KeyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
 
@@ -182,9 +227,26 @@ class LanguageSelect(forms.Select):
         return option
 
 
+RETENTION_BOUNDS = _(
+    "Choose a retention between 1 and 3650 days (10 years): longer is not a retention period but "
+    "keeping calls for ever, and 0 would delete every recording."
+)
+
+
 class SettingsForm(forms.Form):
     retention_days = forms.IntegerField(
-        label=_("Keep standard recordings for (days)"), min_value=1, max_value=3650
+        label=_("Keep standard recordings for (days)"),
+        min_value=1,
+        max_value=3650,
+        help_text=_("1 to 3650 days. Above 90 days, say why: it goes into the processing register."),
+        error_messages={"min_value": RETENTION_BOUNDS, "max_value": RETENTION_BOUNDS},
+    )
+    retention_purpose = forms.CharField(
+        label=_("Why standard recordings are kept longer than 90 days"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Written into the processing register; needed for a retention above 90 days."),
     )
     announce_recording = forms.BooleanField(label=_("Announce recording to callers"), required=False)
     language = forms.ChoiceField(label=_("Language"), choices=Tenant.Language.choices, widget=LanguageSelect)

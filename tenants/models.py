@@ -359,6 +359,11 @@ class ProcessingRegister(TenantOwned):
     )
     # Written when transcripts are switched on (recordings.transcripts.optin); required for that.
     transcription_purpose = models.TextField(_("purpose of transcribing calls"), max_length=2000, blank=True)
+    # Written when the retention of standard recordings is set above 90 days
+    # (recordings.products.update_tenant_settings); required for that.
+    retention_purpose = models.TextField(
+        _("why standard recordings are kept longer than 90 days"), max_length=2000, blank=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 

@@ -16,7 +16,6 @@ urlpatterns = [
     path("users/<uuid:user_id>/active", views.user_active, name="manage_user_active"),
     path("users/<uuid:user_id>/password", views.user_password, name="manage_user_password"),
     path("teams/", views.teams, name="manage_teams"),
-    path("teams/<uuid:team_id>/", views.team_detail, name="manage_team"),
     path("teams/<uuid:team_id>/delete", views.team_delete, name="manage_team_delete"),
     path("keys/", views.keys, name="manage_keys"),
     path("keys/<uuid:key_id>/revoke", views.key_revoke, name="manage_key_revoke"),

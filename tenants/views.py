@@ -152,6 +152,8 @@ def user_update(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
 def user_active(request: TenantRequest, user_id: uuid.UUID) -> HttpResponse:
     person = get_user_for_admin(request, user_id)
     active = request.POST.get("active") == "1"
+    if not active:  # deactivating asks what happens to their recordings first
+        return redirect("manage_user_offboard", person.pk)
     try:
         services.set_user_active(user=person, active=active, acting_user=request.user, request=request)
     except ValidationError as exc:
@@ -200,41 +202,6 @@ def teams(request: TenantRequest) -> HttpResponse:
         request,
         "tenants/teams.html",
         {"form": form, "teams": all_teams, "section": "teams"},
-        status=400 if form.errors else 200,
-    )
-
-
-@require_http_methods(["GET", "POST"])
-@admin_required
-def team_detail(request: TenantRequest, team_id: uuid.UUID) -> HttpResponse:
-    team = get_team_for_admin(request, team_id)
-    people = users_of(request).filter(is_active=True).order_by("username")
-    initial = {
-        "name": team.name,
-        "members": list(team.members.all()),
-        "listeners": list(team.listeners.all()),
-    }
-    form = forms.TeamPeopleForm(request.POST or None, people=people, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.update_team(
-                team=team,
-                name=data["name"],
-                members=list(data["members"]),
-                listeners=list(data["listeners"]),
-                acting_user=request.user,
-                request=request,
-            )
-        except ValidationError as exc:
-            forms.add_errors(form, exc)
-        else:
-            messages.success(request, _("Team saved."))
-            return redirect("manage_team", team.pk)
-    return render(
-        request,
-        "tenants/team.html",
-        {"team": team, "form": form, "section": "teams"},
         status=400 if form.errors else 200,
     )
 

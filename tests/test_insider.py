@@ -837,6 +837,10 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "manage_users_bulk_licence": "changes several users' licence mode",
     "manage_overview": "counts of calls and minutes per day, product and reason; no recordings",
     "manage_user_active": "activates or deactivates a user",
+    "manage_user_offboard": (
+        "deactivates a person and keeps, hands over (new owner or team membership) or deletes "
+        "their recordings; the pages show counts and names, never audio"
+    ),
     "manage_user_password": (
         "sends the person a link to set a password, to their own e-mail; the admin never sees or sets "
         "one (tests/portal/test_manage.py)"

@@ -235,6 +235,7 @@ ROWS: dict[str, Row] = {
     "manage_user_active": Row(
         "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("user_id", "user_id"),), data={"active": "0"}
     ),
+    "manage_user_offboard": Row("GET", (302, 403, 404, 200, 403, 403, 403), kwargs=(("user_id", "user_id"),)),
     "manage_user_password": Row(
         "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("user_id", "user_id"),)
     ),

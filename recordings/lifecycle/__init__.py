@@ -48,6 +48,7 @@ from recordings.lifecycle.expiry import (
     ExpiryRule,
     RecordingGone,
     expiry_of,
+    retention_expiry,
 )
 from recordings.lifecycle.sweep import SweepResult, claim_and_tombstone_sql, sweep_expired
 
@@ -76,6 +77,7 @@ __all__ = [
     "on_subscription_removed",
     "on_tier_changed",
     "quota_counted",
+    "retention_expiry",
     "saved_playbacks",
     "saved_usage_ms",
     "sweep_expired",

@@ -30,6 +30,7 @@ from recordings.lifecycle.expiry import (
     ExpiryRule,
     RecordingGone,
     expiry_of,
+    retention_expiry,
 )
 from recordings.models import Call, Kind, Recording
 from tenants.models import PlaybackSubscription, PlaybackTier
@@ -306,5 +307,5 @@ def on_retention_changed(*, tenant: Tenant) -> int:
     """The customer changed its retention period: re-compute the standard recordings' expiry."""
     with service_scope(tenant):
         return Recording.objects.filter(kind=Kind.STANDARD, deleted_at__isnull=True).update(
-            expires_at=F("ended_at") + timedelta(days=tenant.retention_days), expiry_rule=ExpiryRule.RETENTION
+            expires_at=retention_expiry(tenant.retention_days), expiry_rule=ExpiryRule.RETENTION
         )

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.db.models import F
+from django.db.models.expressions import CombinedExpression
 from django.utils.translation import gettext_lazy
 
 from recordings.models import Kind, Recording
@@ -53,6 +55,7 @@ class ExpiryRule(models.TextChoices):
     QUOTA = "quota", gettext_lazy("Oldest saved playback over the 100,000-minute quota")
     RETENTION = "retention", gettext_lazy("Customer's retention period")
     UNSUBSCRIBED = "unsubscribed", gettext_lazy("Saved playback, 30 days after the subscription was removed")
+    OFFBOARDED = "offboarded", gettext_lazy("Deleted when the person was deactivated")
 
 
 class DeletionReason(models.TextChoices):
@@ -73,10 +76,23 @@ class RecordingGone(Exception):
         self.message = message
 
 
+def retention_period(days: int) -> timedelta:
+    """How long after its call a standard recording lives under a retention of ``days``: the one
+    place the retention rule is written (:func:`expiry_of` for a new recording, the
+    ``retention_expiry`` expression for re-computing and counting many)."""
+    return timedelta(days=days)
+
+
+def retention_expiry(days: int) -> CombinedExpression:
+    """The due date of a standard recording under a retention of ``days``, as an expression
+    (``on_retention_changed`` stores it; the settings page counts what it makes due)."""
+    return F("ended_at") + retention_period(days)
+
+
 def expiry_of(*, kind: str, ended_at: datetime, tenant: Tenant) -> datetime:
     """The due date of a new recording: a standard one ``tenant.retention_days`` after the call
     ended, a playback one (unsaved until the user decides) :data:`DECISION_WINDOW` after it.
     The one place this rule is written; the capture stores it, the ready hooks set it again."""
     if kind == Kind.STANDARD:
-        return ended_at + timedelta(days=tenant.retention_days)
+        return ended_at + retention_period(tenant.retention_days)
     return ended_at + DECISION_WINDOW

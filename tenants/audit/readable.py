@@ -84,6 +84,7 @@ SENTENCES: dict[str, Promise] = {
     "manage.user.deactivate": S("%(actor)s deactivated %(person)s"),
     "manage.user.password_reset": S("%(actor)s sent %(person)s a link to set a new password"),
     "manage.user.product": S("%(actor)s changed the product of %(person)s from %(before)s to %(after)s"),
+    "manage.user.offboard": S("%(actor)s deactivated %(person)s: %(outcome)s"),
     # teams
     "manage.team.create": S("%(actor)s created the team %(team)s"),
     "manage.team.update": S(
@@ -95,6 +96,10 @@ SENTENCES: dict[str, Promise] = {
     "manage.contact_rule.update": S("%(actor)s changed a number on the %(list)s of %(rule_person)s"),
     "manage.contact_rule.delete": S("%(actor)s removed a number from the %(list)s of %(rule_person)s"),
     "manage.settings.update": S("%(actor)s changed the settings (%(changes)s)"),
+    "manage.settings.retention": S(
+        "%(actor)s changed the retention from %(before)s to %(after)s days "
+        "(%(due)s standard recordings due at once; purpose: %(purpose)s)"
+    ),
     "manage.pbx_key.create": S("%(actor)s issued the phone-system key %(prefix)s…"),
     "manage.pbx_key.revoke": S("%(actor)s revoked the phone-system key %(prefix)s…"),
     "transcripts.enable": S("%(actor)s switched transcripts of calls on"),
@@ -138,6 +143,19 @@ PATTERN_SENTENCES: tuple[tuple[re.Pattern[str], Promise], ...] = (
     (re.compile(r"support\.[a-z_]+\.delete"), S("Support (%(actor)s) removed %(object)s")),
 )
 UNKNOWN_SENTENCE = S("%(actor)s: %(action)s")
+
+# The second half of an offboarding's sentence, by the admin's choice (recordings.offboarding).
+OFFBOARD_OUTCOMES: dict[str, Promise] = {
+    "keep": S(
+        "%(standard)s standard recordings kept until the retention period ends, "
+        "%(playback)s Playback recordings follow their own rules"
+    ),
+    "hand_over": S(
+        "%(handed_over)s standard recordings handed to %(receiver)s, "
+        "%(playback)s Playback recordings follow their own rules"
+    ),
+    "delete": S("%(deleted)s recordings deleted"),
+}
 
 
 def sentence_template(action: str) -> Promise | None:
@@ -200,6 +218,8 @@ class Names:
                 team_ids.add(entry.target_id)
             if isinstance(entry.detail.get("user"), str):
                 user_ids.add(_uuid(entry.detail["user"]))
+            if isinstance(entry.detail.get("team_id"), str):
+                team_ids.add(entry.detail["team_id"])
         user_ids.discard(_NO_ID)
         self.users = {u.pk: u for u in User.objects.filter(tenant_id=tenant_id, pk__in=user_ids)}
         team_uuids = {_uuid(t) for t in team_ids} - {_NO_ID}
@@ -264,12 +284,33 @@ def facts(entry: AuditEntry, names: Names) -> dict[str, str]:
         out["fields"] = ", ".join(str(f) for f in detail["fields"]) or "–"
     if entry.action == "manage.settings.update":
         out["changes"] = ", ".join(f"{k}: {v}" for k, v in sorted(detail.items())) or "–"
-    for key in ("recordings", "rows", "members", "listeners", "wrong_pins"):
+    for key in ("recordings", "rows", "members", "listeners", "wrong_pins", "due"):
         if key in detail:
             out[key] = _count(detail[key])
+    if entry.action == "manage.user.offboard":
+        out["outcome"] = _offboard_outcome(detail, out, names, erased)
     if entry.target_type:
         out["object"] = entry.target_type.rpartition(".")[2]
     return out
+
+
+def _offboard_outcome(detail: dict[str, Any], out: dict[str, str], names: Names, erased: bool) -> str:
+    outcome = OFFBOARD_OUTCOMES.get(str(detail.get("choice")))
+    if outcome is None:
+        return "–"
+    parts = _Facts(out)
+    for key in ("standard", "playback", "deleted", "handed_over"):
+        parts[key] = _count(detail.get(key))
+    if erased:
+        parts["receiver"] = str(_("(erased)"))
+    elif "user" in detail:
+        parts["receiver"] = names.person(detail["user"])
+    else:
+        team = names.teams.get(str(detail.get("team_id"))) or str(
+            detail.get("team_name") or _("(removed team)")
+        )
+        parts["receiver"] = str(_("the team %(team)s") % {"team": team})
+    return str(outcome) % parts
 
 
 def readable(tenant_id: uuid.UUID, entries: Iterable[AuditEntry]) -> list[ReadableEntry]:

@@ -105,7 +105,11 @@ def test_role_deactivate_and_reset_password(admin: Client, personas: Personas) -
     bob_client = Client()
     bob_client.force_login(bob)
     assert bob_client.get(reverse("home")).status_code == 200
-    admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "0"})
+    # "Deactivate" asks what happens to the recordings first (offboarding), then deactivates
+    asked = admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "0"})
+    assert asked["Location"] == reverse("manage_user_offboard", args=[bob.pk])
+    assert bob_client.get(reverse("home")).status_code == 200
+    admin.post(reverse("manage_user_offboard", args=[bob.pk]), {"choice": "keep", "confirm": "1"})
     assert bob_client.get(reverse("home")).status_code == 302
     admin.post(reverse("manage_user_active", args=[bob.pk]), {"active": "1"})
     # A reset is a link to Bob's own address: the admin never sees or sets his password.
@@ -123,7 +127,7 @@ def test_role_deactivate_and_reset_password(admin: Client, personas: Personas) -
     assert bob.check_password("bobs own secret 42")
     assert {
         "manage.user.update",
-        "manage.user.deactivate",
+        "manage.user.offboard",
         "manage.user.activate",
         "manage.user.password_reset",
     } <= set(_actions(personas.tenant_a))

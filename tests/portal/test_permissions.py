@@ -243,6 +243,7 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_user_update": (("POST",), True),
     "manage_user_product": (("POST",), True),
     "manage_user_active": (("POST",), True),
+    "manage_user_offboard": (("GET", "POST"), True),
     "manage_user_password": (("POST",), True),
     "manage_user_rules": (("GET", "POST"), True),
     "manage_user_rule_remove": (("POST",), True),
