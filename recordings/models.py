@@ -97,6 +97,40 @@ class Call(TenantOwned):
         return self.pbx_call_id
 
 
+class CallDay(TenantOwned):
+    """The overview's summary of one day (``settings.TIME_ZONE``) of a tenant's calls, by the day
+    each call started: how many were recorded (``recorded`` or since ``deleted``), discarded and
+    failed. Kept by ``recordings.usage`` in the transaction of each state change; equal to what
+    ``usage.raw_days`` counts from the calls (tests/portal/test_usage.py)."""
+
+    day = models.DateField()
+    recorded = models.IntegerField(default=0)
+    discarded = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="call_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.recorded}/{self.discarded}/{self.failed}"
+
+
+class StoredKind(TenantOwned):
+    """The overview's summary of what a tenant stores per product (``kind``): the live recordings
+    and their milliseconds. Kept by ``recordings.usage`` when a recording is made or deleted
+    (also by the expiry sweep, once per batch); equal to ``usage.raw_stored``."""
+
+    kind = models.CharField(max_length=10, choices=Kind)
+    recordings = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="stored_kind_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.recordings} ({self.duration_ms} ms)"
+
+
 class ProcessingOutbox(TenantOwned):
     """A call waiting for its processing task: written in the transaction that makes the call
     ``processing``, deleted in the one that makes it final.
@@ -279,6 +313,21 @@ class Recording(TenantOwned):
                 fields=["expires_at"],
                 name="rec_live_expiry",
                 condition=Q(deleted_at__isnull=True, expires_at__isnull=False),
+            ),
+            # The console's overview: what the sweep deletes in the next days, by rule, per
+            # tenant (an index-only scan on PostgreSQL). Tombstones leave it, as above.
+            models.Index(
+                fields=["tenant", "expires_at"],
+                include=["expiry_rule"],
+                name="rec_live_due",
+                condition=Q(deleted_at__isnull=True, expires_at__isnull=False),
+            ),
+            # The overview's Playback use per person: saved live playbacks, index-only.
+            models.Index(
+                fields=["tenant", "owner"],
+                include=["duration_ms", "ended_at", "expires_at"],
+                name="rec_playback_use",
+                condition=Q(deleted_at__isnull=True, kind="playback", saved=True),
             ),
         ]
 
