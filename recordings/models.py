@@ -317,15 +317,13 @@ class Recording(TenantOwned):
             # The console's overview: what the sweep deletes in the next days, by rule, per
             # tenant (an index-only scan on PostgreSQL). Tombstones leave it, as above.
             models.Index(
-                fields=["tenant", "expires_at"],
-                include=["expiry_rule"],
+                fields=["tenant", "expires_at", "expiry_rule"],
                 name="rec_live_due",
                 condition=Q(deleted_at__isnull=True, expires_at__isnull=False),
             ),
             # The overview's Playback use per person: saved live playbacks, index-only.
             models.Index(
-                fields=["tenant", "owner"],
-                include=["duration_ms", "ended_at", "expires_at"],
+                fields=["tenant", "owner", "ended_at", "expires_at", "duration_ms"],
                 name="rec_playback_use",
                 condition=Q(deleted_at__isnull=True, kind="playback", saved=True),
             ),

@@ -67,8 +67,7 @@ class Migration(migrations.Migration):
             model_name="recording",
             index=models.Index(
                 condition=models.Q(("deleted_at__isnull", True), ("expires_at__isnull", False)),
-                fields=["tenant", "expires_at"],
-                include=("expiry_rule",),
+                fields=["tenant", "expires_at", "expiry_rule"],
                 name="rec_live_due",
             ),
         ),
@@ -76,8 +75,7 @@ class Migration(migrations.Migration):
             model_name="recording",
             index=models.Index(
                 condition=models.Q(("deleted_at__isnull", True), ("kind", "playback"), ("saved", True)),
-                fields=["tenant", "owner"],
-                include=("duration_ms", "ended_at", "expires_at"),
+                fields=["tenant", "owner", "ended_at", "expires_at", "duration_ms"],
                 name="rec_playback_use",
             ),
         ),
