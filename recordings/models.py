@@ -87,7 +87,12 @@ class Call(TenantOwned):
         ]
         # The console's calls list pages by position on (started_at, id) per tenant; neither
         # column changes after the call starts, so the index keeps state changes HOT.
-        indexes = [models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started")]
+        # The same per person, for the list filtered on one (user_id changes only when the user
+        # is deleted).
+        indexes = [
+            models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started"),
+            models.Index(fields=["tenant", "user", "-started_at", "-id"], name="call_tenant_user_started"),
+        ]
         # No index on ``state`` (nothing looks calls up by it): the state changes of a call (in
         # progress, processing, recorded, deleted by the expiry sweep) then touch no indexed
         # column and can be HOT updates, which add no index entries; the table's fillfactor

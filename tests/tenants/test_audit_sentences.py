@@ -184,9 +184,30 @@ def test_filters_by_person_kind_and_period(client: Client, personas: Personas) -
         response = client.get(url, bad)
         assert response.context["form"].errors and not response.context["filtered"]
         assert len(response.context["entries"]) == len(everything)
-    # the person picker tells two people of the same name apart
+    # the person is typed (no list of every person on each page): username, phone-system id,
+    # or a full name only one person has; two people of the same name are told apart
     page = client.get(url).content.decode()
-    assert f"Jan Jansen ({personas.listener.username})" in page and f"Jan Jansen ({twin.username})" in page
+    assert (
+        f"Jan Jansen ({twin.username})" not in page and "<option" not in page.split('name="person"')[1][:200]
+    )
+    for typed in (personas.listener.username.upper(), personas.listener.pbx_id, str(personas.listener.pk)):
+        response = client.get(url, {"person": typed})
+        assert [r.entry.action for r in response.context["entries"]] == [
+            "auth.sign_in",
+            "manage.user.deactivate",
+        ]
+        assert f"Jan Jansen ({personas.listener.username})" in response.content.decode()
+    both = client.get(url, {"person": " jan  JANSEN "})
+    assert not both.context["filtered"] and len(both.context["entries"]) == len(everything)
+    error = both.context["form"].errors["person"][0]
+    assert personas.listener.username in error and twin.username in error
+    twin.first_name = "Johan"
+    twin.save()
+    assert (
+        client.get(url, {"person": "Jan Jansen"}).context["form"].cleaned_data["person"] == personas.listener
+    )
+    for bad in ("Nobody Here", personas.charlie.username, "x" * 151):
+        assert client.get(url, {"person": bad}).context["form"].errors["person"]
 
 
 def test_pages_by_position_keeping_filters(
