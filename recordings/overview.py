@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from recordings.calls_console import reason_of
 from recordings.lifecycle import QUOTA_MS, QUOTA_WARNING_FRACTION, ExpiryRule
-from recordings.lifecycle.decisions import QUOTA_COUNTED
+from recordings.lifecycle.decisions import SAVED_PLAYBACK, WITHOUT_DUE_DATE
 from recordings.models import Call, CallDay, Kind, Recording, StoredKind
 from tenants.models import PlaybackSubscription, PlaybackTier, Tenant, User
 
@@ -89,11 +89,11 @@ def playback_use(tenant: Tenant, *, now: dt.datetime) -> list[PlaybackUse]:
     )
     # One pass over the saved live playbacks (index-only through ``rec_playback_use``).
     rows = (
-        Recording.objects.filter(tenant=tenant, kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+        Recording.objects.filter(SAVED_PLAYBACK, tenant=tenant)
         .values_list("owner")
         .annotate(
             stored=Sum("duration_ms"),
-            counted=Sum("duration_ms", filter=QUOTA_COUNTED),  # the quota's own rule
+            counted=Sum("duration_ms", filter=WITHOUT_DUE_DATE),  # the quota's rule: QUOTA_COUNTED
             recent=Sum("duration_ms", filter=Q(ended_at__gte=now - dt.timedelta(days=DAYS))),
         )
         .order_by()
@@ -141,7 +141,7 @@ def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
             tenant=tenant, deleted_at__isnull=True, expires_at__lte=now + dt.timedelta(days=SWEEP_DAYS)
         )
         .values_list("expiry_rule")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
     )  # index-only through ``rec_live_due``
     sweep = sorted(((str(rules.get(rule, rule)), n) for rule, n in due), key=lambda r: -r[1])

@@ -68,7 +68,9 @@ def _answer_prompts(recording: Recording, answer: str, now: datetime) -> None:
 
 
 # The saved playbacks that count against the 100,000-minute quota: those without a due date.
-QUOTA_COUNTED = Q(kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True)
+SAVED_PLAYBACK = Q(kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+WITHOUT_DUE_DATE = Q(expires_at__isnull=True)
+QUOTA_COUNTED = SAVED_PLAYBACK & WITHOUT_DUE_DATE
 
 
 def quota_counted() -> QuerySet[Recording]:
