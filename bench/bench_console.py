@@ -148,7 +148,7 @@ def fill(args: argparse.Namespace) -> Any:
     else:
         _fill_orm(tenant, people, n_playback, calls=calls, audit=args.audit, days=args.days)
     with tenant_scope(tenant):
-        usage.rebuild(tenant)  # what the migration does for existing data
+        usage.rebuild(tenant.pk)  # what the migration does for existing data
     print(f"filled in {time.perf_counter() - started:.0f} s", flush=True)
     return tenant
 
@@ -404,7 +404,7 @@ def _fill_orm(tenant: Any, people: list[Any], n_playback: int, *, calls: int, au
                 hash="x",
             )
         )
-    AuditEntry.objects.bulk_create(entries, batch_size=5000)
+    AuditEntry.objects.unscoped().bulk_create(entries, batch_size=5000)
 
 
 # --- the measurements -------------------------------------------------------------------------
