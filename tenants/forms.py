@@ -47,10 +47,11 @@ class PersonField(forms.CharField):
             matches = self.people.filter(pk=uuid.UUID(text))
         except ValueError:
             matches = self.people.filter(Q(username__iexact=text) | Q(pbx_id=text))
-            if not matches.exists():
-                full = Concat("first_name", Value(" "), "last_name", output_field=CharField())
-                matches = self.people.annotate(full=full).filter(full__iexact=" ".join(text.split()))
         found = list(matches.order_by("username")[: self.SHOWN + 1])
+        if not found:
+            full = Concat("first_name", Value(" "), "last_name", output_field=CharField())
+            matches = self.people.annotate(full=full).filter(full__iexact=" ".join(text.split()))
+            found = list(matches.order_by("username")[: self.SHOWN + 1])
         if not found:
             raise forms.ValidationError(_("Nobody is called “%(value)s”."), params={"value": text})
         if len(found) > 1:
@@ -297,12 +298,29 @@ class AuditFilterForm(forms.Form):
 
     def filter[Entries: QuerySet[Any]](self, entries: Entries) -> Entries:
         """``entries`` narrowed by the valid form's filters (call after ``is_valid()``)."""
-        data = self.cleaned_data
-        if data["person"]:
-            person = data["person"]
+        person = self.cleaned_data["person"]
+        entries = self._filter_but_person(entries)
+        if person:
             entries = entries.filter(
                 Q(actor_id=person.pk) | Q(target_type=USER_TARGET, target_id=str(person.pk))
             )
+        return entries
+
+    def branches[Entries: QuerySet[Any]](self, entries: Entries) -> list[Entries]:
+        """:meth:`filter` as querysets whose union it is, each answerable by one index in
+        position order: the entries by the person and those about them (an OR of the two made
+        PostgreSQL walk the whole log by position, filtering). One queryset without a person."""
+        person = self.cleaned_data["person"]
+        entries = self._filter_but_person(entries)
+        if not person:
+            return [entries]
+        return [
+            entries.filter(actor_id=person.pk),
+            entries.filter(target_type=USER_TARGET, target_id=str(person.pk)),
+        ]
+
+    def _filter_but_person[Entries: QuerySet[Any]](self, entries: Entries) -> Entries:
+        data = self.cleaned_data
         if data["kind"]:
             entries = entries.filter(KINDS_BY_KEY[data["kind"]].q())
         zone = timezone.get_current_timezone()

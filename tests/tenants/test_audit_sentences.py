@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
@@ -231,6 +232,39 @@ def test_pages_by_position_keeping_filters(
         response = client.get(url + older)
     expected = AuditEntry.objects.unscoped().filter(action="manage.team.delete").order_by("-id")
     assert seen == [e.id for e in expected]
+
+
+def test_pages_by_position_for_a_person_by_and_about_them(
+    client: Client, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person filter pages the entries by them and about them, merged in position order,
+    each once (an entry both by and about them), with the other filters applied to both."""
+    monkeypatch.setattr(views, "AUDIT_PAGE", 2)
+    a, lisa = personas.tenant_a, personas.listener
+    log_event(tenant=a, actor=lisa, action="auth.sign_in", target=lisa)  # by and about
+    for n in range(3):
+        log_event(tenant=a, actor=personas.admin, action="manage.user.deactivate", target=lisa)
+        log_event(tenant=a, actor=lisa, action="manage.team.delete", detail={"name": f"T{n}"})
+        log_event(tenant=a, actor=personas.admin, action="manage.team.delete", detail={"name": "other"})
+    client.force_login(personas.admin)
+    url = reverse("manage_audit")
+    for query, expected_actions in (
+        ({"person": lisa.username}, None),
+        ({"person": lisa.username, "kind": "teams"}, {"manage.team.delete"}),
+    ):
+        seen, response = [], client.get(url, query)
+        while True:
+            seen += [r.entry.id for r in response.context["entries"]]
+            older = response.context["older_url"]
+            if not older:
+                break
+            response = client.get(url + older)
+        mine = AuditEntry.objects.unscoped().filter(
+            Q(actor_id=lisa.pk) | Q(target_type="tenants.user", target_id=str(lisa.pk)), tenant=a
+        )
+        if expected_actions:
+            mine = mine.filter(action__in=expected_actions)
+        assert seen == [e.id for e in mine.order_by("-id")] and len(seen) == len(set(seen)) > 2
 
 
 def test_csv_export_is_logged_and_holds_sentences(client: Client, personas: Personas) -> None:
