@@ -87,7 +87,12 @@ class Call(TenantOwned):
         ]
         # The console's calls list pages by position on (started_at, id) per tenant; neither
         # column changes after the call starts, so the index keeps state changes HOT.
-        indexes = [models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started")]
+        # The same per person, for the list filtered on one (user_id changes only when the user
+        # is deleted).
+        indexes = [
+            models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started"),
+            models.Index(fields=["tenant", "user", "-started_at", "-id"], name="call_tenant_user_started"),
+        ]
         # No index on ``state`` (nothing looks calls up by it): the state changes of a call (in
         # progress, processing, recorded, deleted by the expiry sweep) then touch no indexed
         # column and can be HOT updates, which add no index entries; the table's fillfactor
@@ -95,6 +100,40 @@ class Call(TenantOwned):
 
     def __str__(self) -> str:
         return self.pbx_call_id
+
+
+class CallDay(TenantOwned):
+    """The overview's summary of one day (``settings.TIME_ZONE``) of a tenant's calls, by the day
+    each call started: how many were recorded (``recorded`` or since ``deleted``), discarded and
+    failed. Kept by ``recordings.usage`` in the transaction of each state change; equal to what
+    ``usage.raw_days`` counts from the calls (tests/portal/test_usage.py)."""
+
+    day = models.DateField()
+    recorded = models.IntegerField(default=0)
+    discarded = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="call_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.recorded}/{self.discarded}/{self.failed}"
+
+
+class StoredKind(TenantOwned):
+    """The overview's summary of what a tenant stores per product (``kind``): the live recordings
+    and their milliseconds. Kept by ``recordings.usage`` when a recording is made or deleted
+    (also by the expiry sweep, once per batch); equal to ``usage.raw_stored``."""
+
+    kind = models.CharField(max_length=10, choices=Kind)
+    recordings = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="stored_kind_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.recordings} ({self.duration_ms} ms)"
 
 
 class ProcessingOutbox(TenantOwned):
@@ -279,6 +318,19 @@ class Recording(TenantOwned):
                 fields=["expires_at"],
                 name="rec_live_expiry",
                 condition=Q(deleted_at__isnull=True, expires_at__isnull=False),
+            ),
+            # The console's overview: what the sweep deletes in the next days, by rule, per
+            # tenant (an index-only scan on PostgreSQL). Tombstones leave it, as above.
+            models.Index(
+                fields=["tenant", "expires_at", "expiry_rule"],
+                name="rec_live_due",
+                condition=Q(deleted_at__isnull=True, expires_at__isnull=False),
+            ),
+            # The overview's Playback use per person: saved live playbacks, index-only.
+            models.Index(
+                fields=["tenant", "owner", "ended_at", "expires_at", "duration_ms"],
+                name="rec_playback_use",
+                condition=Q(deleted_at__isnull=True, kind="playback", saved=True),
             ),
         ]
 

@@ -277,17 +277,33 @@ def _audit_filtered(request: TenantRequest) -> tuple[forms.AuditFilterForm, Any,
     return form, entries, filtered
 
 
+def _audit_page(
+    request: TenantRequest, form: forms.AuditFilterForm, filtered: bool, before: int | None
+) -> list[Any]:
+    """Up to ``AUDIT_PAGE + 1`` entries before position ``before``, newest first: the newest of
+    each of the filter's branches (``AuditFilterForm.branches``, one index each), merged."""
+    entries = AuditEntry.objects.filter(tenant=request.tenant).order_by("-id")
+    branches = form.branches(entries) if filtered else [entries]
+    if before is not None:
+        branches = [b.filter(id__lt=before) for b in branches]
+    if len(branches) == 1:
+        return list(branches[0][: AUDIT_PAGE + 1])
+    ids = sorted(
+        {i for b in branches for i in b.values_list("id", flat=True)[: AUDIT_PAGE + 1]}, reverse=True
+    )
+    return list(entries.filter(id__in=ids[: AUDIT_PAGE + 1]))
+
+
 @require_GET
 @admin_required
 def audit_log(request: TenantRequest) -> HttpResponse:
     """The tenant's audit log, newest first, one sentence an entry in the reader's language,
     filtered (person, kind of action, period), paged by position (``before`` an entry id: no
     COUNT, any depth)."""
-    form, entries, filtered = _audit_filtered(request)
+    form, _entries, filtered = _audit_filtered(request)
     before = request.GET.get("before", "")
-    if re.fullmatch(r"[0-9]{1,18}", before):  # not isdigit(): "²" is a digit that int() refuses
-        entries = entries.filter(id__lt=int(before))
-    rows = list(entries[: AUDIT_PAGE + 1])
+    # not isdigit(): "²" is a digit that int() refuses
+    rows = _audit_page(request, form, filtered, int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None)
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
     query = request.GET.copy()

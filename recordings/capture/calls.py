@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hiprecorder.tasks import registered_task
-from recordings import policy, rules
+from recordings import policy, rules, usage
 from recordings.capture.inputs import (
     CLOCK_SKEW,
     RpiError,
@@ -243,6 +243,12 @@ def _settle(call: Call) -> None:
 
     Runs inside the caller's transaction with the call locked; the caller saves the call.
     """
+    before = call.state
+    _decide(call)
+    usage.call_moved(call, before=before)
+
+
+def _decide(call: Call) -> None:
     if not call.record:
         call.state = Call.State.DISCARDED if call.blacklisted else Call.State.NOT_RECORDED
         call.outcome = "blacklisted" if call.blacklisted else policy.Reason.NOT_RECORDED.value

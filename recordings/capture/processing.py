@@ -12,7 +12,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 
-from recordings import audio, lifecycle
+from recordings import audio, lifecycle, usage
 from recordings.capture.calls import _delete_quietly, _note_dispatch, _outcome
 from recordings.capture.inputs import (
     AUDIO_MISSING,
@@ -147,6 +147,8 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
         locked.pending_rendition_key = ""
         locked.error_code = ""
         locked.save()
+        usage.call_moved(locked, before=Call.State.PROCESSING)
+        usage.recording_added(recording)
         ProcessingOutbox.objects.filter(call=locked).delete()
     logger.info("call %s recorded as %s", call.pk, recording.pk)
     _finish_cleanup(locked)
@@ -180,6 +182,7 @@ def _conclude(call: Call, *, state: str, outcome: str, error_code: str = "") -> 
         locked.outcome = outcome
         locked.error_code = error_code
         locked.save()
+        usage.call_moved(locked, before=Call.State.PROCESSING)
         ProcessingOutbox.objects.filter(call=locked).delete()
     _finish_cleanup(locked)
     return locked.state

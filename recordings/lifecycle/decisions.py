@@ -68,13 +68,16 @@ def _answer_prompts(recording: Recording, answer: str, now: datetime) -> None:
     ).update(status=PushPrompt.Status.ANSWERED, answer=answer, answered_at=now)
 
 
+# The saved playbacks that count against the 100,000-minute quota: those without a due date.
+SAVED_PLAYBACK = Q(kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True)
+WITHOUT_DUE_DATE = Q(expires_at__isnull=True)
+QUOTA_COUNTED = SAVED_PLAYBACK & WITHOUT_DUE_DATE
+
+
 def quota_counted() -> QuerySet[Recording]:
-    """The saved playbacks that count against the 100,000-minute quota: those without a due
-    date (call inside a tenant scope). ``saved_usage_ms`` sums one user's; the console's
-    overview sums them per user in one query."""
-    return Recording.objects.filter(
-        kind=Kind.PLAYBACK, saved=True, deleted_at__isnull=True, expires_at__isnull=True
-    )
+    """The recordings :data:`QUOTA_COUNTED` selects (call inside a tenant scope).
+    ``saved_usage_ms`` sums one user's; the console's overview sums them per user in one query."""
+    return Recording.objects.filter(QUOTA_COUNTED)
 
 
 def saved_usage_ms(user_id: uuid.UUID, *, exclude: uuid.UUID | None = None) -> int:

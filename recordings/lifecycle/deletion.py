@@ -28,6 +28,7 @@ from django.db import connections, models, router, transaction
 from django.db.models import Case, F, Lookup, Q, Value, When
 from django.utils import timezone
 
+from recordings import usage
 from recordings.lifecycle.expiry import ExpiryRule
 from recordings.models import Call, Kind, Recording
 from tenants.scoping import TenantOwned
@@ -239,9 +240,11 @@ def _delete_rows(
         _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
     update: dict[str, Any] = {**_TOMBSTONE, "deleted_at": now}
     update["deletion_reason"] = _reason_of_rule() if reason is None else reason
+    removed = usage.removed_groups(_in_ids("id", ids))  # the rows are locked: what the update takes
     result.rows = (
         Recording.objects.unscoped().filter(_in_ids("id", ids), deleted_at__isnull=True).update(**update)
     )
+    usage.recordings_removed(removed)
     if rec_of_call:
         Call.objects.unscoped().filter(_in_ids("id", list(rec_of_call))).update(**_call_scrub(now))
     return result

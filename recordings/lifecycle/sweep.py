@@ -24,6 +24,7 @@ from django.core.files.storage import Storage
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
+from recordings import usage
 from recordings.lifecycle.deletion import (
     _CLAIMED,
     _TOMBSTONE,
@@ -92,6 +93,7 @@ class _Claimed:
     ids_text: str
     keys: list[str]  # the rows' storage keys and their calls' leftover uploads, the non-empty ones
     last_due: datetime | None
+    removed: list[tuple[uuid.UUID, str, int, int]]  # for usage.recordings_removed
 
     @cached_property
     def ids(self) -> list[uuid.UUID]:
@@ -116,8 +118,9 @@ def _claim_and_tombstone(
     sql, params = claim_and_tombstone_sql(connection, now=now, batch_size=batch_size, skip=skip, after=after)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        count, ids_text, keys, uploads, calls, scrubbed, last_due = cursor.fetchone()
-    claimed = _Claimed(count, ids_text or "{}", [*(keys or ()), *(uploads or ())], last_due)
+        count, ids_text, keys, uploads, calls, scrubbed, last_due, by_kind = cursor.fetchone()
+    removed = [(uuid.UUID(t), k, int(n), int(ms)) for t, k, n, ms in by_kind or ()]  # json: parsed
+    claimed = _Claimed(count, ids_text or "{}", [*(keys or ()), *(uploads or ())], last_due, removed)
     if scrubbed < calls:
         of_batch = Recording.objects.unscoped().filter(_in_ids("id", claimed.ids)).values("call_id")
         Call.objects.unscoped().filter(id__in=of_batch).update(**_call_scrub(now))
@@ -162,21 +165,24 @@ def claim_and_tombstone_sql(
     since, since_params = ("AND r.expires_at >= %s ", [after]) if after is not None else ("", [])
     sql = (
         "WITH claimed AS MATERIALIZED (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, "  # noqa: S608 (names from _meta)
-        f"r.expires_at FROM {rec} r "
+        f"r.expires_at, r.tenant_id, r.kind, r.duration_ms FROM {rec} r "
         f"WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expires_at <= %s {since}"
         "AND NOT (r.id = ANY(%s)) ORDER BY r.expires_at LIMIT %s FOR UPDATE OF r SKIP LOCKED), "
         f"calls_of AS MATERIALIZED (SELECT c.ctid AS tid, c.id, c.upload_key FROM {call} c "
         "WHERE c.id = ANY(ARRAY(SELECT call_id FROM claimed WHERE call_id IS NOT NULL))), "
         f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM claimed "
         "WHERE r.ctid = claimed.tid AND r.deleted_at IS NULL "
-        "RETURNING claimed.id, claimed.storage_key, claimed.call_id, claimed.expires_at), "
+        "RETURNING claimed.id, claimed.storage_key, claimed.call_id, claimed.expires_at, "
+        "claimed.tenant_id, claimed.kind, claimed.duration_ms), "
         f"scrub AS (UPDATE {call} c SET state = %s, local_number = '', remote_number = '', "
         "upload_key = '', updated_at = %s FROM calls_of WHERE c.ctid = calls_of.tid AND c.id = calls_of.id "
         "RETURNING c.id) "
         "SELECT count(*), array_agg(tomb.id)::text, "
         "array_agg(tomb.storage_key) FILTER (WHERE tomb.storage_key <> ''), "
         "(SELECT array_agg(upload_key) FILTER (WHERE upload_key <> '') FROM calls_of), "
-        "count(tomb.call_id), (SELECT count(*) FROM scrub), max(tomb.expires_at) FROM tomb"
+        "count(tomb.call_id), (SELECT count(*) FROM scrub), max(tomb.expires_at), "
+        "(SELECT json_agg(json_build_array(t, k, n, ms)) FROM (SELECT tenant_id AS t, kind AS k, "
+        "count(*) AS n, sum(duration_ms) AS ms FROM tomb GROUP BY 1, 2) AS by_kind) FROM tomb"
     )
     params = [now, *since_params, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now]
     return sql, params
@@ -367,7 +373,7 @@ def _sweep_batch_set_based(
     If an object could not be deleted, the batch is rolled back and done again the row-by-row way
     (:func:`_delete_rows`), which keeps the rows whose objects stay live and deletes the others.
     """
-    claimed = _Claimed(0, "{}", [], None)
+    claimed = _Claimed(0, "{}", [], None, [])
     part = DeletionResult()
     try:
         with transaction.atomic(using=connection.alias):
@@ -380,6 +386,9 @@ def _sweep_batch_set_based(
             keys = claimed.keys
             if delete_storage_objects(keys, storage=storage):
                 raise _ObjectsStayed
+            # Last before the commit: the tenants' counter rows stay locked only that long, so
+            # the sweep's loops running at once do not queue on them.
+            usage.recordings_removed(claimed.removed)
             part.rows, part.objects = claimed.count, len(set(keys))
     except _ObjectsStayed:
         with transaction.atomic(using=connection.alias):

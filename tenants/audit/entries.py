@@ -150,6 +150,11 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent"),
             models.Index(fields=["tenant", "action", "-created_at"], name="audit_tenant_action"),
+            # The console's audit log pages newest first by position (``id``), any depth; by
+            # person: the entries they made and the entries about them (an OR of the two).
+            models.Index(fields=["tenant", "-id"], name="audit_tenant_position"),
+            models.Index(fields=["tenant", "actor_id", "-id"], name="audit_tenant_actor"),
+            models.Index(fields=["tenant", "target_type", "target_id", "-id"], name="audit_tenant_target"),
         ]
 
     def __str__(self) -> str:

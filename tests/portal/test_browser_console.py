@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 
+from recordings import usage
 from recordings.models import Call, Recording
 from tenants.models import PlaybackSubscription
 from tenants.scoping import tenant_scope
@@ -120,6 +121,7 @@ def test_overview_chart_drawn_with_the_databases_numbers(
     for days_ago, state, n in ((0, "recorded", 3), (0, "failed", 1), (1, "discarded", 2), (5, "recorded", 4)):
         for _n in range(n):
             make_call(user, state=state, minutes_ago=60 * 24 * days_ago + 5, error_code="audio_missing")
+    usage.rebuild(people.tenant_a.pk)  # the calls were written directly, not by the capture
     phone = session(viewport=TALL_PHONE, has_touch=True, is_mobile=True)
     phone.login(admin.username)
     page = phone.page

@@ -106,6 +106,11 @@ def test_filters_and_position_paging(
         response = admin.get(url + older)
     assert sorted(seen) == sorted(c.pk for c in made) and len(seen) == len(set(seen))
     assert [r.call.user_id for r in _rows(admin.get(url, {"direction": "outbound"}))] == [other.pk]
+    typed = admin.get(url, {"person": other.pbx_id})  # typed: username, phone-system id or name
+    assert [r.call.user_id for r in _rows(typed)] == [
+        other.pk
+    ] and other.picker_label in typed.content.decode()
+    assert admin.get(url, {"person": personas.charlie.username}).context["form"].errors["person"]
     assert _rows(admin.get(url, {"since": "2999-01-01"})) == []
     bad = admin.get(url, {"state": "lost", "after": "nonsense~x"})
     assert bad.context["form"].errors and not bad.context["filtered"]

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recordings import overview as overview_data
+from recordings import usage
 from recordings.lifecycle import QUOTA_MS
 from recordings.models import Call, Recording
 from tenants.scoping import tenant_scope
@@ -37,6 +38,8 @@ def test_calls_per_day_match_the_calls(admin: Client, personas: Personas) -> Non
     make_call(user, state=Call.State.FAILED, error_code="audio_missing", minutes_ago=6)
     make_call(user, state=Call.State.RECORDED, minutes_ago=60 * 24 * 40)  # outside the 30 days
     make_call(personas.charlie, state=Call.State.RECORDED, minutes_ago=5)
+    make_call(user, state=Call.State.FAILED, minutes_ago=60 * 24 * 8)  # a failure before the 7 days
+    usage.rebuild(personas.tenant_a.pk)  # the rows were written directly, not by the capture
     response = admin.get(reverse("manage_overview"))
     assert response.status_code == 200
     days = response.context["o"].days
@@ -44,6 +47,8 @@ def test_calls_per_day_match_the_calls(admin: Client, personas: Personas) -> Non
     assert (days[-1].recorded, days[-1].discarded, days[-1].failed) == (0, 1, 1)
     assert days[-3].recorded == 2
     assert sum(d.recorded for d in days) == 2
+    assert response.context["o"].failures_total == 1
+    assert len(response.context["o"].failures) == 1
     chart = response.context["chart"]
     assert chart["recorded"] == [d.recorded for d in days]
     page = response.content.decode()
@@ -65,6 +70,7 @@ def test_minutes_playback_use_and_forecast(personas: Personas) -> None:
             Recording.objects.filter(pk=rec.pk).update(duration_ms=int(QUOTA_MS * 0.82 / 4), expires_at=None)
         Recording.objects.filter(pk=recs[4].pk).update(duration_ms=int(QUOTA_MS * 0.10), expires_at=None)
         make_recording(personas.users["always"], with_audio=False)
+        usage.rebuild(personas.tenant_a.pk)  # the rows were written directly, not by the capture
         summary = overview_data.overview(personas.tenant_a)
     use = {u.person.pk: u for u in summary.playback}[heavy.pk]
     assert use.quota_percent == 92 and use.above_warning

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
@@ -184,9 +185,30 @@ def test_filters_by_person_kind_and_period(client: Client, personas: Personas) -
         response = client.get(url, bad)
         assert response.context["form"].errors and not response.context["filtered"]
         assert len(response.context["entries"]) == len(everything)
-    # the person picker tells two people of the same name apart
+    # the person is typed (no list of every person on each page): username, phone-system id,
+    # or a full name only one person has; two people of the same name are told apart
     page = client.get(url).content.decode()
-    assert f"Jan Jansen ({personas.listener.username})" in page and f"Jan Jansen ({twin.username})" in page
+    assert (
+        f"Jan Jansen ({twin.username})" not in page and "<option" not in page.split('name="person"')[1][:200]
+    )
+    for typed in (personas.listener.username.upper(), personas.listener.pbx_id, str(personas.listener.pk)):
+        response = client.get(url, {"person": typed})
+        assert [r.entry.action for r in response.context["entries"]] == [
+            "auth.sign_in",
+            "manage.user.deactivate",
+        ]
+        assert f"Jan Jansen ({personas.listener.username})" in response.content.decode()
+    both = client.get(url, {"person": " jan  JANSEN "})
+    assert not both.context["filtered"] and len(both.context["entries"]) == len(everything)
+    error = both.context["form"].errors["person"][0]
+    assert personas.listener.username in error and twin.username in error
+    twin.first_name = "Johan"
+    twin.save()
+    assert (
+        client.get(url, {"person": "Jan Jansen"}).context["form"].cleaned_data["person"] == personas.listener
+    )
+    for bad in ("Nobody Here", personas.charlie.username, "x" * 151):
+        assert client.get(url, {"person": bad}).context["form"].errors["person"]
 
 
 def test_pages_by_position_keeping_filters(
@@ -210,6 +232,39 @@ def test_pages_by_position_keeping_filters(
         response = client.get(url + older)
     expected = AuditEntry.objects.unscoped().filter(action="manage.team.delete").order_by("-id")
     assert seen == [e.id for e in expected]
+
+
+def test_pages_by_position_for_a_person_by_and_about_them(
+    client: Client, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person filter pages the entries by them and about them, merged in position order,
+    each once (an entry both by and about them), with the other filters applied to both."""
+    monkeypatch.setattr(views, "AUDIT_PAGE", 2)
+    a, lisa = personas.tenant_a, personas.listener
+    log_event(tenant=a, actor=lisa, action="auth.sign_in", target=lisa)  # by and about
+    for n in range(3):
+        log_event(tenant=a, actor=personas.admin, action="manage.user.deactivate", target=lisa)
+        log_event(tenant=a, actor=lisa, action="manage.team.delete", detail={"name": f"T{n}"})
+        log_event(tenant=a, actor=personas.admin, action="manage.team.delete", detail={"name": "other"})
+    client.force_login(personas.admin)
+    url = reverse("manage_audit")
+    for query, expected_actions in (
+        ({"person": lisa.username}, None),
+        ({"person": lisa.username, "kind": "teams"}, {"manage.team.delete"}),
+    ):
+        seen, response = [], client.get(url, query)
+        while True:
+            seen += [r.entry.id for r in response.context["entries"]]
+            older = response.context["older_url"]
+            if not older:
+                break
+            response = client.get(url + older)
+        mine = AuditEntry.objects.unscoped().filter(
+            Q(actor_id=lisa.pk) | Q(target_type="tenants.user", target_id=str(lisa.pk)), tenant=a
+        )
+        if expected_actions:
+            mine = mine.filter(action__in=expected_actions)
+        assert seen == [e.id for e in mine.order_by("-id")] and len(seen) == len(set(seen)) > 2
 
 
 def test_csv_export_is_logged_and_holds_sentences(client: Client, personas: Personas) -> None:
