@@ -61,6 +61,8 @@ class Overview:
     sweep_total: int
     failures: list[tuple[Call, str]]  # the latest, with the reason in words
     failures_total: int
+    one_sided: int = 0  # recordings of the last 30 days with one party silent throughout
+    one_sided_since: dt.date | None = None
 
 
 def calls_per_day(tenant: Tenant, *, today: dt.date) -> list[Day]:
@@ -128,6 +130,17 @@ def playback_use(tenant: Tenant, *, now: dt.datetime) -> list[PlaybackUse]:
     return out
 
 
+def one_sided_count(tenant: Tenant, *, now: dt.datetime) -> tuple[int, dt.date]:
+    """How many live recordings of the last 30 days have one party silent throughout
+    (``Recording.one_sided``, set by the processing), and the first day counted."""
+    first = timezone.localdate(now) - dt.timedelta(days=DAYS - 1)
+    since = dt.datetime.combine(first, dt.time.min, timezone.get_current_timezone())
+    flagged = Recording.objects.filter(
+        tenant=tenant, one_sided=True, deleted_at__isnull=True, started_at__gte=since
+    )
+    return flagged.count(), first
+
+
 def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
     now = now or timezone.now()
     live = Recording.objects.filter(tenant=tenant, deleted_at__isnull=True)
@@ -144,6 +157,7 @@ def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
         tenant=tenant, state=Call.State.FAILED, started_at__gte=now - dt.timedelta(days=SWEEP_DAYS)
     ).select_related("user")
     failures = list(failed.order_by("-started_at")[:10])
+    one_sided, one_sided_since = one_sided_count(tenant, now=now)
     return Overview(
         days=calls_per_day(tenant, today=timezone.localdate(now)),
         minutes_standard=_minutes(minutes.get(Kind.STANDARD)),
@@ -153,4 +167,6 @@ def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
         sweep_total=sum(n for _r, n in sweep),
         failures=[(call, reason_of(call)) for call in failures],
         failures_total=failed.count(),
+        one_sided=one_sided,
+        one_sided_since=one_sided_since,
     )

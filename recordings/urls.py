@@ -54,5 +54,11 @@ urlpatterns = [
         name="manage_user_rule_remove",
     ),
     path("manage/settings/", manage_views.tenant_settings, name="manage_settings"),
+    path("manage/keywords/", manage_views.keyword_alerts, name="manage_keyword_alerts"),
+    path(
+        "manage/keywords/<uuid:alert_id>/remove",
+        manage_views.keyword_alert_remove,
+        name="manage_keyword_alert_remove",
+    ),
     path("manage/", include("tenants.urls")),
 ]

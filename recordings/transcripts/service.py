@@ -13,6 +13,7 @@ import uuid
 
 from django.db import transaction
 
+from recordings import alerts
 from recordings.capture.inputs import recordings_storage
 from recordings.models import Recording
 from recordings.transcripts import engine, redaction
@@ -78,6 +79,8 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
                     "elapsed_ms": result.elapsed_ms,
                 },
             )
+            if created:  # the tenant's keyword alerts, on the redacted text, with the transcript
+                alerts.apply_alerts(recording=recording, text=full_text)
         logger.info(
             "recording %s transcribed (%s, %d ms audio in %d ms)",
             recording.pk,
