@@ -206,11 +206,16 @@ class _Parties:
     sample indexes), metered inside the kept ranges."""
 
     def __init__(self, rate: int, ranges: Sequence[tuple[int, int]]) -> None:
+        self.rate = rate
         self.meter = ChannelMeter(rate, ranges)
         self.resampler = av.AudioResampler(format="s16", layout="stereo", rate=rate)
         self.flushed = False
 
     def feed(self, frame: av.AudioFrame) -> None:
+        if frame.format.name == "s16" and frame.layout.name == "stereo" and frame.sample_rate == self.rate:
+            # WAV at the rendition's rate: the decoded frame is what is measured, read in place.
+            self.meter.feed(memoryview(frame.planes[0])[: 4 * frame.samples], frame.samples)
+            return
         # A copy: the filter graph takes the frame's buffers, and the rendition's resampler needs them.
         copy = av.AudioFrame.from_ndarray(
             frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name
