@@ -5,10 +5,12 @@ list's filter, through the list's own visibility."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
 from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import translation
@@ -266,3 +268,13 @@ def test_spoken_words_give_an_automatic_label_when_the_transcript_is_stored(
     assert str(recording.pk) in _home(listener, alert="yes")
     player = listener.get(reverse("player", args=[recording.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "(trefwoordmelding)" in player  # the listener's language: Dutch
+
+
+def test_the_demo_tenant_has_keyword_alerts_and_a_second_run_keeps_them() -> None:
+    for _run in range(2):
+        call_command("demo", "--tenant", "alerting-demo", "--json", stdout=io.StringIO())
+    tenant = Tenant.objects.get(slug="alerting-demo")
+    with tenant_scope(tenant):
+        assert sorted(KeywordAlert.objects.values_list("folded", flat=True)) == sorted(
+            ["invoice", "factuur", "opzeggen", "klacht"]
+        )
