@@ -293,7 +293,7 @@ def _merged_sql(qs: QuerySet[Any], *, limit: int, owners: list[Any]) -> tuple[st
 
 # What a row of the list never shows, not loaded: the waveform and the segment maps are JSON
 # (hundreds of numbers per recording for the peaks) decoded for nothing.
-LIST_DEFERRED = ("peaks", "paused_spans", "segments")
+LIST_DEFERRED = ("peaks", "paused_spans", "segments", "muted_spans")
 
 
 def page(

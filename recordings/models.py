@@ -248,6 +248,10 @@ class Recording(TenantOwned):
     # One party silent throughout (recordings.audio.meter.one_sided, from the upload's two
     # channels); None when the upload had one channel, where the parties cannot be told apart.
     one_sided = models.BooleanField(null=True, blank=True)
+    # Muted in the rendition (redacted words, when the tenant asks): [[start_ms, end_ms], ...] in
+    # rendition time; and the key of the unmuted rendition while it waits to be deleted.
+    muted_spans = models.JSONField(default=list, blank=True)
+    unmuted_key = models.CharField(max_length=300, blank=True)
     saved = models.BooleanField(default=False, help_text="Playback: the user chose to keep it")
     saved_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
