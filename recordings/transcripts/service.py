@@ -75,7 +75,10 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
             with storage.open(recording.storage_key, "rb") as source, open(path, "wb") as target:
                 while chunk := source.read(1024 * 1024):
                     target.write(chunk)
-            result = engine.transcribe(path, language=tenant.language, words=tenant.mute_redacted_audio)
+            if tenant.mute_redacted_audio:  # word times only when they are used
+                result = engine.transcribe(path, language=tenant.language, words=True)
+            else:
+                result = engine.transcribe(path, language=tenant.language)
             if tenant.mute_redacted_audio:
                 times = redaction.redacted_times(
                     [(s.text, [(w.start_ms, w.end_ms, w.text) for w in s.words]) for s in result.segments],

@@ -1,4 +1,4 @@
-"""Keyword alerts and one-sided audio in the browser (Dutch first then English, phone and
+"""Keyword alerts, one-sided audio and muted spans in the browser (Dutch first then English, phone and
 desktop): the listener filters the home list on keyword alerts, the player tells that one party
 is silent; no console error, no serious axe finding."""
 
@@ -28,12 +28,14 @@ TEXTS = {
         "option": "Met een trefwoordmelding",
         "notice": "Er is maar één partij te horen.",
         "chip": "(trefwoordmelding)",
+        "muted": "Gedempt 0:01–0:02",
     },
     "en": {
         "filter": "Keyword alerts",
         "option": "With a keyword alert",
         "notice": "Only one party can be heard.",
         "chip": "(keyword alert)",
+        "muted": "Muted 0:01–0:02",
     },
 }
 
@@ -55,7 +57,7 @@ def test_alert_filter_and_one_sided_notice(
     other = make_recording(people.users["always"], remote_number="+31611110002")
     with tenant_scope(alerted.tenant_id):
         alerts.apply_alerts(recording=alerted, text="Ik wil mijn abonnement opzeggen.")
-        Recording.objects.filter(pk=alerted.pk).update(one_sided=True)
+        Recording.objects.filter(pk=alerted.pk).update(one_sided=True, muted_spans=[[1000, 2500]])
     options = (
         {"viewport": TALL_PHONE, "has_touch": True, "is_mobile": True}
         if viewport == "phone"
@@ -79,6 +81,8 @@ def test_alert_filter_and_one_sided_notice(
     page.wait_for_selector(".notice.one-sided")
     assert texts["notice"] in page.locator(".notice.one-sided").inner_text()
     assert texts["chip"] in page.locator("#labels .chip.automatic").inner_text()
+    assert page.locator(".waveform .muted-span").count() == 1  # the muted span, shaded
+    assert page.locator(".muted-list button").inner_text() == texts["muted"]
     assert not user.axe()
     user.shot(f"player-one-sided-{viewport}-{language}")
     user.assert_clean()
