@@ -91,6 +91,8 @@ class CallFilterForm(forms.Form):
         validators=[MinValueValidator(EARLIEST_DAY), MaxValueValidator(LATEST_DAY)],
     )
 
+    one_sided = forms.BooleanField(label=gettext_lazy("Only one party audible"), required=False)
+
     def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(PersonField, self.fields["person"]).people = people
@@ -119,6 +121,8 @@ class CallFilterForm(forms.Form):
             calls = calls.filter(started_at__gte=dt.datetime.combine(data["since"], dt.time.min, zone))
         if data["until"]:
             calls = calls.filter(started_at__lte=dt.datetime.combine(data["until"], dt.time.max, zone))
+        if data["one_sided"]:  # the recording has one party silent throughout
+            calls = calls.filter(recording__one_sided=True, recording__deleted_at__isnull=True)
         return calls
 
 

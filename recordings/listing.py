@@ -59,6 +59,7 @@ class Filters:
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     label: str = ""
+    alert: str = ""  # "yes": recordings with a keyword alert's automatic label
     q: str = ""
     errors: list[str] = field(default_factory=list)
 
@@ -71,6 +72,7 @@ class Filters:
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
             "label": self.label,
+            "alert": self.alert,
             "q": self.q,
         }
         return {k: v for k, v in params.items() if v}
@@ -101,6 +103,7 @@ def parse_filters(params: Any, *, allowed_people: list[uuid.UUID]) -> Filters:
     f.date_from = _date(params.get("from", ""))
     f.date_to = _date(params.get("to", ""))
     f.label = " ".join(params.get("label", "").split())[:40]
+    f.alert = "yes" if params.get("alert", "") == "yes" else ""
     f.q = params.get("q", "").strip()[:100]
     return f
 
@@ -136,6 +139,8 @@ def apply_filters(qs: QuerySet[Recording], f: Filters, user: User) -> QuerySet[R
         qs = qs.filter(started_at__lt=end)
     if f.label:
         qs = qs.filter(Exists(Label.objects.filter(recording=OuterRef("pk"), name__iexact=f.label)))
+    if f.alert:
+        qs = qs.filter(Exists(Label.objects.filter(recording=OuterRef("pk"), automatic=True)))
     if f.q:
         digits = "".join(ch for ch in f.q if ch.isdigit())
         match = Exists(Label.objects.filter(recording=OuterRef("pk"), name__icontains=f.q)) | Exists(
@@ -288,7 +293,7 @@ def _merged_sql(qs: QuerySet[Any], *, limit: int, owners: list[Any]) -> tuple[st
 
 # What a row of the list never shows, not loaded: the waveform and the segment maps are JSON
 # (hundreds of numbers per recording for the peaks) decoded for nothing.
-LIST_DEFERRED = ("peaks", "paused_spans", "segments")
+LIST_DEFERRED = ("peaks", "paused_spans", "segments", "muted_spans")
 
 
 def page(

@@ -23,10 +23,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hiprecorder.http import TenantRequest
-from recordings import calls_console, offboarding, products, rules
+from recordings import alerts, calls_console, offboarding, products, rules
 from recordings import overview as overview_data
 from recordings.lifecycle import UNSUBSCRIBED_GRACE
-from recordings.models import ContactRule, team_member_ids_of
+from recordings.models import ContactRule, KeywordAlert, team_member_ids_of
 from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
 from tenants.models import RecordingMode, Team, Tenant
@@ -120,6 +120,49 @@ def user_rule_remove(request: TenantRequest, user_id: uuid.UUID, rule_id: uuid.U
     rules.remove_rule(rule=rule, acting_user=request.user, request=request)
     messages.success(request, _("%(number)s removed.") % {"number": rule.number})
     return redirect("manage_user_rules", person.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def keyword_alerts(request: TenantRequest) -> HttpResponse:
+    """The tenant's keyword alerts: words or phrases that label a recording whose transcript says them."""
+    form = forms.KeywordAlertForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            alert = alerts.add_alert(
+                tenant=request.tenant,
+                phrase=form.cleaned_data["phrase"],
+                acting_user=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("“%(phrase)s” added.") % {"phrase": alert.phrase})
+            return redirect("manage_keyword_alerts")
+    return render(
+        request,
+        "tenants/keyword_alerts.html",
+        {
+            "form": form,
+            "alerts": KeywordAlert.objects.all(),  # scoped to request.tenant
+            "max_alerts": alerts.ALERTS_MAX,
+            "transcripts_on": request.tenant.transcription_enabled,
+            "section": "keywords",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@admin_required
+def keyword_alert_remove(request: TenantRequest, alert_id: uuid.UUID) -> HttpResponse:
+    alert = KeywordAlert.objects.filter(pk=alert_id).select_related("tenant").first()  # scoped
+    if alert is None:
+        raise Http404("No such keyword alert")
+    alerts.remove_alert(alert=alert, acting_user=request.user, request=request)
+    messages.success(request, _("“%(phrase)s” removed.") % {"phrase": alert.phrase})
+    return redirect("manage_keyword_alerts")
 
 
 @require_http_methods(["GET", "POST"])

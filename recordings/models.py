@@ -284,6 +284,13 @@ class Recording(TenantOwned):
         default=list, blank=True, help_text="[[call_start_ms, call_end_ms, rendition_start_ms], …]"
     )
     talk_ratio = models.FloatField(null=True, blank=True)
+    # One party silent throughout (recordings.audio.meter.one_sided, from the upload's two
+    # channels); None when the upload had one channel, where the parties cannot be told apart.
+    one_sided = models.BooleanField(null=True, blank=True)
+    # Muted in the rendition (redacted words, when the tenant asks): [[start_ms, end_ms], ...] in
+    # rendition time; and the key of the unmuted rendition while it waits to be deleted.
+    muted_spans = models.JSONField(default=list, blank=True)
+    unmuted_key = models.CharField(max_length=300, blank=True)
     saved = models.BooleanField(default=False, help_text="Playback: the user chose to keep it")
     saved_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -332,6 +339,12 @@ class Recording(TenantOwned):
                 name="rec_playback_use",
                 condition=Q(deleted_at__isnull=True, kind="playback", saved=True),
             ),
+            # The overview's count of one-sided recordings: only the flagged live rows.
+            models.Index(
+                fields=["tenant", "started_at"],
+                name="rec_one_sided",
+                condition=Q(one_sided=True, deleted_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -377,6 +390,8 @@ class Label(TenantOwned):
     name = models.CharField(_("label"), max_length=40)
     created_by = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Put by a keyword alert when the transcript was stored (recordings.alerts), not by a person.
+    automatic = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -387,6 +402,28 @@ class Label(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class KeywordAlert(TenantOwned):
+    """A word or phrase the customer admin watches for: a recording whose transcript says it gets
+    an automatic label of that name (recordings.alerts)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phrase = models.CharField(_("word or phrase"), max_length=40)
+    # The phrase folded as the matching reads it (lower case, no accents, single spaces): unique,
+    # so "Klacht" and "klácht " are one alert.
+    folded = models.CharField(max_length=40)
+    created_by = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["folded"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "folded"], name="keyword_alert_unique_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.phrase
 
 
 class Comment(TenantOwned):

@@ -63,6 +63,8 @@ class Overview:
     sweep_total: int
     failures: list[tuple[Call, str]]  # the latest, with the reason in words
     failures_total: int
+    one_sided: int = 0  # recordings of the last 30 days with one party silent throughout
+    one_sided_since: dt.date | None = None
 
 
 def days_of(tenant: Tenant, *, today: dt.date, days: int = DAYS) -> list[Day]:
@@ -127,6 +129,17 @@ def playback_use(tenant: Tenant, *, now: dt.datetime) -> list[PlaybackUse]:
     return out
 
 
+def one_sided_count(tenant: Tenant, *, now: dt.datetime) -> tuple[int, dt.date]:
+    """How many live recordings of the last 30 days have one party silent throughout
+    (``Recording.one_sided``, set by the processing), and the first day counted."""
+    first = timezone.localdate(now) - dt.timedelta(days=DAYS - 1)
+    since = dt.datetime.combine(first, dt.time.min, timezone.get_current_timezone())
+    flagged = Recording.objects.filter(
+        tenant=tenant, one_sided=True, deleted_at__isnull=True, started_at__gte=since
+    )
+    return flagged.count(), first
+
+
 def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
     """The numbers of the page: the calls per day, the minutes stored per product and the
     failures counted from the summary tables (``recordings.usage``, kept exact by the services
@@ -153,6 +166,7 @@ def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
         tenant=tenant, state=Call.State.FAILED, started_at__gte=since
     ).select_related("user")
     failures = list(failed.order_by("-started_at", "-id")[:10])
+    one_sided, one_sided_since = one_sided_count(tenant, now=now)
     return Overview(
         days=days,
         minutes_standard=_minutes(minutes.get(Kind.STANDARD)),
@@ -162,4 +176,6 @@ def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
         sweep_total=sum(n for _r, n in sweep),
         failures=[(call, reason_of(call)) for call in failures],
         failures_total=sum(d.failed for d in days[-SWEEP_DAYS:]),
+        one_sided=one_sided,
+        one_sided_since=one_sided_since,
     )

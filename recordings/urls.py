@@ -56,5 +56,11 @@ urlpatterns = [
     path("manage/settings/", manage_views.tenant_settings, name="manage_settings"),
     path("manage/users/<uuid:user_id>/offboard", manage_views.user_offboard, name="manage_user_offboard"),
     path("manage/teams/<uuid:team_id>/", manage_views.team_detail, name="manage_team"),
+    path("manage/keywords/", manage_views.keyword_alerts, name="manage_keyword_alerts"),
+    path(
+        "manage/keywords/<uuid:alert_id>/remove",
+        manage_views.keyword_alert_remove,
+        name="manage_keyword_alert_remove",
+    ),
     path("manage/", include("tenants.urls")),
 ]

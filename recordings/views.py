@@ -103,6 +103,17 @@ def _player_context(request: TenantRequest, recording: Recording) -> dict[str, o
         for seg in (recording.segments or [])[1:]
         if isinstance(seg, (list, tuple)) and len(seg) >= 3
     ]
+    # Muted for redaction (recordings.transcripts.service): shaded on the waveform and listed.
+    muted = [
+        {
+            "start_ms": span[0],
+            "end_ms": span[1],
+            "x": round(100 * span[0] / duration, 3),
+            "width": round(100 * max(span[1] - span[0], 0) / duration, 3),
+        }
+        for span in (recording.muted_spans or [])
+        if isinstance(span, (list, tuple)) and len(span) == 2
+    ]
     peaks = list(recording.peaks or [])
     bar = 100 / len(peaks) if peaks else 0
     bars = [
@@ -118,6 +129,7 @@ def _player_context(request: TenantRequest, recording: Recording) -> dict[str, o
         "bars": bars,
         "bar_width": round(bar * 0.8, 4) if bar else 0,
         "markers": markers,
+        "muted": muted,
         "labels": list(recording.labels.all()),
         "comments": list(recording.comments.select_related("author")),
         "suggestions": social.label_suggestions(user=request.user, limit=50),

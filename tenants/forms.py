@@ -316,6 +316,17 @@ class ContactRuleForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
 
+class KeywordAlertForm(forms.Form):
+    # Judged by the service (recordings.alerts.clean_phrase): one place for empty, too long, duplicate.
+    phrase = forms.CharField(
+        label=_("Word or phrase"),
+        required=False,
+        strip=False,
+        widget=forms.TextInput(attrs={"maxlength": "40", "autocomplete": "off"}),
+        help_text=_("e.g. opzeggen or klacht indienen"),
+    )
+
+
 EARLIEST_DAY = dt.date(2000, 1, 1)
 LATEST_DAY = dt.date(2999, 12, 31)
 

@@ -55,6 +55,9 @@ class Tenant(models.Model):
     transcription_enabled = models.BooleanField(_("transcribe recordings"), default=False)
     redact_phone_numbers = models.BooleanField(_("redact phone numbers in transcripts"), default=False)
     redact_email_addresses = models.BooleanField(_("redact e-mail addresses in transcripts"), default=False)
+    # The redacted words' audio muted in the stored rendition too (word timestamps); the unmuted
+    # rendition is deleted (recordings.transcripts.service).
+    mute_redacted_audio = models.BooleanField(_("mute redacted words in the audio"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

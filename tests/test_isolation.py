@@ -27,7 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from notifications.services import register_device
-from recordings import privacy, rules, social, streaming
+from recordings import alerts, privacy, rules, social, streaming
 from recordings.models import Call, Recording, ShareLink
 from tenants import services
 from tenants.api.tokens import authenticate_api_token, issue_api_token
@@ -71,6 +71,7 @@ def world(personas: Personas) -> World:
     comment = social.add_comment(recording=rec, text="a secret remark", acting_user=p.users["always"])
     share = social.create_share(recording=rec, acting_user=p.users["always"])
     rule = rules.add_rule(user=p.playback["days_30"], list_type="whitelist", number="+31655556666")
+    alert = alerts.add_alert(tenant=p.tenant_a, phrase="opzeggen", acting_user=p.admin)
     device = register_device(user=p.playback["days_30"], token="push-token-of-a", platform="android")
     key_a = services.create_pbx_key(tenant=p.tenant_a, name="PBX A")
     key_b = services.create_pbx_key(tenant=p.tenant_b, name="PBX B")
@@ -124,6 +125,7 @@ def world(personas: Personas) -> World:
         "copy_id": pending.pk,
         "notice_id": notice.pk,
         "rule_id": rule.pk,
+        "alert_id": alert.pk,
         "user_id": p.no_product.pk,
         "playback_user_id": p.playback["days_30"].pk,
         "team_id": p.sales.pk,
@@ -253,6 +255,10 @@ ROWS: dict[str, Row] = {
     "manage_keys": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_key_revoke": Row("POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("key_id", "key_id"),)),
     "manage_settings": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
+    "manage_keyword_alerts": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
+    "manage_keyword_alert_remove": Row(
+        "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("alert_id", "alert_id"),)
+    ),
     "manage_audit": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_audit_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     "manage_users_bulk_licence": Row("POST", (302, 403, 302, 302, 403, 403, 403)),

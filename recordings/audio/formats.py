@@ -112,6 +112,11 @@ class ProcessResult:
     bit_rate: int = OUTPUT_BIT_RATE
     channels: int = 1
     peak_bucket_ms: float = field(default=0.0)  # audio time covered by one peaks entry
+    # Two-channel uploads (one party per channel): the talk ratio of each channel, (left, right),
+    # and whether one party is silent throughout (recordings.audio.meter.one_sided); None for a
+    # one-channel upload, where the parties cannot be told apart.
+    channel_talk: tuple[float, float] | None = None
+    one_sided: bool | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import math
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 
 from recordings.audio.formats import FRAME_MS, MAX_PEAKS, PEAK_BUCKET_MS, TALK_ENERGY_PER_SAMPLE
@@ -101,3 +102,61 @@ class Meter:
         count = min(MAX_PEAKS, max(1, -(-duration_ms // PEAK_BUCKET_MS)), frames)
         p = self.peaks
         return [max(p[i * frames // count : (i + 1) * frames // count]) for i in range(count)]
+
+
+# --------------------------------------------------------------------------------------------
+# One-sided audio: one party silent throughout (two-channel uploads, one party per channel)
+# --------------------------------------------------------------------------------------------
+
+# A channel with talk in fewer than this share of its 20 ms frames is a silent party: a click, a
+# beep or line noise on a dead leg stays under it, and a party who says only "ja" (~0.3 s) in a
+# 30 s call stays over it.
+SILENT_PARTY_MAX_TALK = 0.005
+
+
+def one_sided(channel_talk: tuple[float, float] | None) -> bool | None:
+    """Whether exactly one of the two channels is silent throughout (the other party talks).
+    None when the parties cannot be told apart (one channel); a recording silent on both channels
+    is not one-sided (its talk ratio says it is silent)."""
+    if channel_talk is None:
+        return None
+    silent = [ratio < SILENT_PARTY_MAX_TALK for ratio in channel_talk]
+    return silent.count(True) == 1
+
+
+class ChannelMeter:
+    """Talk per channel of two-channel s16 audio (interleaved), counted only inside ``ranges``
+    (``[first, end)`` sample indexes of the decoded stream: the kept spans), in frames fed in
+    order and of any length."""
+
+    def __init__(self, rate: int, ranges: Sequence[tuple[int, int]]) -> None:
+        self.ranges = list(ranges)
+        self.left = Meter(rate)
+        self.right = Meter(rate)
+        self.pos = 0
+        self._ri = 0
+
+    def feed(self, data: bytes | bytearray | memoryview, samples: int) -> None:
+        """``samples`` interleaved stereo samples (``4 * samples`` bytes of ``data``)."""
+        end = self.pos + samples
+        j = self._ri
+        while j < len(self.ranges) and self.ranges[j][0] < end:
+            a = max(self.ranges[j][0], self.pos)
+            b = min(self.ranges[j][1], end)
+            if a < b:
+                both = array.array("h", bytes(memoryview(data)[4 * (a - self.pos) : 4 * (b - self.pos)]))
+                self.left.feed(both[0::2].tobytes())
+                self.right.feed(both[1::2].tobytes())
+            j += 1
+        self.pos = end
+        while self._ri < len(self.ranges) and self.ranges[self._ri][1] <= self.pos:
+            self._ri += 1
+
+    def talk_ratios(self) -> tuple[float, float]:
+        self.left.finish()
+        self.right.finish()
+        return _ratio(self.left), _ratio(self.right)
+
+
+def _ratio(meter: Meter) -> float:
+    return meter.talk / meter.frames if meter.frames else 0.0

@@ -26,7 +26,7 @@ from recordings.audio.formats import (
     Source,
     UnsupportedAudio,
 )
-from recordings.audio.meter import Meter
+from recordings.audio.meter import ChannelMeter, Meter, one_sided
 
 # --------------------------------------------------------------------------------------------
 # Processing
@@ -100,6 +100,9 @@ def _process(
         if not ranges:
             raise NothingRetained(message="No retained span overlaps the uploaded audio.")
         meter = Meter(rate)
+        # Two channels: one party each (the simulator's "wav16s", a phone system's per-leg capture);
+        # talk is measured per channel too, for one-sided audio. One channel: not measurable.
+        parties = _Parties(rate, ranges) if src.channels == 2 else None
         time_base = Fraction(1, rate)
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate, frame_size=rate * CHUNK_SECONDS)
         segments: list[list[int]] = []  # [first_sample, end_sample, rendition_sample, range_no]
@@ -117,7 +120,11 @@ def _process(
 
                 def chunks() -> Iterator[av.AudioFrame]:
                     for frame in src.frames():
+                        if parties is not None:
+                            parties.feed(frame)
                         yield from resampler.resample(frame)
+                    if parties is not None:
+                        parties.flush()
                     yield from resampler.resample(None)
 
                 for frame in chunks():
@@ -165,6 +172,8 @@ def _process(
             finally:
                 out.close()
         meter.finish()
+        if parties is not None:
+            parties.flush()  # after an early stop: what the channel resampler still holds
 
     digest = hashlib.sha256()
     size = 0
@@ -177,6 +186,7 @@ def _process(
         return (samples * 1000 + rate // 2) // rate
 
     duration_ms = ms(kept)
+    channel_talk = parties.meter.talk_ratios() if parties is not None else None
     peaks = meter.bucket_peaks(duration_ms)
     return ProcessResult(
         duration_ms=duration_ms,
@@ -186,4 +196,38 @@ def _process(
         talk_ratio=meter.talk / meter.frames if meter.frames else 0.0,
         segments=[(offset_ms + ms(a), offset_ms + ms(b), ms(r)) for a, b, r, _ in segments],
         peak_bucket_ms=duration_ms / len(peaks) if peaks else 0.0,
+        channel_talk=channel_talk,
+        one_sided=one_sided(channel_talk),
     )
+
+
+class _Parties:
+    """The two channels of the upload, resampled as the rendition is (same rate, so the same
+    sample indexes), metered inside the kept ranges."""
+
+    def __init__(self, rate: int, ranges: Sequence[tuple[int, int]]) -> None:
+        self.rate = rate
+        self.meter = ChannelMeter(rate, ranges)
+        self.resampler = av.AudioResampler(format="s16", layout="stereo", rate=rate)
+        self.flushed = False
+
+    def feed(self, frame: av.AudioFrame) -> None:
+        if frame.format.name == "s16" and frame.layout.name == "stereo" and frame.sample_rate == self.rate:
+            # WAV at the rendition's rate: the decoded frame is what is measured, read in place.
+            self.meter.feed(memoryview(frame.planes[0])[: 4 * frame.samples], frame.samples)
+            return
+        # A copy: the filter graph takes the frame's buffers, and the rendition's resampler needs them.
+        copy = av.AudioFrame.from_ndarray(
+            frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name
+        )
+        copy.sample_rate = frame.sample_rate
+        copy.pts = frame.pts
+        copy.time_base = frame.time_base
+        for piece in self.resampler.resample(copy):
+            self.meter.feed(memoryview(piece.planes[0])[: 4 * piece.samples], piece.samples)
+
+    def flush(self) -> None:
+        if not self.flushed:
+            self.flushed = True
+            for piece in self.resampler.resample(None):
+                self.meter.feed(memoryview(piece.planes[0])[: 4 * piece.samples], piece.samples)

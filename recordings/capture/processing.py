@@ -140,6 +140,7 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
             paused_spans=[[span.start_ms, span.end_ms] for span in outcome.paused],
             segments=[list(segment) for segment in result.segments],
             talk_ratio=result.talk_ratio,
+            one_sided=result.one_sided,
             expires_at=lifecycle.expiry_of(kind=locked.kind, ended_at=locked.ended_at, tenant=locked.tenant),
         )
         locked.state = Call.State.RECORDED

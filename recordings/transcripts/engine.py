@@ -22,10 +22,18 @@ RATE = 16000
 
 
 @dataclass(frozen=True)
+class Word:
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Segment:
     start_ms: int
     end_ms: int
     text: str
+    words: tuple[Word, ...] = ()  # only when asked for (word timestamps)
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,10 @@ def decode(path: str | Path) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32) / 32768.0
 
 
-def transcribe(path: str | Path, *, language: str) -> Result:
+def transcribe(path: str | Path, *, language: str, words: bool = False) -> Result:
     """Transcribe the audio file. ``language``: the tenant's; an English-only model transcribes in
-    English whatever is asked, and a language the model does not know is detected instead."""
+    English whatever is asked, and a language the model does not know is detected instead.
+    ``words``: each segment's words with their times too (for muting redacted audio)."""
     model = _model(str(model_dir()), settings.TRANSCRIPTION_THREADS)
     samples = decode(path)
     started = time.perf_counter()
@@ -79,10 +88,22 @@ def transcribe(path: str | Path, *, language: str) -> Result:
     else:
         wanted = language if language in model.supported_languages else None
     pieces, info = model.transcribe(
-        samples, language=wanted, beam_size=settings.TRANSCRIPTION_BEAM_SIZE, condition_on_previous_text=False
+        samples,
+        language=wanted,
+        beam_size=settings.TRANSCRIPTION_BEAM_SIZE,
+        condition_on_previous_text=False,
+        word_timestamps=words,
     )
     segments = [
-        Segment(start_ms=round(p.start * 1000), end_ms=round(p.end * 1000), text=p.text.strip())
+        Segment(
+            start_ms=round(p.start * 1000),
+            end_ms=round(p.end * 1000),
+            text=p.text.strip(),
+            words=tuple(
+                Word(start_ms=round(w.start * 1000), end_ms=round(w.end * 1000), text=w.word)
+                for w in (p.words or ())
+            ),
+        )
         for p in pieces
         if p.text.strip()
     ]

@@ -163,3 +163,38 @@ def redact_segments(texts: Sequence[str], policy: Policy = Policy()) -> tuple[li
         parts.append(joined[pos:end])
         out.append(re.sub(r"\s{2,}", " ", "".join(parts)).strip())
     return out, len(spans)
+
+
+def redacted_times(
+    segments: Sequence[tuple[str, Sequence[tuple[int, int, str]]]], policy: Policy = Policy()
+) -> list[tuple[int, int]]:
+    """The audio times ``(start_ms, end_ms)`` of what :func:`redact_segments` redacts, from the
+    words' times: ``segments`` are ``(text, [(start_ms, end_ms, word), ...])`` with the words in
+    order as they appear in the text. Every word a redacted span touches counts whole; the times
+    are merged where they overlap. Words the text does not show are skipped."""
+    texts = [text for text, _words in segments]
+    joined = " ".join(texts)
+    placed: list[tuple[int, int, int, int]] = []  # (char start, char end, start_ms, end_ms)
+    at = 0
+    for text, words in segments:
+        cursor = 0
+        for start_ms, end_ms, word in words:
+            word = word.strip()
+            found = text.find(word, cursor) if word else -1
+            if found < 0:
+                continue
+            placed.append((at + found, at + found + len(word), start_ms, end_ms))
+            cursor = found + len(word)
+        at += len(text) + 1
+    times: list[tuple[int, int]] = []
+    for span in find(joined, policy):
+        touched = [(s, e) for a, b, s, e in placed if a < span.end and span.start < b]
+        if touched:
+            times.append((min(s for s, _e in touched), max(e for _s, e in touched)))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(times):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

@@ -54,7 +54,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "settings",
         gettext_lazy("Settings and phone-system keys"),
-        ("manage.settings.", "manage.pbx_key.", "transcripts."),
+        ("manage.settings.", "manage.pbx_key.", "transcripts.", "manage.keyword_alert."),
     ),
     Kind(
         "listening",
@@ -104,6 +104,8 @@ SENTENCES: dict[str, Promise] = {
     "manage.pbx_key.revoke": S("%(actor)s revoked the phone-system key %(prefix)s…"),
     "transcripts.enable": S("%(actor)s switched transcripts of calls on"),
     "transcripts.disable": S("%(actor)s switched transcripts of calls off"),
+    "manage.keyword_alert.create": S("%(actor)s added the keyword alert “%(phrase)s”"),
+    "manage.keyword_alert.delete": S("%(actor)s removed the keyword alert “%(phrase)s”"),
     # listening and sharing
     "recording.played": S("%(actor)s listened to a recording (%(via)s)"),
     "recording.transcript_read": S("%(actor)s read the transcript of a recording"),

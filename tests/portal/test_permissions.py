@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from recordings import social
+from recordings import alerts, social
 from recordings.models import Recording
 from tenants.scoping import tenant_scope
 from tests.base import Personas
@@ -36,6 +36,7 @@ def world(personas: Personas) -> World:
     comment = social.add_comment(recording=rec, text="x", acting_user=owner)
     issued = social.create_share(recording=rec, acting_user=owner)
     playback = make_recording(personas.playback["days_30"], kind="playback")
+    alert = alerts.add_alert(tenant=personas.tenant_a, phrase="klacht", acting_user=personas.admin)
     return World(
         personas,
         rec,
@@ -45,6 +46,7 @@ def world(personas: Personas) -> World:
             "comment_id": comment.pk,
             "share_id": issued.share.pk,
             "token": issued.token,
+            "alert_id": alert.pk,
         },
         playback,
     )
@@ -253,6 +255,8 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_keys": (("GET", "POST"), False),
     "manage_key_revoke": (("POST",), True),
     "manage_settings": (("GET", "POST"), False),
+    "manage_keyword_alerts": (("GET", "POST"), False),
+    "manage_keyword_alert_remove": (("POST",), True),
     "manage_audit": (("GET",), False),
     "manage_audit_export": (("POST",), False),
     "manage_users_bulk_licence": (("POST",), False),

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from notifications.services import register_device
-from recordings import privacy, products, rules
-from recordings.models import ContactRule
+from recordings import alerts, privacy, products, rules
+from recordings.models import ContactRule, KeywordAlert
 from recordings.transcripts import optin
 from tenants import services
 from tenants.models import RecordingMode, Role, Team, Tenant, User
@@ -21,6 +21,9 @@ BLACKLIST = "+31201111111"
 WHITELIST = "+31202222222"
 
 # (key in the JSON, role, product kind, mode or tier, pbx_id)
+# Keyword alerts of the demo: the simulator's English speech says "invoice" (make run's model is
+# English); the Dutch ones are for a deployment with a multilingual model.
+DEMO_ALERTS = ("invoice", "factuur", "opzeggen", "klacht")
 PEOPLE: list[tuple[str, str, str | None, str | None, str]] = [
     ("admin", Role.ADMIN, None, None, "1000"),
     ("listener", Role.LISTENER, None, None, "1009"),
@@ -121,6 +124,9 @@ class Command(BaseCommand):
             )
             members = [people[k] for k, _r, product, _s, _p in PEOPLE if product == "licence"]
             services.set_team_people(team=sales, members=members, listeners=[people["listener"]])
+            for phrase in DEMO_ALERTS:
+                if not KeywordAlert.objects.filter(folded=alerts.clean_phrase(phrase)[1]).exists():
+                    alerts.add_alert(tenant=tenant, phrase=phrase, acting_user=people["admin"])
             for key, _r, product, _s, _p in PEOPLE:
                 if product == "playback":
                     self.give_rules_and_phone(people[key])
