@@ -292,9 +292,12 @@ class Recording(TenantOwned):
             # tombstones (owner cleared) stay out, so the sweep's tombstone UPDATE adds no entry.
             models.Index(fields=["owner"], name="rec_owner", condition=Q(owner__isnull=False)),
             # "To review", its count and the live lists' next deadline: a person's unanswered
-            # playbacks (a few days' worth), newest first, apart from their kept ones.
+            # playbacks (a few days' worth), apart from their kept ones, by expiry. The review's
+            # owner-and-window condition is all index condition here (a few hundred entries to
+            # sort by start); without it PostgreSQL ANDed the owner's whole index (200,000
+            # entries of a heavy user) with the tenant's expiry window: 19 ms, now 0.3 ms.
             models.Index(
-                fields=["tenant", "owner", "-started_at", "-id"],
+                fields=["owner", "expires_at"],
                 name="rec_unanswered",
                 condition=Q(deleted_at__isnull=True, kind=Kind.PLAYBACK, saved=False),
             ),
