@@ -2,6 +2,7 @@
 
     . /tmp/svc-x/env.sh && python bench/bench_push.py [--users 100] [--calls 1000] [--concurrency 2]
     python bench/bench_push.py --sqlite …   (the embedded default) | --eager (no worker)
+                                 --producers N (N threads make the recordings ready at once)
 
 By default on PostgreSQL (a fresh database ``<name>_bench_push`` on ``DATABASE_URL``'s server)
 and Celery over Redis (``CELERY_BROKER_URL``), with a ``celery worker`` subprocess; ``--sqlite``:
@@ -24,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -66,6 +68,12 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    ap.add_argument(
+        "--producers",
+        type=int,
+        default=1,
+        help="threads making recordings ready at once (each its own connection)",
+    )
     ap.add_argument("--eager", action="store_true", help="send in this process (no worker)")
     ap.add_argument(
         "--sqlite", action="store_true", help="the embedded default (SQLite, filesystem broker) instead"
@@ -170,10 +178,31 @@ def main() -> int:
         print("worker: none (eager, in this process)")
 
     ready: dict[str, float] = {}
+
+    def produce(part: list[Recording]) -> None:
+        """One producer (a processing worker finishing its calls): each recording made ready."""
+        from django.db import connection
+
+        try:
+            for rec in part:
+                ready[str(rec.pk)] = time.time()
+                lifecycle.on_playback_ready(rec)
+        finally:
+            connection.close()
+
     started = time.time()
-    for rec in recs:
-        ready[str(rec.pk)] = time.time()
-        lifecycle.on_playback_ready(rec)
+    if args.producers <= 1:
+        for rec in recs:
+            ready[str(rec.pk)] = time.time()
+            lifecycle.on_playback_ready(rec)
+    else:  # several at once, as several processing workers finishing calls together
+        threads = [
+            threading.Thread(target=produce, args=(recs[n :: args.producers],)) for n in range(args.producers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     produced = time.time() - started
     deadline = time.time() + 300
     while len(server.received) < args.calls and time.time() < deadline:
