@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recordings', '0016_transcript_search'),
-        ('tenants', '0012_list_version'),
+        ("recordings", "0016_transcript_search"),
+        ("tenants", "0012_list_version"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='recording',
-            index=models.Index(condition=models.Q(('deleted_at__isnull', True), ('kind', 'playback'), ('saved', False)), fields=['owner', 'expires_at'], name='rec_unanswered'),
+            model_name="recording",
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True), ("kind", "playback"), ("saved", False)),
+                fields=["owner", "expires_at"],
+                name="rec_unanswered",
+            ),
         ),
     ]
