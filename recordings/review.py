@@ -4,9 +4,10 @@ and deleting go through :mod:`recordings.lifecycle`, as the app's API does).
 "To review": the signed-in Playback user's own unsaved playbacks whose decision window is still
 open (what the lifecycle's ``keep_recording`` would accept), newest first.
 
-Live lists: a page polls its list with the fingerprint it was rendered with (``If-None-Match``);
-:func:`fingerprint` answers from two small aggregate queries on the owner's index, so a poll that
-finds nothing new costs no rendering (304).
+Live lists: a page polls its list with the tag it was rendered with (``If-None-Match``);
+:func:`still_current` answers from the person's list version (``tenants.lists``, one primary-key
+lookup), which every service that changes what the lists show moves on in its transaction
+(``recordings.live``), so a poll that finds nothing new costs no rendering and no list query (304).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
-from django.utils import timezone
+from django.db.models import Min, QuerySet
+from django.http import QueryDict
+from django.utils import timezone, translation
 
 from recordings import listing
 from recordings.lifecycle import expiry
 from recordings.lifecycle.decisions import saved_usage_ms
 from recordings.models import Call, Kind, Recording
+from tenants.lists import list_version
 from tenants.models import PlaybackTier, User
 
 REVIEW_LIMIT = 100  # rows shown; the decision window (3 days) keeps the list short anyway
@@ -110,36 +114,63 @@ def plan_of(user: User) -> Plan | None:
     )
 
 
-def fingerprint(user: User, view: str, *, now: datetime | None = None) -> str:
-    """A short tag that changes whenever what ``view`` ("home" or "review") shows of the user's
-    recordings changes: a new recording, one kept or deleted (by the user or by expiry), a call
-    starting or finishing its processing, the review count (which also moves with the clock as
-    decision windows close). The home list of a listener also covers the team's recordings."""
-    now = now or timezone.now()
-    if view == "home":
-        figures = (
-            Recording.objects.visible_to(user)
-            .live()
-            .aggregate(
-                n_live=Count("id"),
-                n_saved=Count("id", filter=Q(saved=True)),
-                last_new=Max("created_at"),
-                last_saved=Max("saved_at"),
-                n_open=Count("id", filter=Q(kind=Kind.PLAYBACK, saved=False, owner=user, expires_at__gt=now)),
-            )
-        )
-    else:  # the review view shows only the open ones: a row joins (newest created) or leaves (count)
-        figures = to_review(user, now=now).aggregate(
-            n_open=Count("id"), last_new=Max("created_at"), oldest=Min("started_at")
-        )
-    calls = Call.objects.filter(user=user, state=Call.State.PROCESSING).aggregate(
-        n_calls=Count("id"), last_change=Max("updated_at"), attempts=Sum("processing_attempts")
+def list_version_of(user: User) -> int:
+    return list_version(user.pk)
+
+
+def live_tag(
+    user: User, view: str, query: str = "", *, now: datetime | None = None, version: int | None = None
+) -> str:
+    """The tag a live list is rendered with: ``<list version>.<until>.<scope>``.
+
+    Read BEFORE the list itself: a change committed in between then gives new rows under the old
+    version (the next poll fetches them again), never old rows under the new one (a poll would
+    miss the change). ``until`` (epoch seconds, 0: none) is the next moment the clock alone
+    changes what the list shows: the earliest end of a decision window among the person's
+    unanswered playbacks (the review count and the review rows); the sweep's deletion moves the
+    version later anyway. ``scope`` binds the tag to the view, its filters, the person and the
+    page language. ``version``: the list version, if the caller read it earlier still."""
+    if version is None:
+        version = list_version(user.pk)
+    until = 0
+    if is_playback_user(user):
+        now = now or timezone.now()
+        first_due = _open_playbacks(user, now).aggregate(first=Min("expires_at"))["first"]
+        until = int(first_due.timestamp()) if first_due is not None else 0  # a second early: safe
+    return f"{version}.{until}.{_scope(user, view, query)}"
+
+
+def query_key(query: QueryDict) -> str:
+    """A list's filters as the tag's scope takes them (order and encoding normalised)."""
+    return urlencode(sorted((key, value) for key, values in query.lists() for value in values))
+
+
+def _scope(user: User, view: str, query: str) -> str:
+    raw = f"{view}|{user.pk}|{query}|{translation.get_language()}"
+    return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
+
+
+def _open_playbacks(user: User, now: datetime) -> QuerySet[Recording]:
+    """The person's playbacks still waiting for a decision (``rec_unanswered``)."""
+    return Recording.objects.filter(
+        owner=user, kind=Kind.PLAYBACK, saved=False, deleted_at__isnull=True, expires_at__gt=now
     )
-    raw = f"{view}|{user.pk}|{sorted(figures.items())}|{sorted(calls.items())}"
-    return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
-def matches(request_tag: str, tag: str) -> bool:
-    """``If-None-Match`` (one quoted tag, or a list) names ``tag``."""
-    wanted = {part.strip().removeprefix("W/").strip('"') for part in request_tag.split(",") if part.strip()}
-    return tag in wanted
+def still_current(
+    if_none_match: str, user: User, view: str, query: str = "", *, now: datetime | None = None
+) -> bool:
+    """The poll's ``If-None-Match`` names a tag that is still what the list would show: same
+    scope, its ``until`` not reached, the person's list version unchanged. One primary-key lookup;
+    a malformed tag is simply not current (the poll gets the list)."""
+    scope = _scope(user, view, query)
+    moment = (now or timezone.now()).timestamp()
+    candidates: list[int] = []
+    for part in if_none_match.split(","):
+        fields = part.strip().removeprefix("W/").strip('"').split(".")
+        if len(fields) != 3 or fields[2] != scope or not fields[0].isdigit() or not fields[1].isdigit():
+            continue
+        if int(fields[1]) and moment >= int(fields[1]):
+            continue  # a decision window has closed since
+        candidates.append(int(fields[0]))
+    return bool(candidates) and list_version(user.pk) in candidates

@@ -14,14 +14,16 @@ from recordings import review
 from tenants.access import tenant_required
 
 
-def not_modified_or(request: TenantRequest, view: str) -> tuple[str, HttpResponse | None]:
-    """The list's fingerprint, and a 304 when the poll already has it (nothing rendered)."""
-    tag = review.fingerprint(request.user, view)
-    if request.htmx and review.matches(request.headers.get("If-None-Match", ""), tag):
+def not_modified(request: TenantRequest, view: str, query: str = "") -> HttpResponse | None:
+    """A 304 when the poll's tag is still current (``review.still_current``): then nothing is
+    read but the person's list version, and nothing rendered."""
+    asked = request.headers.get("If-None-Match", "")
+    if request.htmx and asked and review.still_current(asked, request.user, view, query):
         response = HttpResponseNotModified()
-        response["ETag"] = f'"{tag}"'
-        return tag, response
-    return tag, None
+        response["ETag"] = asked.split(",")[0].strip()
+        response["Cache-Control"] = "no-store"
+        return response
+    return None
 
 
 def with_tag(response: HttpResponse, tag: str) -> HttpResponse:
@@ -36,10 +38,11 @@ def review_list(request: TenantRequest) -> HttpResponse:
     user = request.user
     if not review.is_playback_user(user):
         raise PermissionDenied("Only Playback users decide about their recordings.")
-    tag, unchanged = not_modified_or(request, "review")
+    unchanged = not_modified(request, "review")
     if unchanged is not None:
         return unchanged
     now = timezone.now()
+    tag = review.live_tag(user, "review", now=now)  # before the list is read
     rows = review.review_rows(user, now=now)
     context = {
         "rows": rows,

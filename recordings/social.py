@@ -28,6 +28,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from recordings import live
 from recordings.models import Comment, Label, Recording, ShareLink, ShareOpen, SharePinAttempt
 from tenants.audit import client_ip, log_event
 from tenants.models import User
@@ -100,7 +101,9 @@ def _add_label(recording: Recording, name: str, acting_user: User) -> Label:
         return existing
     try:
         with transaction.atomic():
-            return Label.objects.create(recording=recording, name=name, created_by=acting_user)
+            label = Label.objects.create(recording=recording, name=name, created_by=acting_user)
+            live.recordings_changed([recording])  # the rows show labels
+            return label
     except IntegrityError:  # lost a race against the same label
         return recording.labels.annotate(lname=Lower("name")).get(lname=same)
 
@@ -108,7 +111,9 @@ def _add_label(recording: Recording, name: str, acting_user: User) -> Label:
 def remove_label(*, label: Label, acting_user: User) -> None:
     with service_scope(label.tenant_id):
         _require_can_hear(acting_user, label.recording)
-        label.delete()
+        with transaction.atomic():
+            label.delete()
+            live.recordings_changed([label.recording])
 
 
 def label_suggestions(*, user: User, prefix: str = "", limit: int = 20) -> list[str]:

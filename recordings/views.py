@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,13 +42,19 @@ def home(request: TenantRequest) -> HttpResponse:
     user = request.user
     # The live list's poll: nothing new answers 304 before the list is read or rendered.
     next_page = bool(request.htmx and request.GET.get("after"))
-    live_tag, unchanged = ("", None) if next_page else review_views.not_modified_or(request, "home")
-    if unchanged is not None and request.htmx.target == "results":
-        return unchanged
+    if not next_page and request.htmx.target == "results":
+        unchanged = review_views.not_modified(request, "home", review.query_key(request.GET))
+        if unchanged is not None:
+            return unchanged
+    version = None if next_page else review.list_version_of(user)  # before anything the list shows
     # A listener's team members: the owners of most rows, and the person filter's choices.
     members = listing.team_members(user)
     member_ids = [member.pk for member in members]
     filters = listing.parse_filters(request.GET, allowed_people=member_ids)
+    params = filters.as_params()
+    # The tag the poll (``live_query``) will send back, read before the list (review.live_tag).
+    live_key = review.query_key(QueryDict(urlencode(params)))
+    live_tag = "" if next_page else review.live_tag(user, "home", live_key, version=version)
     qs = listing.apply_filters(listing.visible_queryset(user, member_ids), filters, user)
     rows, next_cursor = listing.page(
         qs,
@@ -57,7 +63,6 @@ def home(request: TenantRequest) -> HttpResponse:
         viewer=user,
         people=members,
     )
-    params = filters.as_params()
     is_playback = not next_page and review.is_playback_user(user)
     context = {
         "recordings": rows,

@@ -509,3 +509,20 @@ class DeletionReport(models.Model):
             and self.rows_remaining == 0
             and self.audit_entries_with_personal_data == 0
         )
+
+
+class ListVersion(models.Model):
+    """A counter per person that moves whenever what their recording lists show may have changed
+    (a recording they may hear appears, becomes ready, is kept, deleted or expired, gets a label;
+    a call of theirs starts or ends its processing; their teams change). Bumped by the services
+    in the same transaction as the change (``tenants.lists.bump_lists``); the portal's live lists
+    answer a poll that finds it unchanged with 304, from this one row, without rendering.
+
+    Its own table, not a field on ``User``: a user saved whole from a stale copy would set the
+    counter back to a value a page already holds, and that page would miss a change."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"list version {self.version} of {self.user_id}"

@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.utils import timezone
 
-from recordings import audio
+from recordings import audio, live
 from recordings.models import Kind, Recording
 from tenants.models import User
 from tenants.scoping import tenant_scope
@@ -79,4 +79,5 @@ def make_recording(
             if paused_at is not None:
                 recording.paused_spans = [[paused_at * 1000, (paused_at + 1) * 1000]]
         recording.save()
+        live.recordings_changed([recording])  # as the processing that makes a recording does
     return recording

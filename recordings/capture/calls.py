@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hiprecorder.tasks import registered_task
-from recordings import policy, rules, usage
+from recordings import live, policy, rules, usage
 from recordings.capture.inputs import (
     CLOCK_SKEW,
     RpiError,
@@ -281,6 +281,7 @@ def _enqueue_processing(call: Call) -> None:
     ProcessingOutbox.objects.update_or_create(
         call=call, defaults={"tenant_id": call.tenant_id, "dispatched_at": None}
     )
+    live.calls_changed([call.user_id])  # its "Processing" row appears in the person's lists
     tenant_id, call_id = str(call.tenant_id), str(call.id)
     transaction.on_commit(lambda: dispatch_processing(tenant_id=tenant_id, call_id=call_id))
 

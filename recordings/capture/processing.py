@@ -12,7 +12,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 
-from recordings import audio, lifecycle, usage
+from recordings import audio, lifecycle, live, usage
 from recordings.capture.calls import _delete_quietly, _note_dispatch, _outcome
 from recordings.capture.inputs import (
     AUDIO_MISSING,
@@ -151,6 +151,7 @@ def _produce(call: Call, recording_id: uuid.UUID) -> str:
         usage.call_moved(locked, before=Call.State.PROCESSING)
         usage.recording_added(recording)
         ProcessingOutbox.objects.filter(call=locked).delete()
+        live.recordings_changed([recording])  # the "Processing" row becomes the recording's
     logger.info("call %s recorded as %s", call.pk, recording.pk)
     _finish_cleanup(locked)
     _hand_over(locked)
@@ -185,6 +186,7 @@ def _conclude(call: Call, *, state: str, outcome: str, error_code: str = "") -> 
         locked.save()
         usage.call_moved(locked, before=Call.State.PROCESSING)
         ProcessingOutbox.objects.filter(call=locked).delete()
+        live.calls_changed([locked.user_id])  # its "Processing" row goes
     _finish_cleanup(locked)
     return locked.state
 

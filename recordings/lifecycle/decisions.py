@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from hiprecorder.tasks import enqueue
 from notifications import services as push
 from notifications.models import PushPrompt
-from recordings import rules
+from recordings import live, rules
 from recordings.lifecycle import expiry
 from recordings.lifecycle.deletion import _delete_rows, delete_recording_objects
 from recordings.lifecycle.expiry import (
@@ -149,6 +149,7 @@ def _save(rec: Recording, *, tier: str, now: datetime) -> _QuotaOutcome:
         rec.expires_at = ended_at + timedelta(days=TIER_DAYS[PlaybackTier(tier)])
         rec.expiry_rule = tier
     rec.save(update_fields=["saved", "saved_at", "expires_at", "expiry_rule"])
+    live.recordings_changed([rec])  # its row turns dark blue and leaves "To review"
     if tier != PlaybackTier.MINUTES_100K:
         return _QuotaOutcome()
     return _enforce_quota(owner_id, now=now, before_ms=before, protect=rec.pk)
@@ -253,6 +254,7 @@ def on_playback_ready(recording: Recording, *, now: datetime | None = None) -> R
             rec.expires_at = expiry_of(kind=rec.kind, ended_at=rec.ended_at, tenant=rec.tenant)
             rec.expiry_rule = ExpiryRule.UNANSWERED
             rec.save(update_fields=["saved", "expires_at", "expiry_rule"])
+            live.recordings_changed([rec])  # it joins "To review" with its time left
             if owner is not None:
                 push.prompt_keep_or_delete(recording=rec, ready_at=now)
     if owner is not None:

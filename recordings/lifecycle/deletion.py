@@ -28,7 +28,7 @@ from django.db import connections, models, router, transaction
 from django.db.models import Case, F, Lookup, Q, Value, When
 from django.utils import timezone
 
-from recordings import usage
+from recordings import live, usage
 from recordings.lifecycle.expiry import ExpiryRule
 from recordings.models import Call, Kind, Recording
 from tenants.scoping import TenantOwned
@@ -238,6 +238,10 @@ def _delete_rows(
         # The ORM's delete, so that what points at these rows in turn (a share link's opens, a
         # prompt's deliveries) goes or is unlinked as the models say.
         _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
+    # Whose lists lose these rows (the live lists' versions), read before the tombstone clears
+    # the owner; in the caller's transaction.
+    going = Recording.objects.unscoped().filter(_in_ids("id", ids), deleted_at__isnull=True)
+    live.owners_changed(going.values_list("owner_id", "kind").distinct().order_by())
     update: dict[str, Any] = {**_TOMBSTONE, "deleted_at": now}
     update["deletion_reason"] = _reason_of_rule() if reason is None else reason
     removed = usage.removed_groups(_in_ids("id", ids))  # the rows are locked: what the update takes

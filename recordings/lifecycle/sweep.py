@@ -24,7 +24,7 @@ from django.core.files.storage import Storage
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from recordings import usage
+from recordings import live, usage
 from recordings.lifecycle.deletion import (
     _CLAIMED,
     _TOMBSTONE,
@@ -118,9 +118,16 @@ def _claim_and_tombstone(
     sql, params = claim_and_tombstone_sql(connection, now=now, batch_size=batch_size, skip=skip, after=after)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        count, ids_text, keys, uploads, calls, scrubbed, last_due, by_kind = cursor.fetchone()
+        count, ids_text, keys, uploads, calls, scrubbed, last_due, owners, standard, by_kind = (
+            cursor.fetchone()
+        )
     removed = [(uuid.UUID(t), k, int(n), int(ms)) for t, k, n, ms in by_kind or ()]  # json: parsed
     claimed = _Claimed(count, ids_text or "{}", [*(keys or ()), *(uploads or ())], last_due, removed)
+    # Whose lists lose these rows (the live lists' versions), bumped in this transaction.
+    standard_owners = set(standard or ())
+    live.owners_changed(
+        (owner, Kind.STANDARD if owner in standard_owners else Kind.PLAYBACK) for owner in owners or ()
+    )
     if scrubbed < calls:
         of_batch = Recording.objects.unscoped().filter(_in_ids("id", claimed.ids)).values("call_id")
         Call.objects.unscoped().filter(id__in=of_batch).update(**_call_scrub(now))
@@ -140,7 +147,9 @@ def claim_and_tombstone_sql(
     leftover upload), tombstone the rows, scrub the calls, and return one row
     (:class:`_Claimed`, from the rows as they were: every CTE reads the statement's one
     snapshot): how many, their ids as array text, their storage keys and leftover uploads, how
-    many of them have a call and how many calls were scrubbed, and the latest due time. One row,
+    many of them have a call and how many calls were scrubbed, the latest due time, the owners
+    (all, and those of standard rows: whose live lists to move), and the count and milliseconds
+    per tenant and kind (the overview's summary, :mod:`recordings.usage`). One row,
     not one per recording: the sweep's Python side then costs next to nothing per row. The
     dependent rows are asked for by the caller after the statement (:func:`_relations_with_rows`),
     in a newer snapshot: one committed between this statement's snapshot and its lock would be
@@ -165,7 +174,7 @@ def claim_and_tombstone_sql(
     since, since_params = ("AND r.expires_at >= %s ", [after]) if after is not None else ("", [])
     sql = (
         "WITH claimed AS MATERIALIZED (SELECT r.ctid AS tid, r.id, r.storage_key, r.call_id, "  # noqa: S608 (names from _meta)
-        f"r.expires_at, r.tenant_id, r.kind, r.duration_ms FROM {rec} r "
+        f"r.expires_at, r.tenant_id, r.owner_id, r.kind, r.duration_ms FROM {rec} r "
         f"WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expires_at <= %s {since}"
         "AND NOT (r.id = ANY(%s)) ORDER BY r.expires_at LIMIT %s FOR UPDATE OF r SKIP LOCKED), "
         f"calls_of AS MATERIALIZED (SELECT c.ctid AS tid, c.id, c.upload_key FROM {call} c "
@@ -173,7 +182,7 @@ def claim_and_tombstone_sql(
         f"tomb AS (UPDATE {rec} r SET {tombstone}, deleted_at = %s FROM claimed "
         "WHERE r.ctid = claimed.tid AND r.deleted_at IS NULL "
         "RETURNING claimed.id, claimed.storage_key, claimed.call_id, claimed.expires_at, "
-        "claimed.tenant_id, claimed.kind, claimed.duration_ms), "
+        "claimed.tenant_id, claimed.owner_id, claimed.kind, claimed.duration_ms), "
         f"scrub AS (UPDATE {call} c SET state = %s, local_number = '', remote_number = '', "
         "upload_key = '', updated_at = %s FROM calls_of WHERE c.ctid = calls_of.tid AND c.id = calls_of.id "
         "RETURNING c.id) "
@@ -181,10 +190,15 @@ def claim_and_tombstone_sql(
         "array_agg(tomb.storage_key) FILTER (WHERE tomb.storage_key <> ''), "
         "(SELECT array_agg(upload_key) FILTER (WHERE upload_key <> '') FROM calls_of), "
         "count(tomb.call_id), (SELECT count(*) FROM scrub), max(tomb.expires_at), "
+        "array_agg(DISTINCT tomb.owner_id) FILTER (WHERE tomb.owner_id IS NOT NULL), "
+        "array_agg(DISTINCT tomb.owner_id) FILTER (WHERE tomb.owner_id IS NOT NULL AND tomb.kind = %s), "
         "(SELECT json_agg(json_build_array(t, k, n, ms)) FROM (SELECT tenant_id AS t, kind AS k, "
         "count(*) AS n, sum(duration_ms) AS ms FROM tomb GROUP BY 1, 2) AS by_kind) FROM tomb"
     )
-    params = [now, *since_params, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now]
+    params = [
+        now, *since_params, list(skip), batch_size, *tomb_params, now, Call.State.DELETED.value, now,
+        Kind.STANDARD.value,
+    ]  # fmt: skip
     return sql, params
 
 

@@ -41,8 +41,35 @@ def expiry_text(expires_at: dt.datetime, now: dt.datetime) -> str:
     if hours >= 48:
         days = hours // 24
         return ngettext("deleted in %(n)d day", "deleted in %(n)d days", days) % {"n": days}
-    hours = max(hours, 1)
-    return ngettext("deleted in %(n)d hour", "deleted in %(n)d hours", hours) % {"n": hours}
+    if hours >= 1:
+        return ngettext("deleted in %(n)d hour", "deleted in %(n)d hours", hours) % {"n": hours}
+    minutes = max(1, int(left.total_seconds() // 60))
+    return ngettext("deleted in %(n)d minute", "deleted in %(n)d minutes", minutes) % {"n": minutes}
+
+
+@register.inclusion_tag("recordings/includes/countdown.html")
+def countdown(expires_at: dt.datetime | None) -> dict[str, Any]:
+    """An unsaved playback's "deleted in …", ticking in the browser (static/js/lists.js) from its
+    expiry time in ``data-expires`` (ISO 8601, never localised)."""
+    return {"expires_at": expires_at, "text": deleted_in(expires_at)}
+
+
+@register.inclusion_tag("recordings/includes/countdown_words.html")
+def countdown_words() -> dict[str, Any]:
+    """The countdown's words in the page's language, for the browser: each unit in its singular
+    and plural form (Intl.PluralRules' "one" and "other": Dutch and English have these two)."""
+
+    def forms(singular: str, plural: str) -> dict[str, str]:
+        return {"one": ngettext(singular, plural, 1), "other": ngettext(singular, plural, 2)}
+
+    return {
+        "words": {
+            "day": forms("deleted in %(n)d day", "deleted in %(n)d days"),
+            "hour": forms("deleted in %(n)d hour", "deleted in %(n)d hours"),
+            "minute": forms("deleted in %(n)d minute", "deleted in %(n)d minutes"),
+            "soon": _("deleted soon"),
+        }
+    }
 
 
 @register.filter

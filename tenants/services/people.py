@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from tenants.lists import bump_lists
 from tenants.models import (
     Role,
     Tenant,
@@ -136,6 +137,8 @@ def update_user(
                 user.save()
         except IntegrityError as exc:
             raise ValidationError(_("A user with this phone-system id already exists.")) from exc
+        if user.role != role_before:
+            bump_lists([user.pk])  # a listener's lists show their teams' recordings, others' do not
         audit_change(
             acting_user, "manage.user.update", user, request, role_before=role_before, role=user.role
         )

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from tenants.lists import bump_lists
 from tenants.models import (
     Team,
     Tenant,
@@ -53,8 +54,11 @@ def set_team_people(
         if person.tenant_id != team.tenant_id:
             raise ValidationError(_("%(user)s is not in this team's tenant.") % {"user": person})
     with transaction.atomic():
+        listened_before = list(team.listeners.values_list("pk", flat=True)) if team.pk else []
         team.members.set(members)
         team.listeners.set(listeners)
+        # The listeners' lists (before and after) show other people's recordings now.
+        bump_lists([*listened_before, *(person.pk for person in listeners)])
     return team
 
 
@@ -96,4 +100,5 @@ def delete_team(*, team: Team, acting_user: User | None = None, request: HttpReq
     """Remove a team (its members' recordings stay; its listeners stop hearing them)."""
     with transaction.atomic(), service_scope(team.tenant_id):
         audit_change(acting_user, "manage.team.delete", team, request, name=team.name)
+        bump_lists(team.listeners.values_list("pk", flat=True))  # they hear the members no more
         Team.objects.filter(pk=team.pk).delete()

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import PushPrompt
-from recordings import lifecycle, review
+from recordings import review
 from recordings.models import Call, Kind, Recording
 from tenants.models import User
 from tenants.scoping import tenant_scope
@@ -135,41 +135,7 @@ def test_poll_with_nothing_new_answers_304_without_rendering(client: Client, per
         assert fresh.status_code == 200 and fresh["ETag"] == tag
 
 
-def test_every_change_moves_the_fingerprint(personas: Personas) -> None:
-    pb = personas.playback["days_30"]
-    rec = make_recording(pb)
-
-    def tag_now(now: dt.datetime | None = None) -> str:
-        with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
-            return review.fingerprint(pb, "review", now=now)
-
-    seen = [tag_now()]
-
-    def changed() -> bool:  # differs from the last poll's tag
-        seen.append(tag_now())
-        return seen[-1] != seen[-2]
-
-    assert not changed()
-    new = make_recording(pb, remote_number="+31600000001")
-    assert changed()  # a new recording
-    lifecycle.keep_recording(recording=rec, acting_user=pb)
-    assert changed()  # kept
-    call = _processing_call(pb)
-    assert changed()  # a call being processed
-    with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
-        Call.objects.filter(pk=call.pk).update(state=Call.State.RECORDED)
-    assert changed()  # processed
-    lifecycle.delete_recording(recording=new, acting_user=pb)
-    assert changed()  # deleted
-    with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
-        home = review.fingerprint(pb, "home")
-    lifecycle.delete_recording(recording=rec, acting_user=pb)  # saved: not in the review view
-    assert not changed()
-    with tenant_scope(pb.tenant_id):  # type: ignore[arg-type]
-        assert review.fingerprint(pb, "home") != home  # but the home list has it
-    make_recording(pb, remote_number="+31600000002")
-    later = timezone.now() + dt.timedelta(days=4)
-    assert tag_now(later) != tag_now()  # a decision window closed
+# Every kind of change moving the lists (and the 304's single query): tests/recordings/test_live_lists.py.
 
 
 def test_a_call_being_processed_shows_as_a_row(client: Client, personas: Personas) -> None:
