@@ -58,6 +58,10 @@ def accepted_from_phone_system(text: str) -> str | None:
     if parsed is None or parsed.extension or not phonenumbers.is_possible_number(parsed):
         return None
     e164 = phonenumbers.format_number(parsed, PNF.E164)
+    # E.164 itself caps a number at 15 digits; phonenumbers' "possible" lengths for some regions
+    # go past it (Japan's "+81 0010 …", 16 digits), which the interface refuses.
+    if len(e164) > 16:
+        return None
     return text if e164 == text else None
 
 
