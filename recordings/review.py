@@ -28,7 +28,7 @@ from recordings.models import Call, Kind, Recording
 from tenants.lists import list_version
 from tenants.models import PlaybackTier, User
 
-REVIEW_LIMIT = 100  # rows shown; the decision window (3 days) keeps the list short anyway
+REVIEW_PAGE = listing.PAGE_SIZE  # rows a page shows; "More" fetches the next by position
 
 
 def is_playback_user(user: User) -> bool:
@@ -60,8 +60,17 @@ def review_count(user: User, *, now: datetime | None = None) -> int:
     return to_review(user, now=now).count()
 
 
-def review_rows(user: User, *, now: datetime | None = None) -> list[Recording]:
-    return list(listing.with_party_names(to_review(user, now=now))[:REVIEW_LIMIT])
+def review_rows(user: User, *, now: datetime | None = None, after: str = "") -> tuple[list[Recording], str]:
+    """A page of :func:`to_review` (after the keyset cursor ``after``, if it is one of ours) and
+    the cursor of the next page ("" when this is the last)."""
+    qs = listing.with_party_names(to_review(user, now=now))
+    position = listing.decode_cursor(after) if after else None
+    if position is not None:
+        qs = listing.after_position(qs, *position)
+    rows = list(qs[: REVIEW_PAGE + 1])
+    more = len(rows) > REVIEW_PAGE
+    rows = rows[:REVIEW_PAGE]
+    return rows, listing.encode_cursor(rows[-1].started_at, rows[-1].pk) if more else ""
 
 
 def processing_calls(user: User, *, playback_only: bool = False) -> list[Call]:

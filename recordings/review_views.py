@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseNotModified
 from django.shortcuts import render
@@ -38,21 +40,31 @@ def review_list(request: TenantRequest) -> HttpResponse:
     user = request.user
     if not review.is_playback_user(user):
         raise PermissionDenied("Only Playback users decide about their recordings.")
+    now = timezone.now()
+    after = request.GET.get("after", "")
+    if request.htmx and after:  # the "More" row: the next page's rows, nothing else
+        rows, next_cursor = review.review_rows(user, now=now, after=after)
+        context = {"rows": rows, "next_url": _next_url(next_cursor)}
+        return render(request, "recordings/review.html#rows", context)
     unchanged = not_modified(request, "review")
     if unchanged is not None:
         return unchanged
-    now = timezone.now()
     tag = review.live_tag(user, "review", now=now)  # before the list is read
-    rows = review.review_rows(user, now=now)
+    rows, next_cursor = review.review_rows(user, now=now, after=after)
     context = {
         "rows": rows,
+        "next_url": _next_url(next_cursor),
         "review_count": review.review_count(user, now=now),
-        "processing": review.processing_calls(user, playback_only=True),
+        "processing": [] if after else review.processing_calls(user, playback_only=True),
         "live_tag": tag,
         "oob": bool(request.htmx),
     }
     template = "recordings/review.html#list" if request.htmx else "recordings/review.html"
     return with_tag(render(request, template, context), tag)
+
+
+def _next_url(cursor: str) -> str:
+    return f"?{urlencode({'after': cursor})}" if cursor else ""
 
 
 @require_GET

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import PushPrompt
-from recordings import review
+from recordings import lifecycle, review
 from recordings.models import Call, Kind, Recording
 from tenants.models import User
 from tenants.scoping import tenant_scope
@@ -199,3 +201,31 @@ def test_only_playback_users_see_the_notifications_link(client: Client, personas
     for person in (personas.users["always"], personas.listener, personas.admin):
         client.force_login(person)
         assert link not in client.get(reverse("home")).content.decode(), person.username
+
+
+def test_review_pages_by_position_and_the_more_row_fetches_the_rest(
+    client: Client, personas: Personas
+) -> None:
+    """A Playback user with more calls to review than a page holds sees them all: 25 a page,
+    newest first, the "More" row fetching the next page after the last row shown (not a count of
+    skipped rows: a call decided meanwhile moves nothing)."""
+    pb = personas.playback["days_30"]
+    now = timezone.now()
+    made = [
+        make_recording(pb, started_at=now - dt.timedelta(minutes=n), remote_number=f"+316{n:08d}")
+        for n in range(review.REVIEW_PAGE + 7)
+    ]
+    client.force_login(pb)
+    first = client.get(reverse("review")).content.decode()
+    assert first.count('<li class="recording ') == review.REVIEW_PAGE
+    assert f"+316{0:08d}" in first and f"+316{review.REVIEW_PAGE - 1:08d}" in first
+    assert f"+316{review.REVIEW_PAGE:08d}" not in first
+    more = re.search(r'<li class="more" hx-get="([^"]+)"', first)
+    assert more is not None
+    lifecycle.keep_recording(recording=made[0], acting_user=pb)  # decided meanwhile: the next page is unmoved
+    rest = client.get(html.unescape(more.group(1)), headers=HX).content.decode()
+    assert rest.count('<li class="recording ') == 7
+    assert f"+316{review.REVIEW_PAGE:08d}" in rest and f"+316{review.REVIEW_PAGE + 6:08d}" in rest
+    assert 'class="more"' not in rest and "<html" not in rest
+    # a cursor that is not ours starts from the top, as everywhere
+    assert client.get(reverse("review") + "?after=nonsense").status_code == 200
