@@ -44,8 +44,8 @@ def review_list(request: TenantRequest) -> HttpResponse:
     after = request.GET.get("after", "")
     if request.htmx and after:  # the "More" row: the next page's rows, nothing else
         rows, next_cursor = review.review_rows(user, now=now, after=after)
-        context = {"rows": rows, "next_url": _next_url(next_cursor)}
-        return render(request, "recordings/review.html#rows", context)
+        page: dict[str, object] = {"rows": rows, "next_url": _next_url(next_cursor)}
+        return render(request, "recordings/review.html#rows", page)
     unchanged = not_modified(request, "review")
     if unchanged is not None:
         return unchanged
