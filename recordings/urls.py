@@ -54,5 +54,6 @@ urlpatterns = [
         name="manage_user_rule_remove",
     ),
     path("manage/settings/", manage_views.tenant_settings, name="manage_settings"),
+    path("manage/transcripts/", manage_views.transcript_settings, name="manage_transcripts"),
     path("manage/", include("tenants.urls")),
 ]

@@ -849,6 +849,7 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "manage_keys": "the phone system's key names and prefixes",
     "manage_key_revoke": "revokes a phone-system key",
     "manage_settings": "the tenant's settings (retention, announcement, language)",
+    "manage_transcripts": "transcripts on or off, their purpose and redaction options; no recordings",
     "privacy:overview": "links to the privacy pages and counts",
     "privacy:register": "the processing register's form (purpose, interest, retention)",
     "privacy:audit_log": "a redirect to manage_audit (in the matrix)",

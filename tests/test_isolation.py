@@ -252,6 +252,7 @@ ROWS: dict[str, Row] = {
     "manage_keys": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_key_revoke": Row("POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("key_id", "key_id"),)),
     "manage_settings": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
+    "manage_transcripts": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_audit": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_audit_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     "manage_users_bulk_licence": Row("POST", (302, 403, 302, 302, 403, 403, 403)),

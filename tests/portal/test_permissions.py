@@ -252,6 +252,7 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_keys": (("GET", "POST"), False),
     "manage_key_revoke": (("POST",), True),
     "manage_settings": (("GET", "POST"), False),
+    "manage_transcripts": (("GET", "POST"), False),
     "manage_audit": (("GET",), False),
     "manage_audit_export": (("POST",), False),
     "manage_users_bulk_licence": (("POST",), False),
