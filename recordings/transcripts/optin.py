@@ -86,9 +86,14 @@ def update_transcript_settings(
     redacted besides BSN, IBAN and card numbers, in one transaction: all of it or nothing. The
     redaction applies to transcripts made from then on (stored text is never unredacted)."""
     with transaction.atomic(), service_scope(tenant):
-        set_transcription(tenant=tenant, acting_user=acting_user, enabled=enabled, purpose=purpose, request=request)
+        set_transcription(
+            tenant=tenant, acting_user=acting_user, enabled=enabled, purpose=purpose, request=request
+        )
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        wanted = {"redact_phone_numbers": redact_phone_numbers, "redact_email_addresses": redact_email_addresses}
+        wanted = {
+            "redact_phone_numbers": redact_phone_numbers,
+            "redact_email_addresses": redact_email_addresses,
+        }
         changes = {name: value for name, value in wanted.items() if getattr(locked, name) != value}
         if changes:
             Tenant.objects.filter(pk=tenant.pk).update(**changes)

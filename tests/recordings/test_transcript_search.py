@@ -30,7 +30,9 @@ from tests.factories import make_recording
 
 pytestmark = pytest.mark.django_db
 
-SAID = "Goedemiddag. Ik wil mijn abonnement opzeggen vanwege de zoemtoon <script>alert(1)</script> op de lijn."
+SAID = (
+    "Goedemiddag. Ik wil mijn abonnement opzeggen vanwege de zoemtoon <script>alert(1)</script> op de lijn."
+)
 
 
 def _with_transcript(owner: Any, text: str, **extra: Any) -> Recording:
@@ -116,7 +118,9 @@ def test_snippets_only_for_who_may_hear_the_recording(personas: Personas) -> Non
     page = Client()
     page.force_login(personas.listener)
     html = page.get("/", {"q": "zoemtoon"}).content.decode()
-    assert "<mark>zoemtoon</mark>" in html.lower() and str(standard.pk) in html and str(private.pk) not in html
+    assert (
+        "<mark>zoemtoon</mark>" in html.lower() and str(standard.pk) in html and str(private.pk) not in html
+    )
 
 
 def test_the_home_list_shows_snippets_escaped_in_the_row(personas: Personas) -> None:
@@ -150,7 +154,9 @@ def test_the_api_detail_carries_the_transcript_and_logs_reading_it(personas: Per
     [access] = _text_reads(personas.tenant_a)
     assert (access.recording_id, access.user_id) == (said.pk, owner.pk)
     with tenant_scope(personas.tenant_a):
-        assert AuditEntry.objects.filter(action="recording.transcript_read", target_id=str(said.pk)).count() == 1
+        assert (
+            AuditEntry.objects.filter(action="recording.transcript_read", target_id=str(said.pk)).count() == 1
+        )
     none = client.get(reverse("api:recording", args=[bare.pk])).json()["transcript"]
     assert none == {"recording": str(bare.pk), "status": "none", "language": None, "segments": []}
     assert len(_text_reads(personas.tenant_a)) == 1  # nothing to read, nothing logged
@@ -222,7 +228,9 @@ def test_the_transcript_settings_page_is_the_admins_only(personas: Personas) -> 
         client = Client()
         client.force_login(user)
         assert client.get(url).status_code == 403
-        assert client.post(url, {"transcription_enabled": "on", "transcription_purpose": "x"}).status_code == 403
+        assert (
+            client.post(url, {"transcription_enabled": "on", "transcription_purpose": "x"}).status_code == 403
+        )
     assert not Tenant.objects.get(pk=personas.tenant_a.pk).transcription_enabled
 
 
@@ -231,12 +239,17 @@ def test_split_marked_keeps_the_text_and_drops_stray_marks() -> None:
     assert [(p.text, p.mark) for p in parts] == [("a ", False), ("b", True), (" c d e", False)]
 
 
+VECTOR = "SELECT search_vector::text FROM recordings_transcript WHERE recording_id = %s"
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's vectors and GIN index")
 def test_postgresql_search_uses_the_gin_index_and_follows_the_tenants_language(personas: Personas) -> None:
     owner = personas.users["always"]
     said = _with_transcript(owner, "Wij hebben de abonnementen opgezegd.")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT search_vector::text FROM recordings_transcript WHERE recording_id = %s", [said.pk])
+        cursor.execute(
+            "SELECT search_vector::text FROM recordings_transcript WHERE recording_id = %s", [said.pk]
+        )
         assert "'abonnement'" in cursor.fetchone()[0]  # Dutch stemming (the tenant's language)
         cursor.execute("SET enable_seqscan = off")  # a test table is tiny: ask for the index's plan
         cursor.execute(
@@ -248,7 +261,9 @@ def test_postgresql_search_uses_the_gin_index_and_follows_the_tenants_language(p
     assert set(_search(client_for(owner), "abonnement")) == {str(said.pk)}  # stem of the plural
     Tenant.objects.filter(pk=personas.tenant_a.pk).update(language="en")  # the trigger re-derives
     with connection.cursor() as cursor:
-        cursor.execute("SELECT search_vector::text FROM recordings_transcript WHERE recording_id = %s", [said.pk])
+        cursor.execute(
+            "SELECT search_vector::text FROM recordings_transcript WHERE recording_id = %s", [said.pk]
+        )
         assert "'abonnementen'" in cursor.fetchone()[0]  # English stemming leaves the Dutch plural
 
 
