@@ -94,6 +94,31 @@ def _fts5_ids(query: str) -> RawSQL:
 COMMON_MATCHES = 20_000
 
 
+@dataclass(frozen=True)
+class Said:
+    """The recordings whose transcript holds the words: ``ids``, a subquery of their ids when
+    they are few (PostgreSQL, through the GIN index; SQLite, always: FTS5), else None; ``q``, the
+    same as a filter."""
+
+    q: Q
+    ids: QuerySet[Transcript] | None = None
+
+
+def matching(q: str, *, language: str) -> Said | None:
+    """:func:`matches`, with the ids of the matches when they are few (see there). None: no words."""
+    if not _words(q):
+        return None
+    if _vendor() == "sqlite":  # FTS5 has no per-row check cheaper than its match list
+        ids = Transcript.objects.filter(id__in=_fts5_ids(_fts5_query(q))).values("recording_id")
+        return Said(Q(pk__in=ids), ids)
+    config, query = config_for(language), _tsquery(q)
+    candidates = Transcript.objects.filter(_pg_match(config, query))
+    if _estimated_rows(candidates) <= COMMON_MATCHES:
+        ids = candidates.values("recording_id")
+        return Said(Q(pk__in=ids), ids)
+    return Said(_per_row(config, query))
+
+
 def matches(q: str, *, language: str) -> Q | None:
     """A filter on Recording: its transcript holds every word of ``q``. None: no words.
 
@@ -113,6 +138,10 @@ def matches(q: str, *, language: str) -> Q | None:
     candidates = Transcript.objects.filter(_pg_match(config, query))
     if _estimated_rows(candidates) <= COMMON_MATCHES:
         return Q(pk__in=candidates.values("recording_id"))
+    return _per_row(config, query)
+
+
+def _per_row(config: str, query: str) -> Q:
     # Raw SQL: the per-row EXISTS with OFFSET 0, which the ORM cannot say; bound parameters.
     return Q(
         RawSQL(
