@@ -34,10 +34,9 @@ CONFIG = {"nl": "dutch", "en": "english"}
 START, STOP = "\x02", "\x03"
 ELLIPSIS = "…"
 SNIPPET_WORDS = 16
-_HEADLINE_OPTIONS = (
-    f"StartSel={START}, StopSel={STOP}, MaxWords={SNIPPET_WORDS}, MinWords=6, ShortWord=1, "
-    f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
-)
+# One excerpt around the best match: fragments (MaxFragments) cost four times as much
+# (1.3 ms against 0.3 ms a transcript of 185 words; bench/bench_transcript_search.py).
+_HEADLINE_OPTIONS = f"StartSel={START}, StopSel={STOP}, MaxWords={SNIPPET_WORDS}, MinWords=6, ShortWord=1"
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,10 @@ def _fts5_query(q: str) -> str:
     return " ".join(f'"{w}"*' for w in _words(q))
 
 
-def _tsquery(q: str, operator: str = "&") -> str:
+def _tsquery(q: str) -> str:
     """The same question for PostgreSQL: every word, as a prefix (``word:*``); built of \\w+ words
-    only, so no tsquery syntax reaches PostgreSQL. ``|``: any of the words (what a snippet marks)."""
-    return f" {operator} ".join(f"{w}:*" for w in _words(q))
+    only, so no tsquery syntax reaches PostgreSQL."""
+    return " & ".join(f"{w}:*" for w in _words(q))
 
 
 def _vendor() -> str:
@@ -104,19 +103,25 @@ class Said:
     ids: QuerySet[Transcript] | None = None
 
 
+def transcripts_matching(q: str, *, language: str) -> QuerySet[Transcript]:
+    """The transcripts that hold every word of ``q`` (none when it has no words)."""
+    if not _words(q):
+        return Transcript.objects.none()
+    if _vendor() == "sqlite":
+        return Transcript.objects.filter(id__in=_fts5_ids(_fts5_query(q)))
+    return Transcript.objects.filter(_pg_match(config_for(language), _tsquery(q)))
+
+
 def matching(q: str, *, language: str) -> Said | None:
     """:func:`matches`, with the ids of the matches when they are few (see there). None: no words."""
     if not _words(q):
         return None
-    if _vendor() == "sqlite":  # FTS5 has no per-row check cheaper than its match list
-        ids = Transcript.objects.filter(id__in=_fts5_ids(_fts5_query(q))).values("recording_id")
-        return Said(Q(pk__in=ids), ids)
-    config, query = config_for(language), _tsquery(q)
-    candidates = Transcript.objects.filter(_pg_match(config, query))
-    if _estimated_rows(candidates) <= COMMON_MATCHES:
+    candidates = transcripts_matching(q, language=language)
+    # SQLite: FTS5 has no per-row check cheaper than its match list.
+    if _vendor() == "sqlite" or _estimated_rows(candidates) <= COMMON_MATCHES:
         ids = candidates.values("recording_id")
         return Said(Q(pk__in=ids), ids)
-    return Said(_per_row(config, query))
+    return Said(_per_row(config_for(language), _tsquery(q)))
 
 
 def matches(q: str, *, language: str) -> Q | None:
@@ -182,18 +187,30 @@ def snippets(q: str, *, language: str, recording_ids: Iterable[uuid.UUID]) -> di
         raw = RawSQL(
             'ts_headline(%s::regconfig, translate("recordings_transcript"."text", %s, \'\'), '
             "to_tsquery(%s::regconfig, %s), %s)",
-            # Every word marked wherever it is (the row matched all of them; a headline of the
-            # AND query would find no fragment holding all the words when they are far apart).
-            [config, START + STOP, config, _tsquery(q, "|"), _HEADLINE_OPTIONS],
+            # The excerpt around the shortest stretch holding every word (the row matched all
+            # of them); every word found in the excerpt is marked.
+            [config, START + STOP, config, query, _HEADLINE_OPTIONS],
             output_field=TextField(),
         )
         rows = transcripts.filter(_pg_match(config, query)).annotate(snippet=raw)
     found: dict[uuid.UUID, list[Part]] = {}
-    for recording_id, snippet in rows.values_list("recording_id", "snippet"):
+    for recording_id, text, snippet in rows.values_list("recording_id", "text", "snippet"):
         parts = split_marked(snippet)
         if any(part.mark for part in parts):
-            found[recording_id] = parts
+            found[recording_id] = _with_ellipses(parts, text)
     return found
+
+
+def _with_ellipses(parts: list[Part], text: str) -> list[Part]:
+    """``…`` where the excerpt starts after the text's start or ends before its end (FTS5's
+    snippet() writes them itself; ts_headline does not)."""
+    plain = "".join(part.text for part in parts).strip()
+    if not plain or plain.startswith(ELLIPSIS) or plain.endswith(ELLIPSIS):
+        return parts
+    cleaned = text.replace(START, "").replace(STOP, "").strip()
+    lead = [Part(f"{ELLIPSIS} ", False)] if not cleaned.startswith(plain) else []
+    tail = [Part(f" {ELLIPSIS}", False)] if not cleaned.endswith(plain) else []
+    return [*lead, *parts, *tail]
 
 
 def split_marked(snippet: str) -> list[Part]:

@@ -31,7 +31,7 @@ from tests.factories import make_recording
 pytestmark = pytest.mark.django_db
 
 SAID = (
-    "Goedemiddag. Ik wil mijn abonnement opzeggen vanwege de zoemtoon <script>alert(1)</script> op de lijn."
+    "Goedemiddag. Mijn abonnement wil ik opzeggen om de zoemtoon van R&D <script>alert(1)</script> op de lijn."
 )
 
 
@@ -66,7 +66,8 @@ def test_the_api_search_shows_where_the_words_were_said_marked_and_escaped(perso
     assert set(rows) == {str(said.pk), str(labelled.pk)}
     snippet = rows[str(said.pk)]["snippet"]
     assert "<mark>zoemtoon</mark>" in snippet
-    assert "&lt;script&gt;" in snippet and "<script>" not in snippet  # the transcript's text is escaped
+    # The transcript's text is escaped (PostgreSQL's headline drops what looks like a tag).
+    assert "R&amp;D" in snippet and "<script>" not in snippet
     assert re.sub(r"</?mark>", "", snippet).count("<") == 0  # no other markup, no inline style
     assert rows[str(labelled.pk)]["snippet"] is None  # found by its label: nothing was said to show
     # Both words marked wherever they are (the row matched all of them).
@@ -132,7 +133,7 @@ def test_the_home_list_shows_snippets_escaped_in_the_row(personas: Personas) -> 
     assert str(said.pk) in html
     [snippet] = re.findall(r'<p class="snippet">(.*?)</p>', html, re.S)
     assert "<mark>zoemtoon</mark>" in snippet
-    assert "&lt;script&gt;" in snippet and "<script>" not in snippet
+    assert "R&amp;D" in snippet and "<script>" not in snippet
     assert "style=" not in snippet
     assert len(_text_reads(personas.tenant_a)) == 1
     assert "snippet" not in page.get("/").content.decode()  # without a search: no snippet
