@@ -184,12 +184,18 @@ def snippets(q: str, *, language: str, recording_ids: Iterable[uuid.UUID]) -> di
         rows = transcripts.filter(id__in=_fts5_ids(query)).annotate(snippet=raw)
     else:
         config, query = config_for(language), _tsquery(q)
-        raw = RawSQL(
-            'ts_headline(%s::regconfig, translate("recordings_transcript"."text", %s, \'\'), '
-            "to_tsquery(%s::regconfig, %s), %s)",
-            # The excerpt around the shortest stretch holding every word (the row matched all
-            # of them); every word found in the excerpt is marked.
-            [config, START + STOP, config, query, _HEADLINE_OPTIONS],
+        clean = 'translate("recordings_transcript"."text", %s, \'\')'
+        # The excerpt around the shortest stretch holding every word (the row matched all of
+        # them); when that stretch is longer than an excerpt, PostgreSQL marks nothing, and the
+        # excerpt around the first of any of the words is taken instead.
+        raw = RawSQL(  # noqa: S611 (constant SQL, bound parameters)
+            f"(SELECT CASE WHEN strpos(h, %s) > 0 THEN h ELSE ts_headline(%s::regconfig, {clean}, "  # noqa: S608
+            f"to_tsquery(%s::regconfig, %s), %s) END FROM (SELECT ts_headline(%s::regconfig, {clean}, "
+            "to_tsquery(%s::regconfig, %s), %s) AS h) AS headline)",
+            [
+                *(START, config, START + STOP, config, " | ".join(query.split(" & ")), _HEADLINE_OPTIONS),
+                *(config, START + STOP, config, query, _HEADLINE_OPTIONS),
+            ],
             output_field=TextField(),
         )
         rows = transcripts.filter(_pg_match(config, query)).annotate(snippet=raw)
