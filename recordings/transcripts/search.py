@@ -19,6 +19,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, router
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, TextField
@@ -100,7 +101,7 @@ class Said:
     same as a filter."""
 
     q: Q
-    ids: QuerySet[Transcript] | None = None
+    ids: QuerySet[Transcript, Any] | None = None
 
 
 def transcripts_matching(q: str, *, language: str) -> QuerySet[Transcript]:

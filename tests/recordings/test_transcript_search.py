@@ -31,7 +31,7 @@ from tests.factories import make_recording
 pytestmark = pytest.mark.django_db
 
 SAID = (
-    "Goedemiddag. Mijn abonnement wil ik opzeggen om de zoemtoon van R&D <script>alert(1)</script> op de lijn."
+    "Goedemiddag. Mijn abonnement wil ik opzeggen om de zoemtoon van R&D <script>alert(1)</script> op de lijn"
 )
 
 
