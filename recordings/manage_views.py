@@ -27,6 +27,7 @@ from recordings import alerts, calls_console, offboarding, products, rules
 from recordings import overview as overview_data
 from recordings.lifecycle import UNSUBSCRIBED_GRACE
 from recordings.models import ContactRule, KeywordAlert, team_member_ids_of
+from recordings.transcripts import optin
 from tenants import forms, services
 from tenants.access import admin_required, get_team_for_admin, get_user_for_admin, users_of
 from tenants.models import RecordingMode, Team, Tenant
@@ -492,3 +493,41 @@ def overview(request: TenantRequest) -> HttpResponse:
         },
     }
     return render(request, "tenants/overview.html", {"o": summary, "chart": chart, "section": "overview"})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def transcript_settings(request: TenantRequest) -> HttpResponse:
+    """Manage → Transcripts: on or off with the purpose, and the per-customer redaction options."""
+    tenant: Tenant = request.tenant
+    register = get_register(tenant)
+    initial = {
+        "transcription_enabled": tenant.transcription_enabled,
+        "transcription_purpose": register.transcription_purpose,
+        "redact_phone_numbers": tenant.redact_phone_numbers,
+        "redact_email_addresses": tenant.redact_email_addresses,
+    }
+    form = forms.TranscriptSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            optin.update_transcript_settings(
+                tenant=tenant,
+                acting_user=request.user,
+                enabled=data["transcription_enabled"],
+                purpose=data["transcription_purpose"],
+                redact_phone_numbers=data["redact_phone_numbers"],
+                redact_email_addresses=data["redact_email_addresses"],
+                request=request,
+            )
+        except ValidationError as exc:
+            forms.add_errors(form, exc)
+        else:
+            messages.success(request, _("Transcript settings saved."))
+            return redirect("manage_transcripts")
+    return render(
+        request,
+        "tenants/transcripts.html",
+        {"form": form, "section": "transcripts"},
+        status=400 if form.errors else 200,
+    )

@@ -62,5 +62,6 @@ urlpatterns = [
         manage_views.keyword_alert_remove,
         name="manage_keyword_alert_remove",
     ),
+    path("manage/transcripts/", manage_views.transcript_settings, name="manage_transcripts"),
     path("manage/", include("tenants.urls")),
 ]

@@ -23,7 +23,7 @@ from hiprecorder.http import TenantRequest
 from recordings import listing, review, review_views, social, streaming
 from recordings.access import get_recording_for_user, may_manage
 from recordings.models import Comment, Kind, Label, Recording, ShareLink
-from recordings.transcripts.reading import read_transcript
+from recordings.transcripts.reading import read_snippets, read_transcript
 from tenants.access import tenant_required
 from tenants.audit import client_ip
 from tenants.scoping import tenant_scope
@@ -63,6 +63,10 @@ def home(request: TenantRequest) -> HttpResponse:
         viewer=user,
         people=members,
     )
+    if filters.q:  # where the words were said (reading is logged)
+        found = read_snippets(user=user, tenant=request.tenant, q=filters.q, recordings=rows, request=request)
+        for row in rows:
+            setattr(row, "snippet", found.get(row.pk))  # noqa: B010 (for the row template)
     is_playback = not next_page and review.is_playback_user(user)
     context = {
         "recordings": rows,

@@ -303,6 +303,21 @@ class SettingsForm(forms.Form):
     language = forms.ChoiceField(label=_("Language"), choices=Tenant.Language.choices, widget=LanguageSelect)
 
 
+class TranscriptSettingsForm(forms.Form):
+    """Manage → Transcripts: switching transcripts on asks for the purpose (the processing register)."""
+
+    transcription_enabled = forms.BooleanField(label=_("Transcribe calls"), required=False)
+    transcription_purpose = forms.CharField(
+        label=_("Purpose of transcribing calls"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Written into the processing register. Needed to switch transcripts on."),
+    )
+    redact_phone_numbers = forms.BooleanField(label=_("Redact phone numbers"), required=False)
+    redact_email_addresses = forms.BooleanField(label=_("Redact e-mail addresses"), required=False)
+
+
 class ContactRuleForm(forms.Form):
     list_type = forms.ChoiceField(
         label=_("List"),

@@ -855,6 +855,7 @@ NO_RECORDING_CONTENT: dict[str, str] = {
     "manage_settings": "the tenant's settings (retention, announcement, language)",
     "manage_keyword_alerts": "the tenant's keyword alert words and phrases; no recordings, no transcripts",
     "manage_keyword_alert_remove": "removes one keyword alert (labels already put stay)",
+    "manage_transcripts": "transcripts on or off, their purpose and redaction options; no recordings",
     "privacy:overview": "links to the privacy pages and counts",
     "privacy:register": "the processing register's form (purpose, interest, retention)",
     "privacy:audit_log": "a redirect to manage_audit (in the matrix)",

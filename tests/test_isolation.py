@@ -259,6 +259,7 @@ ROWS: dict[str, Row] = {
     "manage_keyword_alert_remove": Row(
         "POST", (302, 403, 404, 302, 403, 403, 403), kwargs=(("alert_id", "alert_id"),)
     ),
+    "manage_transcripts": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_audit": Row("GET", (302, 403, 200, 200, 403, 403, 403)),
     "manage_audit_export": Row("POST", (302, 403, 200, 200, 403, 403, 403)),
     "manage_users_bulk_licence": Row("POST", (302, 403, 302, 302, 403, 403, 403)),

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from recordings import social
 from recordings.models import Comment, Direction, Kind, Label, Leg, Recording, ShareLink
+from recordings.transcripts.api import TranscriptSerializer
 from tenants.models import User
 
 
@@ -143,6 +144,45 @@ class RecordingDetailSerializer(RecordingSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.FloatField()))
     def get_peaks(self, recording: Recording) -> list[Any]:
         return list(recording.peaks or [])
+
+
+class RecordingSearchRowSerializer(RecordingSerializer):
+    """A row of the home list with its search snippet (the schema's contract of the list)."""
+
+    snippet = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="With `q`: where the words were found in what was said, as HTML: the transcript's "
+        "text escaped, the found words in `<mark>`, fragments joined by `…`. Null when the transcript "
+        "did not match (the row was found by its number, labels or comments) or without `q`. Showing "
+        "it is logged in the customer's access log like reading the transcript.",
+    )
+
+    class Meta(RecordingSerializer.Meta):
+        fields = [*RecordingSerializer.Meta.fields, "snippet"]
+        read_only_fields = fields
+
+    def to_representation(self, recording: Recording) -> dict[str, Any]:
+        row = super().to_representation(recording)
+        row["snippet"] = self.context.get("snippets", {}).get(recording.pk)
+        return row
+
+
+class RecordingWithTranscriptSerializer(RecordingDetailSerializer):
+    """The detail of ``GET /api/v1/recordings/{id}``: with the transcript (read by the view)."""
+
+    transcript = serializers.SerializerMethodField(
+        help_text="The transcript in timed segments (`status` `none`: there is none)."
+    )
+
+    class Meta(RecordingDetailSerializer.Meta):
+        fields = [*RecordingDetailSerializer.Meta.fields, "transcript"]
+        read_only_fields = fields
+
+    @extend_schema_field(TranscriptSerializer)
+    def get_transcript(self, recording: Recording) -> dict[str, Any]:
+        payload: dict[str, Any] = self.context["transcript"]
+        return payload
 
 
 class RecordingFilterSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.template.loader import render_to_string
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -18,11 +19,14 @@ from recordings.api.actions import RecordingDeleteMixin
 from recordings.api.paging import keyset_page
 from recordings.api.serializers import (
     PersonSerializer,
-    RecordingDetailSerializer,
     RecordingFilterSerializer,
+    RecordingSearchRowSerializer,
     RecordingSerializer,
+    RecordingWithTranscriptSerializer,
 )
 from recordings.models import Recording
+from recordings.transcripts.api import transcript_payload
+from recordings.transcripts.reading import read_snippets, read_transcript
 from tenants.access import users_of
 from tenants.api.authentication import ListenerOnly
 from tenants.models import Team, User
@@ -48,6 +52,10 @@ _EXAMPLE_ROW = {
         "username": "anna",
         "display_name": "Anna de Vries",
     },
+}
+_EXAMPLE_SEARCH_ROW = {
+    **_EXAMPLE_ROW,
+    "snippet": "… ik wil mijn abonnement <mark>opzeggen</mark> per volgende maand, kan dat nog …",
 }
 
 
@@ -97,17 +105,25 @@ class RecordingListView(TenantAPIView):
             "the teams they listen to. Deleted and expired recordings never appear.\n\n"
             "Paginated by cursor: the first request has no `cursor`; pass the answer's `next_cursor` to "
             "get the next page (null: that was the last page). A cursor stays valid however the list "
-            "changes meanwhile: new calls appear only on a fresh first page."
+            "changes meanwhile: new calls appear only on a fresh first page.\n\n"
+            "`q` searches the numbers, labels, comments and what was said (the transcripts, where the "
+            "customer has them on; every word, as a prefix, stemmed in the customer's language). A row "
+            "found in what was said carries a `snippet` showing where; each snippet shown is logged in "
+            "the access log like reading the transcript."
         ),
         parameters=[RecordingFilterSerializer],
         responses={
             200: OpenApiResponse(
-                page_serializer("RecordingPage", RecordingSerializer),
+                page_serializer("RecordingPage", RecordingSearchRowSerializer),
                 examples=[
                     OpenApiExample(
                         "A page",
                         value={"results": [_EXAMPLE_ROW], "next_cursor": "eyJ0IjoiMjAyNi0xMS0yOVQw…"},
-                    )
+                    ),
+                    OpenApiExample(
+                        "A search (q=opzeggen)",
+                        value={"results": [_EXAMPLE_SEARCH_ROW], "next_cursor": None},
+                    ),
                 ],
             ),
             **errors(400, 401, 403),
@@ -127,18 +143,28 @@ class RecordingListView(TenantAPIView):
             owners=listing.candidate_owners(request.user, members, filters),
         )
         _attach_owners(request, rows)
-        return Response({"results": RecordingSerializer(rows, many=True).data, "next_cursor": next_cursor})
+        found = read_snippets(
+            user=request.user, tenant=request.tenant, q=filters.q, recordings=rows, request=request._request
+        )
+        snippets = {pk: render_to_string("recordings/includes/snippet.html", {"parts": parts}).strip()
+                    for pk, parts in found.items()}  # fmt: skip
+        serializer = RecordingSearchRowSerializer(rows, many=True, context={"snippets": snippets})
+        return Response({"results": serializer.data, "next_cursor": next_cursor})
 
 
 class RecordingDetailView(RecordingDeleteMixin, TenantAPIView):
     @extend_schema(
         tags=[TAG],
         operation_id="recordings_detail",
-        summary="One recording: colour, expiry, paused spans and waveform peaks",
-        description="404 for a recording that is deleted, of another customer, or not the user's to hear.",
+        summary="One recording: colour, expiry, paused spans, waveform peaks and transcript",
+        description=(
+            "404 for a recording that is deleted, of another customer, or not the user's to hear.\n\n"
+            "`transcript` is the same as `GET /api/v1/recordings/{id}/transcript`; when the recording "
+            "has one, reading the detail is logged in the customer's access log like a playback."
+        ),
         responses={
             200: OpenApiResponse(
-                RecordingDetailSerializer,
+                RecordingWithTranscriptSerializer,
                 examples=[
                     OpenApiExample(
                         "Detail",
@@ -148,6 +174,18 @@ class RecordingDetailView(RecordingDeleteMixin, TenantAPIView):
                             "talk_ratio": 0.54,
                             "paused_spans": [[60000, 75000]],
                             "peaks": [0.02, 0.4, 0.61, 0.35],
+                            "transcript": {
+                                "recording": _EXAMPLE_ROW["id"],
+                                "status": "ready",
+                                "language": "nl",
+                                "segments": [
+                                    {
+                                        "start_ms": 0,
+                                        "end_ms": 3200,
+                                        "text": "Goedemiddag, waarmee kan ik helpen?",
+                                    }
+                                ],
+                            },
                         },
                     )
                 ],
@@ -157,7 +195,9 @@ class RecordingDetailView(RecordingDeleteMixin, TenantAPIView):
     )
     def get(self, request: CustomerApiRequest, recording_id: uuid.UUID) -> Response:
         recording = get_recording_for_user(request.user, recording_id)
-        return Response(RecordingDetailSerializer(recording).data)
+        transcript = read_transcript(user=request.user, recording=recording, request=request._request)
+        context = {"transcript": transcript_payload(recording.pk, transcript)}
+        return Response(RecordingWithTranscriptSerializer(recording, context=context).data)
 
 
 class TeamSerializer(serializers.ModelSerializer):

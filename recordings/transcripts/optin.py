@@ -42,12 +42,22 @@ def set_transcription(
                     )
                 }
             )
-        if purpose and purpose != register.transcription_purpose:
+        purpose_changed = bool(purpose) and purpose != register.transcription_purpose
+        if purpose_changed:
             register.transcription_purpose = purpose
             register.updated_by = acting_user
             register.full_clean(exclude=["tenant", "updated_by"])
             register.save()
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if purpose_changed and locked.transcription_enabled == enabled:
+            log_event(
+                tenant=tenant,
+                actor=acting_user,
+                action="privacy.register.change",
+                target=register,
+                detail={"fields": "transcription_purpose"},
+                request=request,
+            )
         if locked.transcription_enabled != enabled:
             Tenant.objects.filter(pk=tenant.pk).update(transcription_enabled=enabled)
             log_event(
@@ -59,4 +69,42 @@ def set_transcription(
                 request=request,
             )
     tenant.transcription_enabled = enabled
+    return tenant
+
+
+def update_transcript_settings(
+    *,
+    tenant: Tenant,
+    acting_user: User,
+    enabled: bool,
+    purpose: str,
+    redact_phone_numbers: bool,
+    redact_email_addresses: bool,
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """Manage → Transcripts: on or off with the purpose (:func:`set_transcription`) and what is
+    redacted besides BSN, IBAN and card numbers, in one transaction: all of it or nothing. The
+    redaction applies to transcripts made from then on (stored text is never unredacted)."""
+    with transaction.atomic(), service_scope(tenant):
+        set_transcription(
+            tenant=tenant, acting_user=acting_user, enabled=enabled, purpose=purpose, request=request
+        )
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        wanted = {
+            "redact_phone_numbers": redact_phone_numbers,
+            "redact_email_addresses": redact_email_addresses,
+        }
+        changes = {name: value for name, value in wanted.items() if getattr(locked, name) != value}
+        if changes:
+            Tenant.objects.filter(pk=tenant.pk).update(**changes)
+            log_event(
+                tenant=tenant,
+                actor=acting_user,
+                action="transcripts.redaction",
+                target=locked,
+                detail={name: "on" if value else "off" for name, value in changes.items()},
+                request=request,
+            )
+    for name, value in wanted.items():
+        setattr(tenant, name, value)
     return tenant

@@ -59,7 +59,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "listening",
         gettext_lazy("Listening and sharing"),
-        ("recording.played", "recording.transcript_read", "share."),
+        ("recording.played", "recording.transcript_read", "recording.transcript_snippets_read", "share."),
     ),
     Kind("privacy", gettext_lazy("Privacy"), ("privacy.",)),
     Kind("exports", gettext_lazy("Exports"), ("manage.audit.export", "manage.calls.export")),
@@ -106,9 +106,13 @@ SENTENCES: dict[str, Promise] = {
     "transcripts.disable": S("%(actor)s switched transcripts of calls off"),
     "manage.keyword_alert.create": S("%(actor)s added the keyword alert “%(phrase)s”"),
     "manage.keyword_alert.delete": S("%(actor)s removed the keyword alert “%(phrase)s”"),
+    "transcripts.redaction": S("%(actor)s changed which numbers and addresses transcripts redact"),
     # listening and sharing
     "recording.played": S("%(actor)s listened to a recording (%(via)s)"),
     "recording.transcript_read": S("%(actor)s read the transcript of a recording"),
+    "recording.transcript_snippets_read": S(
+        "%(actor)s read where a search was found in the transcripts of %(recordings)s recordings"
+    ),
     "recording.integrity_failed": S("The system found a damaged recording: %(problem)s"),
     "share.created": S("%(actor)s shared a recording by link"),
     "share.revoked": S("%(actor)s revoked a shared link"),

@@ -257,6 +257,7 @@ MANAGE_ROWS: dict[str, tuple[tuple[str, ...], bool]] = {
     "manage_settings": (("GET", "POST"), False),
     "manage_keyword_alerts": (("GET", "POST"), False),
     "manage_keyword_alert_remove": (("POST",), True),
+    "manage_transcripts": (("GET", "POST"), False),
     "manage_audit": (("GET",), False),
     "manage_audit_export": (("POST",), False),
     "manage_users_bulk_licence": (("POST",), False),
