@@ -31,6 +31,10 @@
     }
     var section = e.detail.elt;
     if (!isLive(section) || e.detail.target !== section || !e.detail.xhr || e.detail.xhr.status !== 200) return;
+    // Only the list's own poll is merged: a filter form or search that targets the list swaps it
+    // whole (its rows are another selection) and pushes its URL, which a cancelled swap would not.
+    var asker = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (asker !== section) return;
     var parsed = document.createElement("template");
     parsed.innerHTML = e.detail.serverResponse;
     var fresh = parsed.content.querySelector("section.live[data-live-tag]");
