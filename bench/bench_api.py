@@ -30,49 +30,22 @@ import argparse
 import json
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from measure import bench_database_url, percentile, summary  # noqa: E402 (after the path)
 from server import Server, production_env  # noqa: E402 (after the path)
 
 TARGET_MS = 20.0
-
-
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh)")
-    name = parts.path.lstrip("/") + "_bench_api"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def summary(values: list[float]) -> str:
-    return (
-        f"p50 {statistics.median(values):6.2f} ms  p95 {percentile(values, 95):6.2f} ms  "
-        f"max {max(values):6.2f} ms  (n={len(values)})"
-    )
 
 
 def fill(*, total: int, heavy: int) -> dict[str, object]:
@@ -203,7 +176,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = bench_database_url()
+    os.environ["DATABASE_URL"] = bench_database_url("bench_api")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # shared with gunicorn

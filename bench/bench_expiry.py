@@ -47,7 +47,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+
+from measure import bench_database_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -59,21 +60,6 @@ ROWS_GOAL = 50_000
 RATIO_GOAL = 0.8  # the sweep's rate against the bare batched UPDATE of the same rows, same run
 OBJECTS_GOAL = 1_000
 BASELINE_ROWS = 100_000
-
-
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh)")
-    name = parts.path.lstrip("/") + "_bench_expiry"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def empty_tables() -> None:
@@ -572,7 +558,7 @@ def main() -> int:
     )
     ap.add_argument("--skip-objects", action="store_true")
     args = ap.parse_args()
-    os.environ["DATABASE_URL"] = bench_database_url()
+    os.environ["DATABASE_URL"] = bench_database_url("bench_expiry")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
     import logging
 

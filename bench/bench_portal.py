@@ -49,13 +49,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from measure import bench_database_url, percentile, summary  # noqa: E402 (after the path)
 from server import Proxy, Server, production_env  # noqa: E402 (after the path)
 
 HOME_TARGET_MS = 20.0
@@ -63,33 +63,6 @@ FIRST_BYTE_DISK_MS = 10.0
 FIRST_BYTE_S3_MS = 40.0
 NEW_PLAYBACKS_PER_CORE = 300
 SEEK_TARGET = 0.90
-
-
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh)")
-    name = parts.path.lstrip("/") + "_bench_portal"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def summary(values: list[float]) -> str:
-    return (
-        f"p50 {statistics.median(values):6.2f} ms  p95 {percentile(values, 95):6.2f} ms  "
-        f"p99 {percentile(values, 99):6.2f} ms  max {max(values):6.2f} ms  (n={len(values)})"
-    )
 
 
 def free_port() -> int:
@@ -364,7 +337,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = bench_database_url()
+    os.environ["DATABASE_URL"] = bench_database_url("bench_portal")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # shared with gunicorn

@@ -44,6 +44,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from measure import bench_database_url, percentile  # noqa: E402 (after the path)
 from server import Server, production_env  # noqa: E402 (after the path)
 
 NEEDS_SERVICES = (
@@ -52,28 +53,6 @@ NEEDS_SERVICES = (
 )
 POLL_TARGET_MS = 3.0
 REVIEW_TARGET_MS = 20.0
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def bench_database_url() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(NEEDS_SERVICES)
-    name = parts.path.lstrip("/") + "_bench_review"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def lived_in(actors: dict[str, Any], unsaved: int) -> None:
@@ -198,7 +177,7 @@ def main() -> int:
         os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-review-")
         recordings = args.recordings or 200_000
     else:
-        os.environ["DATABASE_URL"] = bench_database_url()
+        os.environ["DATABASE_URL"] = bench_database_url("bench_review", NEEDS_SERVICES)
         os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="bench-review-data-"))
         os.environ.pop("AWS_STORAGE_BUCKET_NAME", None)
         recordings = args.recordings or 1_500_000

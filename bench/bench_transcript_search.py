@@ -32,13 +32,13 @@ import argparse
 import math
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from measure import bench_database_url, percentile, summary
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -154,33 +154,6 @@ class Texts:
             if 1 - (1 - share) ** MEDIAN_WORDS <= fraction:
                 return self.words[min(len(self.words) - 1, rank + skip * 7)]
         return self.words[-1 - skip]
-
-
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh)")
-    name = parts.path.lstrip("/") + "_bench_transcripts"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def summary(values: list[float]) -> str:
-    return (
-        f"p50 {statistics.median(values):6.1f}  p95 {percentile(values, 95):6.1f}  "
-        f"max {max(values):6.1f} ms  (n={len(values)})"
-    )
 
 
 def actors(heavy: int) -> dict[str, Any]:
@@ -399,7 +372,7 @@ def main() -> int:
         folder.mkdir(parents=True, exist_ok=True)
         os.environ["DATA_DIR"] = str(folder)
     else:
-        os.environ["DATABASE_URL"] = bench_database_url()
+        os.environ["DATABASE_URL"] = bench_database_url("bench_transcripts")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
     import django
 
