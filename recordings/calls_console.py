@@ -67,6 +67,8 @@ def reason_of(call: Call) -> str:
 
 
 class CallFilterForm(forms.Form):
+    same_when_empty = True  # no choice from the database (tenants.templatetags.console)
+
     state = forms.ChoiceField(label=gettext_lazy("State"), required=False)
     person = PersonField(
         label=gettext_lazy("Person"),

@@ -298,9 +298,9 @@ AUDIT_PAGE = 50
 def _audit_filtered(request: TenantRequest) -> tuple[forms.AuditFilterForm, Any, bool]:
     """The filter form and the tenant's entries it selects, newest first. A malformed filter is
     shown as an error and no filter is applied: never a half-filtered list shown as filtered."""
-    form = forms.AuditFilterForm(
-        request.GET or None, people=users_of(request).order_by("last_name", "username")
-    )
+    # the position alone filters nothing: the form stays empty (and renders as on the first page)
+    data = request.GET if set(request.GET) - {"before"} else None
+    form = forms.AuditFilterForm(data, people=users_of(request).order_by("last_name", "username"))
     entries = AuditEntry.objects.filter(tenant=request.tenant).order_by("-id")
     filtered = form.is_bound and form.is_valid() and any(form.cleaned_data.values())
     if filtered:
