@@ -139,6 +139,7 @@ def test_pages_by_username_keeping_filters(
         seen: list[str] = []
         response = admin.get(url, query)
         assert response.context["first_url"] == ""
+        assert "Volgende personen" in response.content.decode()  # Dutch first
         while True:
             assert response.status_code == 200
             names = [p.username for p in response.context["people"]]
@@ -151,6 +152,7 @@ def test_pages_by_username_keeping_filters(
                 assert "role=user" in following
             response = admin.get(url + following)
             assert response.context["first_url"]  # a way back to the start
+            assert "Terug naar de eerste personen" in response.content.decode()
         assert seen == sorted(expected) and len(seen) == len(set(seen))
         first = admin.get(url + response.context["first_url"]) if response.context["first_url"] else response
         assert [p.username for p in first.context["people"]] == sorted(expected)[:3]
