@@ -67,6 +67,8 @@ def reason_of(call: Call) -> str:
 
 
 class CallFilterForm(forms.Form):
+    same_when_empty = True  # no choice from the database (tenants.templatetags.console)
+
     state = forms.ChoiceField(label=gettext_lazy("State"), required=False)
     person = PersonField(
         label=gettext_lazy("Person"),
@@ -132,6 +134,8 @@ class CallRow:
     reason: str
     duration_ms: int | None
     playable: uuid.UUID | None  # the recording the admin may hear themselves
+    state: str  # the state's and the direction's labels, in the active language
+    direction: str
 
 
 def calls_of(tenant: Tenant) -> QuerySet[Call]:
@@ -158,14 +162,20 @@ def position_of(call: Call) -> str:
 
 
 def rows_for(calls: list[Call], viewer: User) -> list[CallRow]:
+    """The page's rows. The labels are translated once a page, not once a row
+    (``get_state_display`` builds its table of choices on every call)."""
     ids = [c.pk for c in calls]
     playable = dict(Recording.objects.visible_to(viewer).filter(call_id__in=ids).values_list("call_id", "id"))
+    states = {value: str(label) for value, label in Call.State.choices}
+    directions = {value: str(label) for value, label in Direction.choices}
     return [
         CallRow(
             call=c,
             reason=reason_of(c),
             duration_ms=int((c.ended_at - c.started_at).total_seconds() * 1000) if c.ended_at else None,
             playable=playable.get(c.pk),
+            state=states.get(c.state, c.state),
+            direction=directions.get(c.direction, c.direction),
         )
         for c in calls
     ]

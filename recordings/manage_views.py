@@ -411,9 +411,9 @@ def users_bulk_licence(request: TenantRequest) -> HttpResponse:
 
 
 def _calls_filtered(request: TenantRequest) -> tuple[calls_console.CallFilterForm, Any, bool]:
-    form = calls_console.CallFilterForm(
-        request.GET or None, people=users_of(request).order_by("last_name", "username")
-    )
+    # the position alone filters nothing: the form stays empty (and renders as on the first page)
+    data = request.GET if set(request.GET) - {"after"} else None
+    form = calls_console.CallFilterForm(data, people=users_of(request).order_by("last_name", "username"))
     calls = calls_console.calls_of(request.tenant)
     filtered = form.is_bound and form.is_valid() and any(form.cleaned_data.values())
     if filtered:

@@ -349,6 +349,8 @@ LATEST_DAY = dt.date(2999, 12, 31)
 class AuditFilterForm(forms.Form):
     """The audit log's filters (Manage → Audit log); all optional, combined with AND."""
 
+    same_when_empty = True  # no choice from the database (tenants.templatetags.console)
+
     person = PersonField(
         label=_("Person"),
         required=False,

@@ -227,7 +227,10 @@ class Names:
             if isinstance(entry.detail.get("team_id"), str):
                 team_ids.add(entry.detail["team_id"])
         user_ids.discard(_NO_ID)
-        self.users = {u.pk: u for u in User.objects.filter(tenant_id=tenant_id, pk__in=user_ids)}
+        people = User.objects.filter(tenant_id=tenant_id, pk__in=user_ids)
+        # only what a name needs (``picker_label``): not the password, settings and the rest
+        people = people.only("id", "tenant_id", "username", "first_name", "last_name")
+        self.users = {u.pk: u for u in people}
         team_uuids = {_uuid(t) for t in team_ids} - {_NO_ID}
         self.teams = {
             str(t.pk): t.name for t in Team.objects.unscoped().filter(tenant_id=tenant_id, pk__in=team_uuids)
@@ -323,9 +326,12 @@ def readable(tenant_id: uuid.UUID, entries: Iterable[AuditEntry]) -> list[Readab
     """The tenant's entries with their sentences, in the active language."""
     rows = list(entries)
     names = Names(tenant_id, rows)
+    sentences: dict[str, str] = {}  # each action's sentence looked up and translated once
     out = []
     for entry in rows:
         parts = facts(entry, names)
-        template = sentence_template(entry.action) or UNKNOWN_SENTENCE
-        out.append(ReadableEntry(entry=entry, actor=parts["actor"], sentence=str(template) % parts))
+        sentence = sentences.get(entry.action)
+        if sentence is None:
+            sentence = sentences[entry.action] = str(sentence_template(entry.action) or UNKNOWN_SENTENCE)
+        out.append(ReadableEntry(entry=entry, actor=parts["actor"], sentence=sentence % parts))
     return out

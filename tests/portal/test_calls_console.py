@@ -10,11 +10,13 @@ import itertools
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from recordings import manage_views
+from recordings import calls_console, manage_views
 from recordings.models import Call
 from tenants.audit import AuditEntry
 from tenants.models import User
@@ -130,3 +132,32 @@ def test_csv_export_is_logged_and_holds_no_audio(admin: Client, personas: Person
     entry = AuditEntry.objects.unscoped().filter(action="manage.calls.export").get()
     assert entry.detail == {"rows": 1, "filters": {"state": "failed"}}
     assert admin.get(reverse("manage_calls_export")).status_code == 405
+
+
+def test_queries_do_not_grow_with_the_rows_and_labels_are_translated(
+    client: Client, personas: Personas
+) -> None:
+    """A page of 2 calls and one of 12 (of several people, a recording the admin may hear among
+    them) take the same queries; the state and direction read in the admin's language."""
+    client.force_login(personas.admin)
+    url = reverse("manage_calls")
+    client.get(url)
+    counts = []
+    for n in (2, 10):
+        for i in range(n):
+            user = list(personas.users.values())[i % len(personas.users)]
+            make_call(user, direction="outbound" if i % 2 else "inbound", minutes_ago=100 + i)
+        own = make_recording(personas.admin, kind="standard")
+        with tenant_scope(personas.tenant_a):
+            own.call = make_call(personas.admin, pbx_call_id=f"own{n}")
+            own.save(update_fields=["call"])
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        counts.append(len(queries))
+    assert len(_rows(response)) == 14
+    assert counts[0] == counts[1], counts
+    page = response.content.decode()
+    assert "Opgenomen" in page and "Inkomend" in page and "Uitgaand" in page  # Dutch first
+    with translation.override("en"), tenant_scope(personas.tenant_a):
+        rows = calls_console.rows_for([r.call for r in _rows(response)], personas.admin)
+    assert {r.state for r in rows} == {"Recorded"} and {r.direction for r in rows} == {"Inbound", "Outbound"}

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tenants import services
+from tenants import services, views
 from tenants.audit import AuditEntry
 from tenants.models import Licence, User
 from tenants.scoping import tenant_scope
@@ -92,3 +94,71 @@ def test_bulk_is_all_or_none_and_refuses_strangers(admin: Client, personas: Pers
     assert bad_mode.status_code == 302
     with tenant_scope(personas.tenant_a):
         assert not Licence.objects.filter(user=playback).exists()
+
+
+def _more_people(personas: Personas, n: int) -> None:
+    """``n`` more people in the tenant, each with a licence and in two teams."""
+    other = services.create_team(tenant=personas.tenant_a, name=f"Extra {n}")
+    with tenant_scope(personas.tenant_a):
+        for i in range(n):
+            person = User.objects.create(
+                tenant=personas.tenant_a, username=f"extra_{n}_{i}", first_name="Extra", last_name=str(i)
+            )
+            services.set_licence(user=person, mode="always")
+            personas.sales.members.add(person)
+            other.members.add(person)
+
+
+def test_queries_do_not_grow_with_the_people_shown(admin: Client, personas: Personas) -> None:
+    url = reverse("manage_users")
+    admin.get(url)  # the session's first-request work out of the way
+    counts = []
+    for extra in (0, 12):
+        if extra:
+            _more_people(personas, extra)
+        with CaptureQueriesContext(connection) as queries:
+            response = admin.get(url)
+        assert response.status_code == 200
+        counts.append(len(queries))
+    shown = response.context["people"]
+    assert len(shown) > 12
+    assert counts[0] == counts[1], counts
+    extra = next(p for p in shown if p.username == "extra_12_0")
+    assert extra.team_names == ["Extra 12", "Sales"]  # by name
+    assert "Extra 12, Sales" in response.content.decode()
+
+
+def test_pages_by_username_keeping_filters(
+    admin: Client, personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = _names(admin)
+    users = _names(admin, role="user")
+    monkeypatch.setattr(views, "PEOPLE_PAGE", 3)
+    url = reverse("manage_users")
+    for query, expected in (({}, everyone), ({"role": "user"}, users)):
+        seen: list[str] = []
+        response = admin.get(url, query)
+        assert response.context["first_url"] == ""
+        assert "Volgende personen" in response.content.decode()  # Dutch first
+        while True:
+            assert response.status_code == 200
+            names = [p.username for p in response.context["people"]]
+            assert len(names) <= 3
+            seen += names
+            following = response.context["next_url"]
+            if not following:
+                break
+            if query:
+                assert "role=user" in following
+            response = admin.get(url + following)
+            assert response.context["first_url"]  # a way back to the start
+            assert "Terug naar de eerste personen" in response.content.decode()
+        assert seen == sorted(expected) and len(seen) == len(set(seen))
+        first = admin.get(url + response.context["first_url"]) if response.context["first_url"] else response
+        assert [p.username for p in first.context["people"]] == sorted(expected)[:3]
+    # a malformed position is the first page, not an error
+    for bad in ("\x00", "x" * 151):
+        page = admin.get(url, {"after": bad})
+        assert page.status_code == 200
+        assert [p.username for p in page.context["people"]] == sorted(everyone)[:3]
+    assert list(admin.get(url, {"after": "zzzz"}).context["people"]) == []

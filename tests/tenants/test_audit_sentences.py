@@ -10,8 +10,10 @@ import io
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.db.models import Q
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
@@ -346,3 +348,33 @@ def test_erased_personal_data_reads_as_erased(personas: Personas) -> None:
         first, second = (r.sentence for r in readable(personas.tenant_a.pk, fresh))
     assert first == "(erased) deactivated (erased)"
     assert "lisa" not in second and "(erased)" in second and personas.admin.username not in second
+
+
+def test_queries_do_not_grow_with_the_entries(client: Client, personas: Personas) -> None:
+    """A page of 3 entries and one of 30 (by and about different people and teams) take the
+    same queries: the names come in one query for the page, not one per entry."""
+    client.force_login(personas.admin)
+    url = reverse("manage_audit")
+    client.get(url)
+    people = [personas.listener, *personas.users.values(), *personas.playback.values()]
+    counts = []
+    for n in (3, 27):
+        for i in range(n):
+            person = people[i % len(people)]
+            if i % 3 == 0:
+                action, actor, target = "manage.team.update", person, personas.sales
+                detail: dict[str, object] = {"members": i, "listeners": 1}
+            else:
+                action, actor, target = "manage.user.product", personas.admin, person
+                detail = {"before": "licence:always", "after": "licence:never"}
+            log_event(tenant=personas.tenant_a, actor=actor, action=action, target=target, detail=detail)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        counts.append(len(queries))
+    entries = response.context["entries"]
+    assert len(entries) >= 30
+    assert counts[0] == counts[1], counts
+    sentences = {e.sentence for e in entries}
+    assert any(personas.sales.name in s and personas.listener.picker_label in s for s in sentences)
+    assert any(personas.users["never"].picker_label in s for s in sentences)
