@@ -42,42 +42,20 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from measure import NEEDS_POSTGRES, bench_database_url, percentile  # noqa: E402 (after the path)
 from server import Server, production_env  # noqa: E402 (after the path)
 
 OVERVIEW_TARGET_MS = 100.0
 LIST_TARGET_MS = 20.0
 UNUSABLE = "!"  # Django's mark of an unusable password (nobody signs in; the client forces it)
 RECORDED_SHARE = 0.85  # of the calls: recorded (80 %) or recorded and since deleted (5 %)
-
-
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(
-            "Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh), "
-            "or pass --sqlite PATH"
-        )
-    name = parts.path.lstrip("/") + "_bench_console"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # --- the fill ---------------------------------------------------------------------------------
@@ -424,7 +402,9 @@ def main() -> int:
     if args.sqlite:
         os.environ["DATABASE_URL"] = f"sqlite:///{args.sqlite}"
     else:
-        os.environ["DATABASE_URL"] = bench_database_url()
+        os.environ["DATABASE_URL"] = bench_database_url(
+            "bench_console", NEEDS_POSTGRES + ", or pass --sqlite PATH"
+        )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # shared with gunicorn
