@@ -13,13 +13,14 @@ playbacks of the last three days ``--unsaved`` left unanswered (the review view'
 page). Requests go through gunicorn on a Unix socket in the production configuration
 (``bench/server.py``); ``--sqlite`` fills a fresh SQLite database instead, served the same way.
 
-p50/p95/max in ms of the client's time (socket, gunicorn, every middleware), ``--requests``
+p50/p95 in ms of the client's time (socket, gunicorn, every middleware) and of the server's own
+(``Server-Timing``, from the request reaching the application to its answer), ``--requests``
 each, as the heavy Playback user:
 
   (a) baseline: ``GET /healthz`` through the same stack (the floor of any request now);
   (b) the review view's poll with its current tag (``If-None-Match``): 304, nothing rendered —
-      target p95 < 3 ms;
-  (c) the home list's poll with its current tag: 304 — target p95 < 3 ms;
+      target server time p95 < 3 ms (the issue's measure);
+  (c) the home list's poll with its current tag: 304 — target server time p95 < 3 ms;
   (d) the review view, full page (its first 25 rows) — target p95 < 20 ms;
   (e) for information: the review list's partial after a change (a stale tag);
   (f) for information: the listener's home poll, nothing new (304).
@@ -203,7 +204,7 @@ def main() -> int:
         lived_in(actors, args.unsaved)
     print(f"data ready in {time.perf_counter() - started:.0f} s", flush=True)
 
-    server = Server(production_env({"DATA_DIR": os.environ["DATA_DIR"]}))
+    server = Server(production_env({"DATA_DIR": os.environ["DATA_DIR"]}), timed=True)
     try:
         lines, ok = run(server, actors, args.requests, TestClient)
     finally:
@@ -234,8 +235,9 @@ def run(server: Server, actors: dict[str, Any], requests: int, test_client: Any)
 
     def measure(
         http: Any, path: str, headers: dict[str, str], status: int, rows: int | None = None
-    ) -> list[float]:
-        times = []
+    ) -> tuple[list[float], list[float]]:
+        """The client's times and the server's (Server-Timing) of ``requests`` answers."""
+        times, server = [], []
         for n in range(requests + 10):
             got, body, elapsed = http.timed_get(path, headers)
             assert got == status, (path, got)
@@ -246,7 +248,8 @@ def run(server: Server, actors: dict[str, Any], requests: int, test_client: Any)
                 )
             if n >= 10:  # warm-up
                 times.append(elapsed)
-        return times
+                server.append(http.server_ms)
+        return times, server
 
     review_tag, home_tag, listener_tag = tag_of(heavy, "/review/"), tag_of(heavy, "/"), tag_of(listener, "/")
     figures = {
@@ -272,18 +275,24 @@ def run(server: Server, actors: dict[str, Any], requests: int, test_client: Any)
             None,
         ),
     }
-    lines = ["through gunicorn (2 sync workers, Unix socket, production settings)"]
+    lines = [
+        "through gunicorn (2 sync workers, Unix socket, production settings); client: the round trip,"
+        " server: the application's own time (Server-Timing)",
+    ]
     ok = True
-    for name, (times, target) in figures.items():
-        p95 = percentile(times, 95)
+    polls = ("(b)", "(c)")  # the issue's poll target is server time; the view's the whole trip
+    for name, ((times, server), target) in figures.items():
+        judged = server if name.startswith(polls) else times
+        p95 = percentile(judged, 95)
         verdict = ""
         if target is not None:
             met = p95 < target
             ok &= met
-            verdict = f"  target p95 < {target:g} ms: {'met' if met else 'MISSED'}"
+            which = "server" if judged is server else "client"
+            verdict = f"  target {which} p95 < {target:g} ms: {'met' if met else 'MISSED'}"
         lines.append(
-            f"{name:40s} p50 {statistics.median(times):6.2f}  p95 {p95:6.2f}  "
-            f"max {max(times):7.2f} ms{verdict}"
+            f"{name:40s} client p50 {statistics.median(times):6.2f} p95 {percentile(times, 95):6.2f}"
+            f"  server p50 {statistics.median(server):6.2f} p95 {percentile(server, 95):6.2f} ms{verdict}"
         )
     return lines, ok
 

@@ -61,12 +61,41 @@ def production_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+TIMING_WRAPPER = '''
+"""The benchmark's timing of the application inside the server process (Server-Timing)."""
+import importlib
+import time
+
+_module, _name = "APP".split(":")
+_app = getattr(importlib.import_module(_module), _name)
+
+
+def application(environ, start_response):
+    started = time.perf_counter()
+
+    def timed_start(status, headers, exc_info=None):
+        headers.append(("Server-Timing", "app;dur=%.3f" % ((time.perf_counter() - started) * 1000)))
+        return start_response(status, headers, exc_info)
+
+    return _app(environ, timed_start)
+'''
+
+
 class Server:
     """``gunicorn <app>`` on a Unix socket in a scratch folder; stopped by :meth:`stop`."""
 
     def __init__(
-        self, env: dict[str, str], *, app: str = "hiprecorder.wsgi:application", workers: int = 2
+        self,
+        env: dict[str, str],
+        *,
+        app: str = "hiprecorder.wsgi:application",
+        workers: int = 2,
+        timed: bool = False,
     ) -> None:
+        """``timed``: every answer carries ``Server-Timing: app;dur=<ms>``, the time the server
+        process spent from receiving the request to starting the answer (the application and
+        every middleware; not the socket, gunicorn's parsing or the client), which
+        :attr:`Client.server_ms` reads."""
         # Production serves hashed static files from STATIC_ROOT (whitenoise's manifest), built
         # at deploy time: build it as a deployment does.
         subprocess.run(
@@ -76,6 +105,15 @@ class Server:
             check=True,
         )
         self.folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
+        if timed:
+            (self.folder / "bench_timing.py").write_text(TIMING_WRAPPER.replace("APP", app))
+            env = {
+                **env,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(self.folder), env.get("PYTHONPATH", ""), str(ROOT)])
+                ),
+            }
+            app = "bench_timing:application"
         self.socket = str(self.folder / "gunicorn.sock")
         self.process = subprocess.Popen(
             [
@@ -122,6 +160,7 @@ class Client:
         self.conn = UnixHTTPConnection(path)
 
     seen_at_first_byte: object = None
+    server_ms: float | None = None  # the last answer's Server-Timing (a ``timed`` Server)
 
     def timed_first_byte(
         self, url: str, headers: dict[str, str] | None = None, *, at_first_byte: Any = None
@@ -163,6 +202,8 @@ class Client:
                     raise
                 continue
             elapsed = (time.perf_counter() - started) * 1000
+            timing = response.getheader("Server-Timing", "")
+            self.server_ms = float(timing.partition("dur=")[2]) if "dur=" in timing else None
             if response.getheader("Connection", "").lower() == "close":
                 self.conn.close()
                 self.conn = UnixHTTPConnection(self.path)
