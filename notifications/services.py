@@ -258,7 +258,7 @@ LEASE_SECONDS = 180  # a claim's lease; the task's hard time limit is shorter, s
 
 def backoff_seconds(retries: int) -> float:
     """Exponential backoff with jitter: about 5 s, 10 s, 20 s, … capped at 10 minutes."""
-    base = min(600.0, 5.0 * 2**retries)
+    base = min(600.0, 5.0 * 2.0**retries)
     return base / 2 + random.uniform(0, base / 2)  # noqa: S311 (jitter, not security)
 
 

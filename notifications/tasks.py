@@ -11,19 +11,21 @@ from tenants.scoping import tenant_scope
 MAX_RETRIES = services.MAX_RETRIES
 backoff_seconds = services.backoff_seconds
 
-_TASK_OPTIONS = {
-    "ignore_result": True,
-    "autoretry_for": TRANSIENT,  # database or broker down: retried with backoff
-    "max_retries": MAX_RETRIES,
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    # Killed before its claim's lease ends, so a live claim is never taken for a dead one.
-    "time_limit": services.LEASE_SECONDS - 30,
-}
+# Every send is killed before its claim's lease ends (time_limit), so a live claim is never taken
+# for a dead one; database or broker down: retried with backoff (autoretry_for).
+LIMIT = services.LEASE_SECONDS - 30
 
 
-@shared_task(name="notifications.send_prompt", **_TASK_OPTIONS)
+@shared_task(
+    name="notifications.send_prompt",
+    ignore_result=True,
+    autoretry_for=TRANSIENT,
+    max_retries=MAX_RETRIES,
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    time_limit=LIMIT,
+)
 def send_prompt_task(tenant_id: str, *prompt_ids: str) -> None:
     """Send these prompts, and with them a batch of the tenant's other due prompts (one task per
     prompt is sent on commit; whichever runs first takes all that are due, the others find theirs
@@ -38,7 +40,16 @@ def send_prompt_task(tenant_id: str, *prompt_ids: str) -> None:
         )
 
 
-@shared_task(name="notifications.send_due_prompts", **_TASK_OPTIONS)
+@shared_task(
+    name="notifications.send_due_prompts",
+    ignore_result=True,
+    autoretry_for=TRANSIENT,
+    max_retries=MAX_RETRIES,
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    time_limit=LIMIT,
+)
 def send_due_prompts_task() -> int:
     """The sweep: sends every tenant's due prompts whose task is gone (a worker that died while
     sending: after its lease, its deliveries are failed, never sent twice; a retry that was lost).
