@@ -154,6 +154,12 @@ def main() -> int:
 
     worker = None
     if not args.eager:
+        from hiprecorder.celery import app
+
+        # A fresh queue as well as a fresh database: tasks an earlier run left behind (their
+        # prompts long sent, in a dropped database) would run first and delay this run's.
+        stale = app.control.purge()
+        print(f"queue: {stale} stale tasks purged")
         env = dict(os.environ)
         worker = subprocess.Popen(
             [

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -277,9 +278,10 @@ class SendOutcome:
 @dataclass
 class _Claim:
     prompts: list[PushPrompt]
-    deliveries: list[PushDelivery]
+    deliveries: list[PushDelivery]  # the ones being sent, in the order of ``messages``
     messages: list[PushMessage]
     had_devices: set[uuid.UUID]
+    delivered: set[uuid.UUID]  # prompts a device already had (an earlier attempt)
 
 
 def send_due_prompts(
@@ -327,12 +329,10 @@ def _claim(ids: list[str], *, only_these: bool, limit: int) -> _Claim | None:
         )
         if not prompts:
             return None
-        lease = now + timedelta(seconds=LEASE_SECONDS)
-        for prompt in prompts:
-            prompt.attempts += 1
-            prompt.claimed_until = lease
-        PushPrompt.objects.bulk_update(prompts, ["attempts", "claimed_until"])
         by_id = {p.pk: p for p in prompts}
+        PushPrompt.objects.filter(pk__in=by_id).update(
+            attempts=F("attempts") + 1, claimed_until=now + timedelta(seconds=LEASE_SECONDS)
+        )
         devices: dict[Any, list[Device]] = defaultdict(list)
         for device in Device.objects.filter(user_id__in={p.user_id for p in prompts}, active=True):
             devices[device.user_id].append(device)
@@ -344,16 +344,22 @@ def _claim(ids: list[str], *, only_these: bool, limit: int) -> _Claim | None:
             ],
             ignore_conflicts=True,
         )
-        # A worker died while sending these (its lease is over): maybe sent, so never again.
-        interrupted = PushDelivery.objects.filter(prompt__in=prompts, status=PushDelivery.Status.SENDING)
-        for prompt_id in set(interrupted.values_list("prompt_id", flat=True)):
-            by_id[prompt_id].last_error = "INTERRUPTED: the worker stopped while sending"
-        interrupted.update(status=PushDelivery.Status.FAILED, error_code="INTERRUPTED")
-        pending = list(
-            PushDelivery.objects.filter(
-                prompt__in=prompts, status=PushDelivery.Status.PENDING, device__active=True
-            ).select_related("device")
-        )
+        pending: list[PushDelivery] = []
+        interrupted: list[PushDelivery] = []
+        delivered: set[uuid.UUID] = set()
+        for d in PushDelivery.objects.filter(prompt__in=prompts).select_related("device"):
+            if d.status == PushDelivery.Status.PENDING and d.device.active:
+                pending.append(d)
+            elif d.status == PushDelivery.Status.SENDING:
+                interrupted.append(d)
+            elif d.status == PushDelivery.Status.SENT:
+                delivered.add(d.prompt_id)
+        if interrupted:  # a worker died while sending these (its lease is over): maybe sent, so never again
+            PushDelivery.objects.filter(pk__in=[d.pk for d in interrupted]).update(
+                status=PushDelivery.Status.FAILED, error_code="INTERRUPTED"
+            )
+            for d in interrupted:
+                by_id[d.prompt_id].last_error = "INTERRUPTED: the worker stopped while sending"
         messages = []
         for d in pending:
             prompt = by_id[d.prompt_id]
@@ -374,71 +380,87 @@ def _claim(ids: list[str], *, only_these: bool, limit: int) -> _Claim | None:
                     action_token=token,
                 )
             )
-        PushDelivery.objects.bulk_update(pending, ["status", "action_token_hash"])
-    return _Claim(prompts, pending, messages, {p.pk for p in prompts if devices[p.user_id]})
+        if pending:
+            PushDelivery.objects.filter(pk__in=[d.pk for d in pending]).update(
+                status=PushDelivery.Status.SENDING, action_token_hash=""
+            )
+            _set_each(PushDelivery, [d for d in pending if d.action_token_hash], "action_token_hash")
+    for prompt in prompts:
+        prompt.attempts += 1
+    return _Claim(prompts, pending, messages, {p.pk for p in prompts if devices[p.user_id]}, delivered)
+
+
+def _set_each(model: Any, rows: list[Any], name: str) -> None:
+    """One field of each row to its own value, in one statement (``bulk_update`` of one field)."""
+    if rows:
+        model.objects.bulk_update(rows, [name], batch_size=500)
 
 
 def _record(claim: _Claim, results: list[SendResult]) -> SendOutcome:
+    """The outcome, in one transaction: deliveries and prompts updated by group (few statements
+    whatever the batch size); a prompt answered meanwhile keeps its answer."""
     now = timezone.now()
     by_id = {p.pk: p for p in claim.prompts}
     outcome = SendOutcome(claimed=list(by_id))
     retrying: set[uuid.UUID] = set()
+    delivered = set(claim.delivered)
     dead: dict[str, list[Any]] = defaultdict(list)
+    sent: list[PushDelivery] = []
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)  # (status, error code): deliveries
     for delivery, result in zip(claim.deliveries, results, strict=True):
         prompt = by_id[delivery.prompt_id]
         final = prompt.attempts > MAX_RETRIES
         if result.ok:
-            delivery.status, delivery.message_id, delivery.sent_at = (
-                PushDelivery.Status.SENT,
-                result.message_id,
-                now,
-            )
+            delivery.message_id = result.message_id
+            sent.append(delivery)
+            delivered.add(prompt.pk)
             outcome.sent += 1
             continue
         prompt.last_error = f"{result.error_code}: {result.detail}"[:200]
-        delivery.error_code = result.error_code
         if result.transient and not final:
-            delivery.status = PushDelivery.Status.PENDING
+            groups[(PushDelivery.Status.PENDING, result.error_code)].append(delivery.pk)
             retrying.add(prompt.pk)
         else:
-            delivery.status = PushDelivery.Status.FAILED
+            groups[(PushDelivery.Status.FAILED, result.error_code)].append(delivery.pk)
             outcome.failed += 1
             if result.token_invalid:
                 dead[result.error_code.lower()].append(delivery.device_id)
+    by_status: dict[str, list[Any]] = defaultdict(list)
+    errored = [p for p in claim.prompts if p.last_error or p.pk in retrying]  # (one statement for all)
+    for prompt in claim.prompts:
+        if prompt.pk in retrying:
+            wait = backoff_seconds(prompt.attempts - 1)
+            prompt.next_attempt_at = now + timedelta(seconds=wait)
+            outcome.retry.append(prompt.pk)
+            outcome.retry_in = min(outcome.retry_in or wait, wait)
+        elif prompt.pk in delivered:
+            by_status[PushPrompt.Status.SENT].append(prompt.pk)
+        else:
+            by_status[PushPrompt.Status.FAILED].append(prompt.pk)
+            if prompt.pk not in claim.had_devices:
+                prompt.last_error = "no active device"
+                errored.append(prompt)
     with transaction.atomic():
-        PushDelivery.objects.bulk_update(claim.deliveries, ["status", "message_id", "sent_at", "error_code"])
+        if sent:
+            PushDelivery.objects.filter(pk__in=[d.pk for d in sent]).update(
+                status=PushDelivery.Status.SENT, sent_at=now
+            )
+            _set_each(PushDelivery, sent, "message_id")
+        for (status, code), pks in groups.items():
+            PushDelivery.objects.filter(pk__in=pks).update(status=status, error_code=code)
         for reason, device_ids in dead.items():
             Device.objects.filter(pk__in=device_ids).update(active=False, deactivated_reason=reason)
-        # Answered meanwhile (or deleted with its recording): that answer stands.
-        status_now = dict(
-            PushPrompt.objects.select_for_update()
-            .filter(pk__in=by_id)
-            .order_by("pk")
-            .values_list("pk", "status")
-        )
-        delivered = set(
-            PushDelivery.objects.filter(
-                prompt__in=claim.prompts, status=PushDelivery.Status.SENT
-            ).values_list("prompt_id", flat=True)
-        )
-        for prompt in claim.prompts:
-            prompt.claimed_until = None
-            if status_now.get(prompt.pk, PushPrompt.Status.PENDING) != PushPrompt.Status.PENDING:
-                prompt.status = status_now[prompt.pk]
-            elif prompt.pk in retrying:
-                wait = backoff_seconds(prompt.attempts - 1)
-                prompt.next_attempt_at = now + timedelta(seconds=wait)
-                outcome.retry.append(prompt.pk)
-                outcome.retry_in = min(outcome.retry_in or wait, wait)
-            elif prompt.pk in delivered:
-                prompt.status, prompt.sent_at = PushPrompt.Status.SENT, prompt.sent_at or now
-            else:
-                prompt.status = PushPrompt.Status.FAILED
-                if prompt.pk not in claim.had_devices:
-                    prompt.last_error = "no active device"
-        PushPrompt.objects.bulk_update(
-            claim.prompts, ["status", "last_error", "sent_at", "claimed_until", "next_attempt_at"]
-        )
+        mine = PushPrompt.objects.filter(pk__in=by_id)
+        mine.update(claimed_until=None)
+        # Only while still pending: answered meanwhile (or deleted with its recording), that stands.
+        still_pending = mine.filter(status=PushPrompt.Status.PENDING)
+        if errored:
+            still_pending.bulk_update(errored, ["last_error", "next_attempt_at"])
+        for status, pks in by_status.items():
+            changes: dict[str, Any] = {"status": status}
+            if status == PushPrompt.Status.SENT:
+                changes["sent_at"] = Coalesce(F("sent_at"), now)
+            still_pending.filter(pk__in=pks).update(**changes)
     return outcome
 
 
