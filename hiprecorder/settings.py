@@ -548,6 +548,8 @@ WEBPUSH_INSECURE_HOSTS = env_list("WEBPUSH_INSECURE_HOSTS", [])
 WEBPUSH_TIMEOUT = env_int("WEBPUSH_TIMEOUT", 10, minimum=1)
 # Web Push requests one worker has in flight at once (a batch's requests go out together).
 WEBPUSH_CONCURRENCY = env_int("WEBPUSH_CONCURRENCY", 16, minimum=1)
+# Push prompts one send task claims at once (1: one prompt per task, as before batching).
+PUSH_BATCH_SIZE = env_int("PUSH_BATCH_SIZE", 64, minimum=1)
 
 # --- security --------------------------------------------------------------------------------
 

@@ -253,7 +253,6 @@ def _enqueue_send(prompt: PushPrompt) -> None:
 # --- sending, in batches ----------------------------------------------------------------------
 
 MAX_RETRIES = 6  # a prompt is tried at most MAX_RETRIES + 1 times; the last gives transient errors up
-BATCH_SIZE = 64  # prompts one claim takes (their requests go out at once, bounded by the backends)
 LEASE_SECONDS = 180  # a claim's lease; the task's hard time limit is shorter, so a live claim never lapses
 
 
@@ -288,13 +287,14 @@ def send_due_prompts(
     *,
     prompt_ids: Iterable[uuid.UUID | str] = (),
     only_these: bool = False,
-    limit: int = BATCH_SIZE,
+    limit: int | None = None,
     backend: PushBackend | None = None,
 ) -> SendOutcome:
     """Claim a batch of due prompts and send each to its user's active devices that did not get it.
 
     Runs inside the active tenant scope. The batch: ``prompt_ids`` (due or not: a task's retry)
     and the other due pending prompts of the tenant, oldest first, up to ``limit``
+    (``settings.PUSH_BATCH_SIZE``)
     (``only_these``: just ``prompt_ids``). Prompts another worker holds are skipped
     (``SKIP LOCKED`` and the lease), answered ones are not pending, deleted recordings took their
     prompts with them. Three steps: the claim commits (each delivery ``sending``, with a fresh
@@ -303,7 +303,9 @@ def send_due_prompts(
     tokens: their devices deactivated). A delivery is sent at most once: a worker that dies while
     sending leaves its deliveries ``sending``, and the next claim after the lease fails them.
     """
-    claim = _claim([str(i) for i in prompt_ids], only_these=only_these, limit=limit)
+    claim = _claim(
+        [str(i) for i in prompt_ids], only_these=only_these, limit=limit or settings.PUSH_BATCH_SIZE
+    )
     if claim is None:
         return SendOutcome()
     results = send_all(claim.messages, backend) if claim.messages else []
