@@ -280,7 +280,12 @@ def main() -> int:
         time.sleep(0.2)
     if worker is not None:
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # (the figures are taken; a slow warm shutdown does not matter)
+            print("worker: no warm shutdown within 30 s, killed")
+            worker.kill()
+            worker.wait()
     arrived: dict[str, float] = {}
     by_prompt: dict[str, str] = {}
     from notifications.models import PushPrompt

@@ -312,11 +312,6 @@ def send_due_prompts(
     return _record(claim, results)
 
 
-def send_prompt(*, prompt_id: uuid.UUID | str, backend: PushBackend | None = None) -> SendOutcome:
-    """Send this one prompt now, if it is pending and nobody holds it (the batch path for one)."""
-    return send_due_prompts(prompt_ids=[prompt_id], only_these=True, limit=1, backend=backend)
-
-
 def _claim(ids: list[str], *, only_these: bool, limit: int) -> _Claim | None:
     now = timezone.now()
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
