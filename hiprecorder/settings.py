@@ -486,6 +486,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Seals each audit chain whose newest entries have no seal yet (a seal write that failed
     # after its commit); normally every commit seals its own entries at once.
     "audit-seal": {"task": "tenants.seal_audit_chains", "schedule": float(AUDIT_SEAL_SECONDS)},
+    # Push prompts whose task was lost (a worker that died while sending: after the claim's lease).
+    "push-sweep": {"task": "notifications.send_due_prompts", "schedule": 60.0, "options": {"expires": 60.0}},
 }
 # End of service: recordings deleted per batch of the purge (each batch commits; resumable).
 PURGE_BATCH = env_int("PURGE_BATCH", 200, minimum=1)
@@ -544,6 +546,10 @@ WEBPUSH_ALLOWED_HOSTS = env_list(
 WEBPUSH_INSECURE_HOSTS = env_list("WEBPUSH_INSECURE_HOSTS", [])
 # Seconds a push request may take before it counts as a transient failure (retried).
 WEBPUSH_TIMEOUT = env_int("WEBPUSH_TIMEOUT", 10, minimum=1)
+# Web Push requests one worker has in flight at once (a batch's requests go out together).
+WEBPUSH_CONCURRENCY = env_int("WEBPUSH_CONCURRENCY", 16, minimum=1)
+# Push prompts one send task claims at once (1: one prompt per task, as before batching).
+PUSH_BATCH_SIZE = env_int("PUSH_BATCH_SIZE", 64, minimum=1)
 
 # --- security --------------------------------------------------------------------------------
 

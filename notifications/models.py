@@ -56,6 +56,10 @@ class PushPrompt(TenantOwned):
 
     ``status`` makes sending idempotent: a task only sends while the prompt is ``pending`` and
     each device's delivery is recorded, so a retried task never sends to a phone twice.
+
+    Sending is claimed in batches (``notifications.services.send_due_prompts``): a claim takes due
+    pending prompts (``next_attempt_at`` passed: the backoff after a transient error) that nobody
+    holds (``claimed_until``: the claiming worker's lease, cleared when it records the outcome).
     """
 
     class Kind(models.TextChoices):
@@ -89,6 +93,12 @@ class PushPrompt(TenantOwned):
     ready_at = models.DateTimeField(help_text="When the recording became ready (fan-out latency)")
     sent_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not sent again before this (the backoff after a transient error)"
+    )
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is sending it until then (its lease)"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -99,7 +109,13 @@ class PushPrompt(TenantOwned):
                 name="one_keep_prompt_per_recording",
             ),
         ]
-        indexes = [models.Index(fields=["user", "-created_at"], name="prompt_user_created")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="prompt_user_created"),
+            # The claim's scan: only the few pending prompts, however many were ever sent.
+            models.Index(
+                fields=["tenant", "ready_at"], condition=Q(status="pending"), name="prompt_pending_ready"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
@@ -107,6 +123,10 @@ class PushPrompt(TenantOwned):
 
 class PushDelivery(TenantOwned):
     """The prompt's message to one device: sent once, or failed with FCM's error code.
+
+    ``sending``: claimed by a worker, committed before its request goes out. Only that worker
+    moves it on (sent, failed, or back to pending after a transient error); a delivery left
+    ``sending`` by a worker that died is never sent again (failed ``INTERRUPTED``): at most once.
 
     A browser's delivery carries an action token (only its SHA-256 is kept): the notification's
     "Keep" and "Delete" buttons post it to decide without opening the portal. It is bound to this
@@ -116,6 +136,7 @@ class PushDelivery(TenantOwned):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 

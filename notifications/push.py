@@ -20,6 +20,7 @@ import base64
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -285,27 +286,45 @@ def _webpush_result(status: int, detail: str) -> SendResult:
     return SendResult(ok=False, error_code=f"HTTP_{status}", detail=detail)
 
 
+def _session() -> requests.Session:
+    """One session for all requests: kept-alive connections, as many per push service as requests
+    may be in flight at once."""
+    requests = _requests()
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=settings.WEBPUSH_CONCURRENCY)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 @dataclass
 class WebPushBackend:
-    """Web Push to each browser's push service (VAPID-signed, payload encrypted aes128gcm)."""
+    """Web Push to each browser's push service (VAPID-signed, payload encrypted aes128gcm); a
+    batch's requests go out at once, at most ``settings.WEBPUSH_CONCURRENCY`` in flight."""
 
     name: str = "webpush"
-    session: requests.Session = field(default_factory=lambda: _requests().Session(), repr=False)
+    session: requests.Session = field(default_factory=_session, repr=False)
     _signed: dict[str, tuple[float, dict[str, str], str]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def send(self, messages: list[PushMessage]) -> list[SendResult]:
-        return [self._send_one(m) for m in messages]
+        workers = min(len(messages), settings.WEBPUSH_CONCURRENCY)
+        if workers <= 1:
+            return [self._send_one(m) for m in messages]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webpush") as pool:
+            return list(pool.map(self._send_one, messages))  # results in the messages' order
 
     def _vapid_headers(self, audience: str) -> dict[str, str]:
         """The VAPID Authorization for one push service, signed once and reused for an hour of
         its 12-hour life (RFC 8292 allows reuse; one ECDSA signature per service, not per push)."""
         now = time.time()
-        cached = self._signed.get(audience)
-        if cached is None or cached[0] - now < 11 * 3600 or cached[2] != settings.VAPID_PRIVATE_KEY:
-            claims = {"sub": settings.VAPID_SUBJECT, "aud": audience, "exp": int(now) + 12 * 3600}
-            cached = (now + 12 * 3600, dict(vapid().sign(claims)), settings.VAPID_PRIVATE_KEY)
-            self._signed[audience] = cached
-        return dict(cached[1])
+        with self._lock:
+            cached = self._signed.get(audience)
+            if cached is None or cached[0] - now < 11 * 3600 or cached[2] != settings.VAPID_PRIVATE_KEY:
+                claims = {"sub": settings.VAPID_SUBJECT, "aud": audience, "exp": int(now) + 12 * 3600}
+                cached = (now + 12 * 3600, dict(vapid().sign(claims)), settings.VAPID_PRIVATE_KEY)
+                self._signed[audience] = cached
+            return dict(cached[1])
 
     def _send_one(self, message: PushMessage) -> SendResult:
         from pywebpush import WebPushException, webpush

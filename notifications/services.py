@@ -1,10 +1,11 @@
 """Devices and push prompts: every state change.
 
-Sending is idempotent: :func:`send_prompt` sends only while the prompt is ``pending``, holds the
-prompt's row lock while it sends, and records each device's delivery, so a retried task sends only
-to the devices that did not get the message yet. Per-device answers are handled one by one:
-unregistered/invalid tokens deactivate their device; transient errors (quota, 5xx) leave the
-delivery pending for the task's retry with backoff.
+Sending goes in batches (:func:`send_due_prompts`): a claim takes the due pending prompts nobody
+holds (``SKIP LOCKED`` and a lease) and marks each device's delivery ``sending`` before the
+requests go out at once; the outcome is recorded per device in one transaction, so a retried task
+sends only to the devices that did not get the message yet, and never twice to one.
+Unregistered/invalid tokens deactivate their device; transient errors (quota, 5xx) leave the
+delivery pending for a retry with backoff.
 """
 
 from __future__ import annotations
@@ -13,22 +14,27 @@ import base64
 import binascii
 import hashlib
 import json
+import random
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hiprecorder.tasks import enqueue
 from notifications.models import Device, PushDelivery, PushPrompt
-from notifications.push import WEBPUSH, PushBackend, PushMessage, send_all
+from notifications.push import WEBPUSH, PushBackend, PushMessage, SendResult, send_all
 from recordings.models import Recording
 from tenants.scoping import service_scope
 
@@ -244,90 +250,226 @@ def _enqueue_send(prompt: PushPrompt) -> None:
     enqueue("notifications.send_prompt", str(prompt.tenant_id), str(prompt.pk))
 
 
+# --- sending, in batches ----------------------------------------------------------------------
+
+MAX_RETRIES = 6  # a prompt is tried at most MAX_RETRIES + 1 times; the last gives transient errors up
+LEASE_SECONDS = 180  # a claim's lease; the task's hard time limit is shorter, so a live claim never lapses
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff with jitter: about 5 s, 10 s, 20 s, … capped at 10 minutes."""
+    base = min(600.0, 5.0 * 2.0**retries)
+    return base / 2 + random.uniform(0, base / 2)  # noqa: S311 (jitter, not security)
+
+
 @dataclass
 class SendOutcome:
-    prompt: PushPrompt | None
+    """What one batch did: the prompts it claimed, messages sent and failed, and the prompts left
+    pending after a transient error (``retry``), the first of them due in ``retry_in`` seconds."""
+
+    claimed: list[uuid.UUID] = field(default_factory=list)
     sent: int = 0
     failed: int = 0
-    retry: bool = False
+    retry: list[uuid.UUID] = field(default_factory=list)
+    retry_in: float = 0.0
 
 
-def send_prompt(
-    *, prompt_id: uuid.UUID | str, backend: PushBackend | None = None, final_attempt: bool = False
+@dataclass
+class _Claim:
+    prompts: list[PushPrompt]
+    deliveries: list[PushDelivery]  # the ones being sent, in the order of ``messages``
+    messages: list[PushMessage]
+    had_devices: set[uuid.UUID]
+    delivered: set[uuid.UUID]  # prompts a device already had (an earlier attempt)
+
+
+def send_due_prompts(
+    *,
+    prompt_ids: Iterable[uuid.UUID | str] = (),
+    only_these: bool = False,
+    limit: int | None = None,
+    backend: PushBackend | None = None,
 ) -> SendOutcome:
-    """Send a pending prompt to each of its user's active devices that has not had it yet.
+    """Claim a batch of due prompts and send each to its user's active devices that did not get it.
 
-    Runs inside the active tenant scope. ``retry`` in the outcome: some deliveries hit a transient
-    error and stay pending. ``final_attempt``: give those up (failed) instead.
+    Runs inside the active tenant scope. The batch: ``prompt_ids`` (due or not: a task's retry)
+    and the other due pending prompts of the tenant, oldest first, up to ``limit``
+    (``settings.PUSH_BATCH_SIZE``)
+    (``only_these``: just ``prompt_ids``). Prompts another worker holds are skipped
+    (``SKIP LOCKED`` and the lease), answered ones are not pending, deleted recordings took their
+    prompts with them. Three steps: the claim commits (each delivery ``sending``, with a fresh
+    single-use action token for a browser), the requests go out at once, the outcome is recorded
+    in one transaction (transient errors: back to pending, the prompt due after a backoff; dead
+    tokens: their devices deactivated). A delivery is sent at most once: a worker that dies while
+    sending leaves its deliveries ``sending``, and the next claim after the lease fails them.
     """
+    claim = _claim(
+        [str(i) for i in prompt_ids], only_these=only_these, limit=limit or settings.PUSH_BATCH_SIZE
+    )
+    if claim is None:
+        return SendOutcome()
+    results = send_all(claim.messages, backend) if claim.messages else []
+    return _record(claim, results)
+
+
+def _claim(ids: list[str], *, only_these: bool, limit: int) -> _Claim | None:
     now = timezone.now()
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    wanted = Q(pk__in=ids) if only_these else Q(pk__in=ids) | due
+    live = Q(recording__isnull=True) | Q(recording__deleted_at__isnull=True, recording__saved=False)
     with transaction.atomic():
-        prompt = PushPrompt.objects.select_for_update().filter(pk=prompt_id).first()
-        if prompt is None or prompt.status != PushPrompt.Status.PENDING:
-            return SendOutcome(prompt=prompt)  # answered, sent, failed, or deleted with its recording
-        prompt.attempts += 1
-        devices = list(Device.objects.filter(user_id=prompt.user_id, active=True))
+        prompts = list(
+            PushPrompt.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(free, wanted, live, status=PushPrompt.Status.PENDING)
+            .order_by("ready_at")[:limit]
+        )
+        if not prompts:
+            return None
+        by_id = {p.pk: p for p in prompts}
+        PushPrompt.objects.filter(pk__in=by_id).update(
+            attempts=F("attempts") + 1, claimed_until=now + timedelta(seconds=LEASE_SECONDS)
+        )
+        devices: dict[Any, list[Device]] = defaultdict(list)
+        for device in Device.objects.filter(user_id__in={p.user_id for p in prompts}, active=True):
+            devices[device.user_id].append(device)
         PushDelivery.objects.bulk_create(
-            [PushDelivery(tenant_id=prompt.tenant_id, prompt=prompt, device=d) for d in devices],
+            [
+                PushDelivery(tenant_id=p.tenant_id, prompt=p, device=d)
+                for p in prompts
+                for d in devices[p.user_id]
+            ],
             ignore_conflicts=True,
         )
-        pending = list(
-            PushDelivery.objects.filter(
-                prompt=prompt, status=PushDelivery.Status.PENDING, device__active=True
-            ).select_related("device")
-        )
-        category = KEEP_OR_DELETE_CATEGORY if prompt.kind == PushPrompt.Kind.KEEP_OR_DELETE else ""
-        action_tokens = {
-            d.pk: secrets.token_urlsafe(32) for d in pending if category and d.device.platform == WEBPUSH
-        }
-        for d in pending:  # a browser's buttons: a fresh single-use token per attempt (hash kept)
-            if d.pk in action_tokens:
-                d.action_token_hash = _token_hash(action_tokens[d.pk])
-        messages = [
-            PushMessage(
-                token=d.device.token,
-                title=prompt.title,
-                body=prompt.body,
-                data={k: str(v) for k, v in prompt.data.items()},
-                category=category,
-                prompt_id=prompt.pk,
-                device_id=d.device_id,
-                platform=d.device.platform,
-                action_token=action_tokens.get(d.pk, ""),
+        pending: list[PushDelivery] = []
+        interrupted: list[PushDelivery] = []
+        delivered: set[uuid.UUID] = set()
+        for d in PushDelivery.objects.filter(prompt__in=prompts).select_related("device"):
+            if d.status == PushDelivery.Status.PENDING and d.device.active:
+                pending.append(d)
+            elif d.status == PushDelivery.Status.SENDING:
+                interrupted.append(d)
+            elif d.status == PushDelivery.Status.SENT:
+                delivered.add(d.prompt_id)
+        if interrupted:  # a worker died while sending these (its lease is over): maybe sent, so never again
+            PushDelivery.objects.filter(pk__in=[d.pk for d in interrupted]).update(
+                status=PushDelivery.Status.FAILED, error_code="INTERRUPTED"
             )
-            for d in pending
-        ]
-        outcome = SendOutcome(prompt=prompt)
-        results = send_all(messages, backend) if messages else []
-        for delivery, result in zip(pending, results, strict=True):
-            if result.ok:
-                delivery.status, delivery.message_id, delivery.sent_at = (
-                    PushDelivery.Status.SENT,
-                    result.message_id,
-                    now,
+            for d in interrupted:
+                by_id[d.prompt_id].last_error = "INTERRUPTED: the worker stopped while sending"
+        messages = []
+        for d in pending:
+            prompt = by_id[d.prompt_id]
+            category = KEEP_OR_DELETE_CATEGORY if prompt.kind == PushPrompt.Kind.KEEP_OR_DELETE else ""
+            # A browser's buttons: a fresh single-use token per attempt (only its hash is kept).
+            token = secrets.token_urlsafe(32) if category and d.device.platform == WEBPUSH else ""
+            d.status, d.action_token_hash = PushDelivery.Status.SENDING, _token_hash(token) if token else ""
+            messages.append(
+                PushMessage(
+                    token=d.device.token,
+                    title=prompt.title,
+                    body=prompt.body,
+                    data={k: str(v) for k, v in prompt.data.items()},
+                    category=category,
+                    prompt_id=prompt.pk,
+                    device_id=d.device_id,
+                    platform=d.device.platform,
+                    action_token=token,
                 )
-                outcome.sent += 1
-            elif result.transient and not final_attempt:
-                delivery.error_code = result.error_code
-                outcome.retry = True
-                prompt.last_error = f"{result.error_code}: {result.detail}"[:200]
-            else:
-                delivery.status, delivery.error_code = PushDelivery.Status.FAILED, result.error_code
-                outcome.failed += 1
-                prompt.last_error = f"{result.error_code}: {result.detail}"[:200]
-                if result.token_invalid:
-                    Device.objects.filter(pk=delivery.device_id).update(
-                        active=False, deactivated_reason=result.error_code.lower()
-                    )
-        PushDelivery.objects.bulk_update(
-            pending, ["status", "message_id", "sent_at", "error_code", "action_token_hash"]
-        )
-        if not outcome.retry:
-            delivered = PushDelivery.objects.filter(prompt=prompt, status=PushDelivery.Status.SENT).exists()
-            prompt.status = PushPrompt.Status.SENT if delivered else PushPrompt.Status.FAILED
-            if delivered:
-                prompt.sent_at = prompt.sent_at or now
-            elif not devices:
+            )
+        if pending:
+            PushDelivery.objects.filter(pk__in=[d.pk for d in pending]).update(
+                status=PushDelivery.Status.SENDING, action_token_hash=""
+            )
+            _set_each(PushDelivery, [d for d in pending if d.action_token_hash], "action_token_hash")
+    for prompt in prompts:
+        prompt.attempts += 1
+    return _Claim(prompts, pending, messages, {p.pk for p in prompts if devices[p.user_id]}, delivered)
+
+
+def _set_each(model: Any, rows: list[Any], name: str) -> None:
+    """One field of each row to its own value, in one statement (``bulk_update`` of one field)."""
+    if rows:
+        model.objects.bulk_update(rows, [name], batch_size=500)
+
+
+def _record(claim: _Claim, results: list[SendResult]) -> SendOutcome:
+    """The outcome, in one transaction: deliveries and prompts updated by group (few statements
+    whatever the batch size); a prompt answered meanwhile keeps its answer."""
+    now = timezone.now()
+    by_id = {p.pk: p for p in claim.prompts}
+    outcome = SendOutcome(claimed=list(by_id))
+    retrying: set[uuid.UUID] = set()
+    delivered = set(claim.delivered)
+    dead: dict[str, list[Any]] = defaultdict(list)
+    sent: list[PushDelivery] = []
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)  # (status, error code): deliveries
+    for delivery, result in zip(claim.deliveries, results, strict=True):
+        prompt = by_id[delivery.prompt_id]
+        final = prompt.attempts > MAX_RETRIES
+        if result.ok:
+            delivery.message_id = result.message_id
+            sent.append(delivery)
+            delivered.add(prompt.pk)
+            outcome.sent += 1
+            continue
+        prompt.last_error = f"{result.error_code}: {result.detail}"[:200]
+        if result.transient and not final:
+            groups[(PushDelivery.Status.PENDING, result.error_code)].append(delivery.pk)
+            retrying.add(prompt.pk)
+        else:
+            groups[(PushDelivery.Status.FAILED, result.error_code)].append(delivery.pk)
+            outcome.failed += 1
+            if result.token_invalid:
+                dead[result.error_code.lower()].append(delivery.device_id)
+    by_status: dict[str, list[Any]] = defaultdict(list)
+    errored = [p for p in claim.prompts if p.last_error or p.pk in retrying]  # (one statement for all)
+    for prompt in claim.prompts:
+        if prompt.pk in retrying:
+            wait = backoff_seconds(prompt.attempts - 1)
+            prompt.next_attempt_at = now + timedelta(seconds=wait)
+            outcome.retry.append(prompt.pk)
+            outcome.retry_in = min(outcome.retry_in or wait, wait)
+        elif prompt.pk in delivered:
+            by_status[PushPrompt.Status.SENT].append(prompt.pk)
+        else:
+            by_status[PushPrompt.Status.FAILED].append(prompt.pk)
+            if prompt.pk not in claim.had_devices:
                 prompt.last_error = "no active device"
-        prompt.save(update_fields=["status", "attempts", "last_error", "sent_at"])
+                errored.append(prompt)
+    with transaction.atomic():
+        if sent:
+            PushDelivery.objects.filter(pk__in=[d.pk for d in sent]).update(
+                status=PushDelivery.Status.SENT, sent_at=now
+            )
+            _set_each(PushDelivery, sent, "message_id")
+        for (status, code), pks in groups.items():
+            PushDelivery.objects.filter(pk__in=pks).update(status=status, error_code=code)
+        for reason, device_ids in dead.items():
+            Device.objects.filter(pk__in=device_ids).update(active=False, deactivated_reason=reason)
+        mine = PushPrompt.objects.filter(pk__in=by_id)
+        mine.update(claimed_until=None)
+        # Only while still pending: answered meanwhile (or deleted with its recording), that stands.
+        still_pending = mine.filter(status=PushPrompt.Status.PENDING)
+        if errored:
+            still_pending.bulk_update(errored, ["last_error", "next_attempt_at"])
+        for status, pks in by_status.items():
+            changes: dict[str, Any] = {"status": status}
+            if status == PushPrompt.Status.SENT:
+                changes["sent_at"] = Coalesce(F("sent_at"), now)
+            still_pending.filter(pk__in=pks).update(**changes)
     return outcome
+
+
+def tenants_with_due_prompts() -> list[uuid.UUID]:
+    """The tenants with a prompt a claim would take now (cross-tenant: ids only, for the sweep)."""
+    now = timezone.now()
+    return list(
+        PushPrompt.objects.unscoped()
+        .filter(status=PushPrompt.Status.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .values_list("tenant_id", flat=True)
+        .distinct()
+        .order_by()
+    )

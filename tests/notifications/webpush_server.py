@@ -161,6 +161,8 @@ class WebPushServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real push service
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -177,7 +179,10 @@ class WebPushServer:
                 self.end_headers()
                 self.wfile.write(text)
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # a sender's concurrent connections are not refused (the default: 5)
+
+        self._server = Server((self.host, 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
