@@ -29,32 +29,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from measure import bench_database_url, percentile
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 P95_GOAL_S = 2.0
-
-
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (scripts/services.sh start DIR; . DIR/env.sh)")
-    name = parts.path.lstrip("/") + "_bench_prompts"
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -70,7 +51,7 @@ def main() -> int:
     server = FcmServer().start()
     folder = Path(tempfile.mkdtemp(prefix="bench-prompts-"))
     creds = write_service_account(folder / "sa.json", token_uri=server.base + "/token")
-    os.environ["DATABASE_URL"] = bench_database_url()
+    os.environ["DATABASE_URL"] = bench_database_url("bench_prompts")
     os.environ["FIREBASE_CREDENTIALS_FILE"] = str(creds)
     os.environ["FCM_SEND_URL"] = server.send_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiprecorder.settings")
@@ -224,9 +205,9 @@ def main() -> int:
         )
         print(
             f"    ready -> first FCM request: p50 {statistics.median(latencies) * 1000:,.0f} ms, "
-            f"p95 {pct(latencies, 95) * 1000:,.0f} ms, max {max(latencies) * 1000:,.0f} ms"
+            f"p95 {percentile(latencies, 95) * 1000:,.0f} ms, max {max(latencies) * 1000:,.0f} ms"
         )
-    ok = bool(latencies) and len(server.received) == total_messages and pct(latencies, 95) < P95_GOAL_S
+    ok = bool(latencies) and len(server.received) == total_messages and percentile(latencies, 95) < P95_GOAL_S
     print(f"    goal: every message sent, p95 < {P95_GOAL_S:.0f} s: {'met' if ok else 'MISSED'}")
     server.stop()
     return 0 if ok else 1
