@@ -57,11 +57,12 @@ def wait_for(condition: Callable[[], bool], what: str, *, timeout: float = DEADL
 class Worker:
     """One ``celery -A hiprecorder worker`` process (solo pool: one process to kill)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log, self.proc = env, log, None
+    def __init__(self, env: dict[str, str], log: Path, queues: str = "celery") -> None:
+        self.env, self.log, self.proc, self.queues = env, log, None, queues
 
     def start(self) -> Worker:
         command = [sys.executable, "-m", "celery", "-A", "hiprecorder", "worker", "--pool=solo", "-l", "INFO"]
+        command += [f"--queues={self.queues}"]
         command += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
         command += ["-n", f"fault-{uuid.uuid4().hex[:6]}@%h"]
         with self.log.open("ab") as handle:  # the child keeps its own copy of the descriptor
@@ -121,8 +122,9 @@ def bucket(settings: object) -> Iterator[str]:
 
 
 @pytest.fixture
-def worker(bucket: str, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
-    """Start workers against the test database, the bucket and the real broker; stop them after."""
+def worker(bucket: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start workers against the test database, the bucket and the real broker; stop them after.
+    ``worker(queues="transcribe", env={...})``: one consuming other queues, with more settings."""
     from hiprecorder.celery import app
 
     db = connection.settings_dict["NAME"]  # the test database pytest-django made
@@ -142,11 +144,13 @@ def worker(bucket: str, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
     app.conf.task_always_eager = False
     app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+        for queue in ("celery", "transcribe"):
+            conn.default_channel.queue_purge(queue)
     started: list[Worker] = []
 
-    def start() -> Worker:
-        w = Worker(env, tmp_path / "worker.log").start()
+    def start(queues: str = "celery", extra: dict[str, str] | None = None) -> Worker:
+        log = tmp_path / f"worker-{queues}.log"
+        w = Worker({**env, **(extra or {})}, log, queues).start()
         started.append(w)
         return w
 

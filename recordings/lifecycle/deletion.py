@@ -31,6 +31,8 @@ from django.utils import timezone
 from recordings import live, usage
 from recordings.lifecycle.expiry import ExpiryRule
 from recordings.models import Call, Kind, Recording
+from recordings.transcripts import search as transcript_search
+from recordings.transcripts.models import Transcript
 from tenants.scoping import TenantOwned
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,8 @@ class DeletionResult:
     rows: int = 0
     objects: int = 0
     failed: list[uuid.UUID] = field(default_factory=list)
+    # Rows of derived data deleted with the recordings, by model label ("recordings.Transcript").
+    derived: dict[str, int] = field(default_factory=dict)
     # A sweep's batch: the latest due time it claimed, where the loop's next batch starts.
     last_due: datetime | None = None
 
@@ -237,7 +241,10 @@ def _delete_rows(
     for rel in _relations_with_rows(ids):
         # The ORM's delete, so that what points at these rows in turn (a share link's opens, a
         # prompt's deliveries) goes or is unlinked as the models say.
-        _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
+        _deleted, per_model = _all_rows(rel.related_model).filter(_in_ids(rel.field.attname, ids)).delete()
+        _add_counts(result.derived, per_model)
+    if result.derived.get(Transcript._meta.label):
+        transcript_search.drop_deleted_text()  # in this transaction: no word outlives its row
     # Whose lists lose these rows (the live lists' versions), read before the tombstone clears
     # the owner; in the caller's transaction.
     going = Recording.objects.unscoped().filter(_in_ids("id", ids), deleted_at__isnull=True)
@@ -252,6 +259,12 @@ def _delete_rows(
     if rec_of_call:
         Call.objects.unscoped().filter(_in_ids("id", list(rec_of_call))).update(**_call_scrub(now))
     return result
+
+
+def _add_counts(into: dict[str, int], per_model: dict[str, int]) -> None:
+    for label, n in per_model.items():
+        if n:
+            into[label] = into.get(label, 0) + n
 
 
 def _call_scrub(now: datetime) -> dict[str, Any]:
@@ -290,4 +303,5 @@ def delete_recording_objects(
         total.rows += part.rows
         total.objects += part.objects
         total.failed += part.failed
+        _add_counts(total.derived, part.derived)
     return total

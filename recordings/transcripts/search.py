@@ -48,6 +48,19 @@ class Part:
     mark: bool
 
 
+def drop_deleted_text() -> None:
+    """After transcripts were deleted, on SQLite: rewrite the FTS5 index without them. FTS5 deletes
+    by adding a delete marker; the deleted words stay in the index's segment blobs (the shadow
+    table ``recordings_transcript_fts_data``) until a merge, and SQLite before 3.42 has no
+    ``secure-delete``. ``optimize`` merges every segment into one, leaving only live rows' words.
+    It rewrites the whole index (the embedded default's, small); once per deleting transaction.
+    PostgreSQL: the vector is a column of the deleted row itself; nothing to do."""
+    connection = connections[router.db_for_write(Transcript)]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")  # noqa: S608 (constant)
+
+
 def config_for(language: str) -> str:
     return CONFIG.get(language, "simple")
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import tempfile
 import uuid
+from pathlib import Path
 
 from django.core.files import File
 from django.db import transaction
@@ -53,6 +56,32 @@ def _drop_unmuted(recording: Recording) -> None:
     recording.unmuted_key = ""
 
 
+SCRATCH_PREFIX = "transcribe-"
+_SCRATCH = re.compile(rf"{SCRATCH_PREFIX}(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def drop_abandoned_copies() -> int:
+    """Remove the audio copies of attempts whose process is gone (a worker killed while
+    transcribing leaves its temporary folder, a recording's audio, behind). Returns how many."""
+    dropped = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        found = _SCRATCH.match(folder.name)
+        if found and folder.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            dropped += 1
+    return dropped
+
+
 def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> str:
     """Transcribe one recording and store the redacted transcript. Returns what happened."""
     with tenant_scope(tenant_id):
@@ -66,11 +95,13 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
             return "off"
         if Transcript.objects.filter(recording=recording).exists():
             return "done"
+        if dropped := drop_abandoned_copies():
+            logger.warning("removed %d audio copies left by transcriptions cut short", dropped)
         storage = recordings_storage()
         policy = policy_of(tenant)
         muted: mute.MuteResult | None = None
         muted_key = ""
-        with tempfile.TemporaryDirectory(prefix=f"transcribe-{os.getpid()}-") as folder:
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as folder:
             path = os.path.join(folder, "audio")
             with storage.open(recording.storage_key, "rb") as source, open(path, "wb") as target:
                 while chunk := source.read(1024 * 1024):

@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from typing import Any
+
+from celery import Task, shared_task
 from django.conf import settings
 
-from hiprecorder.retry import RETRY_OPTIONS
-from recordings.transcripts import service
+from hiprecorder.retry import RETRY_OPTIONS, TRANSIENT
+from recordings.transcripts import engine, service
+
+logger = logging.getLogger(__name__)
+
+# Transient faults and the engine's own failures are retried with backoff (hiprecorder.retry).
+RETRIED: tuple[type[BaseException], ...] = (*TRANSIENT, engine.EngineFailed)
 
 
 @shared_task(
+    bind=True,
     name="recordings.transcribe_recording",
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.TRANSCRIPTION_TIME_LIMIT_SECONDS,
     time_limit=settings.TRANSCRIPTION_TIME_LIMIT_SECONDS + 60,
-    **RETRY_OPTIONS,
+    **{**RETRY_OPTIONS, "autoretry_for": RETRIED},
 )
-def transcribe_recording(tenant_id: str, recording_id: str) -> str:
+def transcribe_recording(self: Task[Any, Any], tenant_id: str, recording_id: str) -> str:
     """Transcribe a recording (``service.transcribe``; idempotent). ``acks_late``: a worker killed
     mid-transcription leaves the message to be delivered again; nothing is stored until the
-    transcript is complete, in one transaction. Transient errors are retried with backoff."""
-    return service.transcribe(tenant_id=tenant_id, recording_id=recording_id)
+    transcript is complete, in one transaction. Transient errors and engine failures are retried
+    with backoff; after the last retry the recording stays without a transcript (its API answers
+    status ``none``; the recording itself was playable all along) and an ERROR says so."""
+    try:
+        return service.transcribe(tenant_id=tenant_id, recording_id=recording_id)
+    except RETRIED as error:
+        if self.request.retries >= (self.max_retries or 0):
+            logger.error(
+                "transcription of recording %s (tenant %s) failed after %d attempts; "
+                "it stays without a transcript: %s",
+                recording_id,
+                tenant_id,
+                self.request.retries + 1,
+                error,
+            )
+        raise
