@@ -127,7 +127,9 @@ def test_a_spoken_card_number_is_muted_in_the_stored_audio(
     assert "[CARD]" in transcript.text and "4242" not in transcript.text
     assert len(recording.muted_spans) == 1
     start, end = recording.muted_spans[0]
-    assert 2500 < start < end < 12000 and end - start > 3000
+    # After "My card number is", before the end of "Thank you very much" (tiny.en's word times vary
+    # by half a second from run to run; the checks below hear the words on both sides).
+    assert 2500 < start < end < recording.duration_ms - 1500 and end - start > 3000
     # The rendition in the store is the muted one; the unmuted one is gone, no key left pointing at it.
     renditions = [key for key in keys if "/recordings/" in key]  # (the raw upload is the other)
     unmuted = renditions[0]
