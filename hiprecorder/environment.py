@@ -61,6 +61,13 @@ def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, obje
             port = parts.port
         except ValueError:
             raise ImproperlyConfigured(f"{name} has a malformed port: {url!r}") from None
+        options = dict(parse_qsl(parts.query))
+        # No JIT compilation for our sessions: it starts above a cost estimate, and the lists'
+        # per-row checks (a walk of an index testing each row's transcript, the per-owner merge)
+        # are estimated far above it while they stop after a page. Compiling their expressions
+        # cost 40-80 ms of a search that runs in 5-40 ms (bench/bench_transcript_search.py). An
+        # ``options`` in the URL comes after, so a deployment can still turn it on.
+        options["options"] = f"-c jit=off {options.get('options', '')}".strip()
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),
@@ -70,7 +77,7 @@ def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, obje
             "PORT": str(port or ""),
             "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": dict(parse_qsl(parts.query)),
+            "OPTIONS": options,
         }
     if parts.scheme == "sqlite":
         path = unquote(parts.path)

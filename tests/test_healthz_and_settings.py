@@ -42,8 +42,23 @@ def test_database_url_parsing() -> None:
         "db.internal",
         "6543",
     )
-    assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert pg["OPTIONS"] == {"sslmode": "require", "options": "-c jit=off"}
     assert database_from_url("sqlite:////tmp/x.db")["NAME"] == "/tmp/x.db"
+    # The URL's own server options come after ours, so they win.
+    own = database_from_url("postgres://db.internal/rec?options=-c%20jit%3Don%20-c%20work_mem%3D8MB")
+    assert own["OPTIONS"] == {"options": "-c jit=off -c jit=on -c work_mem=8MB"}
+
+
+@pytest.mark.django_db
+def test_sessions_run_without_jit() -> None:
+    """A session of the application has JIT compilation off (PostgreSQL)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("JIT is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "postgres://host:notaport/db", "postgres://host:5432/"])
