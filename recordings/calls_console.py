@@ -94,6 +94,7 @@ class CallFilterForm(forms.Form):
     )
 
     one_sided = forms.BooleanField(label=gettext_lazy("Only one party audible"), required=False)
+    transcript_failed = forms.BooleanField(label=gettext_lazy("Only failed transcriptions"), required=False)
 
     def __init__(self, *args: Any, people: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,6 +126,10 @@ class CallFilterForm(forms.Form):
             calls = calls.filter(started_at__lte=dt.datetime.combine(data["until"], dt.time.max, zone))
         if data["one_sided"]:  # the recording has one party silent throughout
             calls = calls.filter(recording__one_sided=True, recording__deleted_at__isnull=True)
+        if data["transcript_failed"]:  # transcribing the recording failed after every retry
+            calls = calls.filter(
+                recording__transcript_failure__isnull=False, recording__deleted_at__isnull=True
+            )
         return calls
 
 

@@ -506,6 +506,7 @@ def transcript_settings(request: TenantRequest) -> HttpResponse:
         "transcription_purpose": register.transcription_purpose,
         "redact_phone_numbers": tenant.redact_phone_numbers,
         "redact_email_addresses": tenant.redact_email_addresses,
+        "mute_redacted_audio": tenant.mute_redacted_audio,
     }
     form = forms.TranscriptSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -518,6 +519,7 @@ def transcript_settings(request: TenantRequest) -> HttpResponse:
                 purpose=data["transcription_purpose"],
                 redact_phone_numbers=data["redact_phone_numbers"],
                 redact_email_addresses=data["redact_email_addresses"],
+                mute_redacted_audio=data["mute_redacted_audio"],
                 request=request,
             )
         except ValidationError as exc:

@@ -620,4 +620,4 @@ class ContactRule(TenantOwned):
         return f"{self.get_list_type_display()}: {self.number}"
 
 
-from recordings.transcripts.models import Transcript  # noqa: E402, F401 (registered with the app)
+from recordings.transcripts.models import Transcript, TranscriptFailure  # noqa: E402, F401 (registered with the app)

@@ -6,7 +6,8 @@
   full at the last 30 days' rate, and who is above 90 %;
 - what the retention sweep deletes in the next 7 days, by reason (the recordings' own
   ``expires_at`` and ``expiry_rule``, set by the lifecycle's rules);
-- processing failures of the last 7 days, with their reason.
+- processing failures of the last 7 days, with their reason, and the recordings whose
+  transcription failed after every retry and still have no transcript.
 
 The calls per day and the minutes per product come from the summary tables that
 ``recordings.usage`` keeps exact in the transactions that change them (1.5M recordings: a sum
@@ -25,6 +26,7 @@ from recordings.calls_console import reason_of
 from recordings.lifecycle import QUOTA_MS, QUOTA_WARNING_FRACTION, ExpiryRule
 from recordings.lifecycle.decisions import SAVED_PLAYBACK, WITHOUT_DUE_DATE
 from recordings.models import Call, CallDay, Kind, Recording, StoredKind
+from recordings.transcripts.models import TranscriptFailure
 from tenants.models import PlaybackSubscription, PlaybackTier, Tenant, User
 
 DAYS = 30
@@ -65,6 +67,7 @@ class Overview:
     failures_total: int
     one_sided: int = 0  # recordings of the last 30 days with one party silent throughout
     one_sided_since: dt.date | None = None
+    transcript_failures: int = 0  # live recordings whose transcription failed for good, still without one
 
 
 def days_of(tenant: Tenant, *, today: dt.date, days: int = DAYS) -> list[Day]:
@@ -140,6 +143,12 @@ def one_sided_count(tenant: Tenant, *, now: dt.datetime) -> tuple[int, dt.date]:
     return flagged.count(), first
 
 
+def transcript_failure_count(tenant: Tenant) -> int:
+    """How many of the tenant's live recordings have no transcript because their transcription
+    failed after every retry (``TranscriptFailure``, cleared by a later successful one)."""
+    return TranscriptFailure.objects.filter(tenant=tenant, recording__deleted_at__isnull=True).count()
+
+
 def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
     """The numbers of the page: the calls per day, the minutes stored per product and the
     failures counted from the summary tables (``recordings.usage``, kept exact by the services
@@ -178,4 +187,5 @@ def overview(tenant: Tenant, *, now: dt.datetime | None = None) -> Overview:
         failures_total=sum(d.failed for d in days[-SWEEP_DAYS:]),
         one_sided=one_sided,
         one_sided_since=one_sided_since,
+        transcript_failures=transcript_failure_count(tenant),
     )

@@ -316,6 +316,14 @@ class TranscriptSettingsForm(forms.Form):
     )
     redact_phone_numbers = forms.BooleanField(label=_("Redact phone numbers"), required=False)
     redact_email_addresses = forms.BooleanField(label=_("Redact e-mail addresses"), required=False)
+    mute_redacted_audio = forms.BooleanField(
+        label=_("Also silence the redacted words in the audio"),
+        required=False,
+        help_text=_(
+            "The recording keeps a copy in which the redacted words cannot be heard; "
+            "the original audio is removed and cannot be restored."
+        ),
+    )
 
 
 class ContactRuleForm(forms.Form):

@@ -191,7 +191,14 @@ AUDIO_GET = extend_schema(
 _LABEL = {
     "id": "9b2e4f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
     "name": "complaint",
+    "automatic": False,
     "created_at": "2026-11-29T10:00:00+01:00",
+}
+_AUTOMATIC_LABEL = {
+    "id": "1c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f",
+    "name": "opzeggen",
+    "automatic": True,
+    "created_at": "2026-11-29T09:16:02+01:00",
 }
 
 
@@ -200,10 +207,16 @@ LABEL_LIST_GET = extend_schema(
     operation_id="labels_list",
     summary="A recording's labels",
     responses={
-        200: OpenApiResponse(LabelSerializer(many=True), examples=[OpenApiExample("Labels", value=[_LABEL])]),
+        200: OpenApiResponse(
+            LabelSerializer(many=True), examples=[OpenApiExample("Labels", value=[_AUTOMATIC_LABEL, _LABEL])]
+        ),
         **errors(401, 403, 404),
     },
-    description="Labels are shared: everybody who may hear the recording sees and edits them.",
+    description=(
+        "Labels are shared: everybody who may hear the recording sees and edits them. A label with "
+        "`automatic: true` was put by one of the customer's keyword alerts when the transcript was "
+        "stored (the portal shows it with “(trefwoordmelding)”); it can be removed like any label."
+    ),
 )
 
 

@@ -206,6 +206,14 @@ class RecordingFilterSerializer(serializers.Serializer):
     label = serializers.CharField(  # type: ignore[assignment]  # the query parameter; DRF moves declared fields off the class
         required=False, max_length=40, help_text="Recordings with this label."
     )
+    alert = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="`true`: only recordings with a keyword alert's automatic label (the portal's filter "
+        "“With a keyword alert”; such labels have `automatic: true`). Leave it out for every recording; "
+        "`false` is refused.",
+    )
     q = serializers.CharField(
         required=False,
         max_length=100,
@@ -229,6 +237,11 @@ class RecordingFilterSerializer(serializers.Serializer):
             raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
         return attrs
 
+    def validate_alert(self, value: bool | None) -> bool | None:
+        if value is False:  # "without an alert" is no filter of the list: say so, do not guess
+            raise serializers.ValidationError("Only `true` filters; leave `alert` out for every recording.")
+        return value
+
 
 # --- the recording actions (recordings/api/actions.py) ---------------------------------------
 
@@ -248,10 +261,16 @@ class StreamUrlSerializer(serializers.Serializer):
 
 
 class LabelSerializer(serializers.ModelSerializer):
+    automatic = serializers.BooleanField(
+        read_only=True,
+        help_text="True for a label a keyword alert put when the transcript was stored (shown as "
+        "“(trefwoordmelding)” in the portal); false for one a person put. Either can be removed.",
+    )
+
     class Meta:
         model = Label
-        fields = ["id", "name", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        fields = ["id", "name", "automatic", "created_at"]
+        read_only_fields = ["id", "automatic", "created_at"]
 
 
 class LabelInputSerializer(serializers.Serializer):

@@ -78,6 +78,7 @@ def _query(request: CustomerApiRequest) -> tuple[listing.Filters, dict[str, Any]
         date_from=data.get("from"),
         date_to=data.get("to"),
         label=" ".join(data.get("label", "").split()),
+        alert="yes" if data.get("alert") else "",
         q=data.get("q", "").strip(),
     )
     return filters, data, members
@@ -109,7 +110,9 @@ class RecordingListView(TenantAPIView):
             "`q` searches the numbers, labels, comments and what was said (the transcripts, where the "
             "customer has them on; every word, as a prefix, stemmed in the customer's language). A row "
             "found in what was said carries a `snippet` showing where; each snippet shown is logged in "
-            "the access log like reading the transcript."
+            "the access log like reading the transcript.\n\n"
+            "`alert=true` lists only the recordings with a keyword alert's automatic label (the portal's "
+            "filter “With a keyword alert”), within what the user may hear."
         ),
         parameters=[RecordingFilterSerializer],
         responses={

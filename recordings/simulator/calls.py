@@ -29,6 +29,11 @@ PATTERNS: dict[str, list[str]] = {
     "unknown": ["plain", "pause_resume", "keep", "start"],
 }
 
+# The share of two-channel calls (``wav16s``) where the second party is silent throughout, as
+# after a hold or a transfer the phone system recorded wrongly: about 6 % of all calls, so that a
+# demo run shows the one-sided flag (``Recording.one_sided``) in the overview and the player.
+ONE_SIDED_SHARE = 0.3
+
 
 # --------------------------------------------------------------------------------------------
 # HTTP
@@ -118,6 +123,7 @@ class Plan:
     audio_first: bool
     events: list[tuple[str, int, set[int]]] = field(default_factory=list)  # type, ms, allowed
     audio_offset_ms: int = 0
+    one_sided: bool = False  # two channels, the second silent throughout
     expect_record: bool | None = None
     expect_state: str | None = None
 
@@ -159,6 +165,8 @@ def plan_call(
         fmt=rng.choice(["wav8", "wav8", "wav16", "wav16s", "opus"]),
         audio_first=pattern == "audio_first" or rng.random() < 0.3,
     )
+    if plan.fmt == "wav16s":  # drawn for two-channel calls only: the seed decides, as for the rest
+        plan.one_sided = rng.random() < ONE_SIDED_SHARE
     third = seconds * 1000 // 3
     mode, ok, refused, maybe = user.mode, {202}, {409}, {202, 409}
     if pattern == "refused_pause":
@@ -236,7 +244,7 @@ def run_call(client: Client, plan: Plan, bank: AudioBank, rng: random.Random) ->
     upload = None
     if record:
         audio_seconds = plan.seconds - plan.audio_offset_ms / 1000
-        upload = encode(bank.pcm(audio_seconds, rng), plan.fmt)
+        upload = encode(bank.pcm(audio_seconds, rng), plan.fmt, one_sided=plan.one_sided)
 
     def send_audio() -> None:
         assert upload is not None

@@ -95,8 +95,11 @@ def _resample_wav(data: bytes, rate: int) -> bytes:
     return bytes(out)
 
 
-def encode(pcm16k: bytes, fmt: str) -> tuple[bytes, str]:
-    """The upload body and its content type: ``wav8``, ``wav16``, ``wav16s`` (stereo), ``opus``."""
+def encode(pcm16k: bytes, fmt: str, *, one_sided: bool = False) -> tuple[bytes, str]:
+    """The upload body and its content type: ``wav8``, ``wav16``, ``wav16s`` (stereo), ``opus``.
+    ``one_sided`` (``wav16s`` only): the second party's channel is silent throughout."""
+    if one_sided and fmt != "wav16s":
+        raise ValueError(f"one-sided audio needs two channels (wav16s), not {fmt!r}")
     if fmt == "opus":
         return _opus(pcm16k), "audio/ogg"
     rate = 8000 if fmt == "wav8" else 16000
@@ -108,7 +111,8 @@ def encode(pcm16k: bytes, fmt: str) -> tuple[bytes, str]:
         mono = array.array("h", pcm)
         stereo = array.array("h", bytes(4 * len(mono)))
         stereo[0::2] = mono
-        stereo[1::2] = array.array("h", (s // 4 for s in mono))
+        if not one_sided:  # else the second channel stays silent
+            stereo[1::2] = array.array("h", (s // 4 for s in mono))
         pcm = stereo.tobytes()
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as w:

@@ -35,3 +35,27 @@ class Transcript(TenantOwned):
 
     def __str__(self) -> str:
         return f"transcript of {self.recording_id}"
+
+
+class TranscriptFailure(TenantOwned):
+    """A transcription whose last attempt failed (``service.record_failure``, from the task after
+    its last retry, or at once for a failure that is not retried): the recording stays without a
+    transcript, and the admin's overview counts it among the failures needing attention. A later
+    transcription that stores the transcript deletes the row; as derived data of the recording it
+    goes with it too (retention, erasure, the end-of-service purge)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.OneToOneField(
+        "recordings.Recording", on_delete=models.CASCADE, related_name="transcript_failure"
+    )
+    failed_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=1)
+    # The kind of fault (the exception's class name, e.g. "EngineFailed"); the message is in the
+    # worker's log. Never any of the call's words.
+    error = models.CharField(max_length=100)
+
+    class Meta:
+        verbose_name = _("failed transcription")
+
+    def __str__(self) -> str:
+        return f"failed transcription of {self.recording_id}"

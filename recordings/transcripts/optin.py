@@ -80,11 +80,14 @@ def update_transcript_settings(
     purpose: str,
     redact_phone_numbers: bool,
     redact_email_addresses: bool,
+    mute_redacted_audio: bool,
     request: HttpRequest | None = None,
 ) -> Tenant:
-    """Manage → Transcripts: on or off with the purpose (:func:`set_transcription`) and what is
-    redacted besides BSN, IBAN and card numbers, in one transaction: all of it or nothing. The
-    redaction applies to transcripts made from then on (stored text is never unredacted)."""
+    """Manage → Transcripts: on or off with the purpose (:func:`set_transcription`), what is
+    redacted besides BSN, IBAN and card numbers, and whether the redacted words are muted in the
+    stored audio too (the unmuted original is then removed), in one transaction: all of it or
+    nothing. Each applies to transcripts made from then on (stored text is never unredacted, and
+    muted audio stays muted)."""
     with transaction.atomic(), service_scope(tenant):
         set_transcription(
             tenant=tenant, acting_user=acting_user, enabled=enabled, purpose=purpose, request=request
@@ -105,6 +108,16 @@ def update_transcript_settings(
                 detail={name: "on" if value else "off" for name, value in changes.items()},
                 request=request,
             )
-    for name, value in wanted.items():
+        if locked.mute_redacted_audio != mute_redacted_audio:
+            Tenant.objects.filter(pk=tenant.pk).update(mute_redacted_audio=mute_redacted_audio)
+            log_event(
+                tenant=tenant,
+                actor=acting_user,
+                action="transcripts.mute_audio_on" if mute_redacted_audio else "transcripts.mute_audio_off",
+                target=locked,
+                detail={},
+                request=request,
+            )
+    for name, value in {**wanted, "mute_redacted_audio": mute_redacted_audio}.items():
         setattr(tenant, name, value)
     return tenant

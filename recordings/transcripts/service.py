@@ -19,13 +19,14 @@ from pathlib import Path
 
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
 from recordings import alerts
 from recordings.audio import mute
 from recordings.capture.inputs import recordings_storage
 from recordings.models import Recording
 from recordings.transcripts import engine, redaction
-from recordings.transcripts.models import Transcript
+from recordings.transcripts.models import Transcript, TranscriptFailure
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -152,6 +153,8 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
             )
             if created:  # the tenant's keyword alerts, on the redacted text, with the transcript
                 alerts.apply_alerts(recording=recording, text=full_text)
+                # An earlier failure no longer needs the admin's attention.
+                TranscriptFailure.objects.filter(recording=recording).delete()
             if muted is not None and created:
                 # The muted rendition replaces the unmuted one, which is deleted after this commit
                 # (and, were that cut short, by the next attempt: ``unmuted_key``).
@@ -178,3 +181,28 @@ def transcribe(*, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID) -> 
             result.elapsed_ms,
         )
         return "transcribed" if created else "done"
+
+
+def record_failure(
+    *, tenant_id: str | uuid.UUID, recording_id: str | uuid.UUID, attempts: int, error: BaseException
+) -> bool:
+    """Note that the last attempt to transcribe a recording failed, for the admin's overview
+    (``recordings.overview``) until a later transcription stores the transcript. Nothing is noted
+    for a recording that is deleted or has a transcript meanwhile (another attempt stored it).
+    Returns whether it was noted."""
+    with tenant_scope(tenant_id), transaction.atomic():
+        recording = (
+            Recording.objects.select_for_update().filter(pk=recording_id, deleted_at__isnull=True).first()
+        )
+        if recording is None or Transcript.objects.filter(recording=recording).exists():
+            return False
+        TranscriptFailure.objects.update_or_create(
+            recording=recording,
+            defaults={
+                "tenant_id": recording.tenant_id,
+                "failed_at": timezone.now(),
+                "attempts": attempts,
+                "error": type(error).__name__[:100],
+            },
+        )
+    return True

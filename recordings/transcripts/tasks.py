@@ -31,18 +31,31 @@ def transcribe_recording(self: Task[Any, Any], tenant_id: str, recording_id: str
     """Transcribe a recording (``service.transcribe``; idempotent). ``acks_late``: a worker killed
     mid-transcription leaves the message to be delivered again; nothing is stored until the
     transcript is complete, in one transaction. Transient errors and engine failures are retried
-    with backoff; after the last retry the recording stays without a transcript (its API answers
-    status ``none``; the recording itself was playable all along) and an ERROR says so."""
+    with backoff; after the last retry (or at once, for a failure that is not retried) the
+    recording stays without a transcript (its API answers status ``none``; the recording itself
+    was playable all along), an ERROR says so and the failure is noted for the admin's overview
+    (``service.record_failure``; a later successful transcription clears it)."""
     try:
         return service.transcribe(tenant_id=tenant_id, recording_id=recording_id)
     except RETRIED as error:
         if self.request.retries >= (self.max_retries or 0):
-            logger.error(
-                "transcription of recording %s (tenant %s) failed after %d attempts; "
-                "it stays without a transcript: %s",
-                recording_id,
-                tenant_id,
-                self.request.retries + 1,
-                error,
-            )
+            _failed(tenant_id, recording_id, self.request.retries + 1, error)
         raise
+    except Exception as error:  # not retried: this attempt was the last
+        _failed(tenant_id, recording_id, self.request.retries + 1, error)
+        raise
+
+
+def _failed(tenant_id: str, recording_id: str, attempts: int, error: BaseException) -> None:
+    logger.error(
+        "transcription of recording %s (tenant %s) failed after %d attempts; "
+        "it stays without a transcript: %s",
+        recording_id,
+        tenant_id,
+        attempts,
+        error,
+    )
+    try:
+        service.record_failure(tenant_id=tenant_id, recording_id=recording_id, attempts=attempts, error=error)
+    except Exception:  # the database is away too: the log above is what remains; the task's error stands
+        logger.exception("could not note the failed transcription of recording %s", recording_id)

@@ -107,6 +107,8 @@ SENTENCES: dict[str, Promise] = {
     "manage.keyword_alert.create": S("%(actor)s added the keyword alert “%(phrase)s”"),
     "manage.keyword_alert.delete": S("%(actor)s removed the keyword alert “%(phrase)s”"),
     "transcripts.redaction": S("%(actor)s changed which numbers and addresses transcripts redact"),
+    "transcripts.mute_audio_on": S("%(actor)s switched on silencing the redacted words in the audio"),
+    "transcripts.mute_audio_off": S("%(actor)s switched off silencing the redacted words in the audio"),
     # listening and sharing
     "recording.played": S("%(actor)s listened to a recording (%(via)s)"),
     "recording.transcript_read": S("%(actor)s read the transcript of a recording"),

@@ -180,3 +180,15 @@ def test_processing_flags_it_and_the_overview_calls_and_player_show_it(
             "Er is maar één partij te horen."
             not in owner.get(reverse("player", args=[other.pk])).content.decode()
         )
+
+
+def test_a_simulated_one_sided_call_is_flagged_when_processed(
+    pbx: Pbx, personas: Personas, speech: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator's one-sided upload (``make run``'s calls) through the telephony interface."""
+    one_sided_body, content_type = sounds.encode(speech, "wav16s", one_sided=True)
+    both_body, _ = sounds.encode(speech, "wav16s")
+    assert content_type == "audio/wav"
+    flagged = _recorded(pbx, personas, one_sided_body, monkeypatch)
+    both = _recorded(pbx, personas, both_body, monkeypatch)
+    assert (flagged.one_sided, both.one_sided) == (True, False)

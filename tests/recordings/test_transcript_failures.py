@@ -8,27 +8,33 @@ from __future__ import annotations
 
 import logging
 import shutil
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from notifications.models import PushPrompt
 from notifications.services import register_device
-from recordings import alerts
+from recordings import alerts, privacy
+from recordings.lifecycle.deletion import delete_recording_objects
 from recordings.models import Call, Recording
+from recordings.overview import overview
 from recordings.simulator import sounds
-from recordings.transcripts import engine
-from recordings.transcripts.models import Transcript
+from recordings.transcripts import engine, service
+from recordings.transcripts.models import Transcript, TranscriptFailure
 from recordings.transcripts.search import FTS_TABLE
 from recordings.transcripts.tasks import transcribe_recording
-from tenants.models import Tenant
+from tenants.models import DeletionReport, Tenant
 from tenants.scoping import tenant_scope
 from tests.api.helpers import client_for
 from tests.base import Personas
+from tests.factories import make_recording
 from tests.recordings.rpi_support import Pbx
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +183,148 @@ def test_a_failure_while_storing_leaves_no_half_transcript(
     rows = _raw_transcript_rows()
     assert len(rows) == (2 if connection.vendor == "sqlite" else 1)  # the row (and its index entry)
     assert all("customer service" in text.lower() for _id, text in rows)
+
+
+# --- a failure that needs the admin's attention --------------------------------------------------
+
+
+def _failure_rows() -> list[tuple[Any, ...]]:
+    """Every noted failure (recording, tenant, attempts, error), read with plain SQL whatever the
+    tenant."""
+    with connection.cursor() as cursor:
+        table = TranscriptFailure._meta.db_table
+        cursor.execute(f"SELECT recording_id, tenant_id, attempts, error FROM {table}")  # noqa: S608 (model metadata)
+        rows = cursor.fetchall()
+    return [
+        (uuid.UUID(str(rec)), uuid.UUID(str(tenant)), attempts, error)
+        for rec, tenant, attempts, error in rows
+    ]
+
+
+def test_the_last_failed_attempt_notes_it_and_a_later_success_clears_it(
+    personas: Personas, recorded: Recording, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = engine._transcribe
+    noted_before: list[int] = []
+
+    def always_fails(path: Any, *, language: str, words: bool) -> engine.Result:
+        noted_before.append(len(_failure_rows()))  # what an attempt finds noted
+        raise RuntimeError("std::bad_alloc")
+
+    monkeypatch.setattr(engine, "_transcribe", always_fails)
+    result = transcribe_recording.apply(args=_args(recorded))
+    assert result.failed()
+    attempts = transcribe_recording.max_retries + 1
+    assert noted_before == [0] * attempts  # the attempts before the last one note nothing
+    with tenant_scope(personas.tenant_a):
+        [failure] = TranscriptFailure.objects.all()
+    assert (failure.recording_id, failure.attempts, failure.error) == (recorded.pk, attempts, "EngineFailed")
+    assert failure.tenant_id == personas.tenant_a.pk
+    # Asked again (the operator's repair) with the engine working: the transcript, and no failure.
+    monkeypatch.setattr(engine, "_transcribe", real)
+    assert transcribe_recording.apply(args=_args(recorded)).get() == "transcribed"
+    assert _failure_rows() == []
+    with tenant_scope(personas.tenant_a):
+        assert Transcript.objects.filter(recording=recorded).exists()
+        assert overview(personas.tenant_a).transcript_failures == 0
+
+
+def test_a_failure_that_is_not_retried_is_noted_at_once(
+    personas: Personas, recorded: Recording, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def breaks(**kwargs: Any) -> Any:
+        raise ValueError("a bug while storing")
+
+    monkeypatch.setattr(alerts, "apply_alerts", breaks)
+    assert transcribe_recording.apply(args=_args(recorded)).failed()
+    assert _failure_rows() == [(recorded.pk, personas.tenant_a.pk, 1, "ValueError")]
+
+
+def test_nothing_is_noted_for_a_deleted_or_transcribed_recording(personas: Personas) -> None:
+    owner = personas.users["always"]
+    gone = make_recording(owner, deleted_at=timezone.now())
+    done = make_recording(owner)
+    with tenant_scope(personas.tenant_a):
+        Transcript.objects.create(
+            tenant_id=done.tenant_id, recording=done, language="en", model_name="m", text="hi"
+        )
+    for recording in (gone, done):
+        noted = service.record_failure(
+            tenant_id=recording.tenant_id,
+            recording_id=recording.pk,
+            attempts=7,
+            error=engine.EngineFailed("x"),
+        )
+        assert noted is False
+    assert _failure_rows() == []
+
+
+def _fail(recording: Recording, attempts: int = 7) -> None:
+    assert service.record_failure(
+        tenant_id=recording.tenant_id,
+        recording_id=recording.pk,
+        attempts=attempts,
+        error=engine.EngineFailed("x"),
+    )
+
+
+def test_the_overview_counts_the_tenants_own_failures_and_links_to_the_calls(
+    personas: Personas, recorded: Recording
+) -> None:
+    p = personas
+    _fail(recorded)
+    _fail(make_recording(p.users["on_demand"]))  # a second one of tenant A (no call row)
+    _fail(make_recording(p.charlie))  # tenant B's own
+    _fail(recorded, attempts=3)  # noted again: still one failure for that recording
+    with tenant_scope(p.tenant_a):
+        assert overview(p.tenant_a).transcript_failures == 2
+    with tenant_scope(p.tenant_b):
+        assert overview(p.tenant_b).transcript_failures == 1
+
+    admin = Client()
+    admin.force_login(p.admin)
+    page = admin.get(reverse("manage_overview")).content.decode()
+    assert "Het uitschrijven van 2 opnamen is ook na elke nieuwe poging mislukt" in page
+    assert f'href="{reverse("manage_calls")}?transcript_failed=on"' in page
+    calls = admin.get(reverse("manage_calls"), {"transcript_failed": "on"})
+    assert calls.status_code == 200
+    assert [row.call.pk for row in calls.context["rows"]] == [recorded.call_id]
+    charlie = Client()
+    charlie.force_login(p.charlie)  # tenant B works in English
+    assert (
+        "The transcription of 1 recording failed after every retry: it has no transcript."
+        in charlie.get(reverse("manage_overview")).content.decode()
+    )
+    charlie_calls = charlie.get(reverse("manage_calls"), {"transcript_failed": "on"})
+    assert charlie_calls.status_code == 200 and list(charlie_calls.context["rows"]) == []
+
+
+def test_no_sentence_without_failures(personas: Personas) -> None:
+    admin = Client()
+    admin.force_login(personas.admin)
+    assert 'id="transcript-failures"' not in admin.get(reverse("manage_overview")).content.decode()
+
+
+def test_deletion_erasure_and_the_purge_leave_no_failure_behind(
+    personas: Personas, django_capture_on_commit_callbacks: Any
+) -> None:
+    p = personas
+    owner = p.users["always"]
+    deleted = make_recording(owner, remote_number="+31611111111")
+    erased = make_recording(owner, remote_number="+31622222222")
+    purged = make_recording(owner, remote_number="+31633333333")
+    other = make_recording(p.charlie)
+    for recording in (deleted, erased, purged, other):
+        _fail(recording)
+    delete_recording_objects(recordings=[deleted], reason="user_deleted")
+    assert {row[0] for row in _failure_rows()} == {erased.pk, purged.pk, other.pk}
+    privacy.erase_subject(tenant=p.tenant_a, number="+31622222222", confirmed_count=1, acting_user=p.admin)
+    with tenant_scope(p.tenant_a):
+        assert overview(p.tenant_a).transcript_failures == 1
+    with django_capture_on_commit_callbacks(execute=True):  # the purge task, sent on commit
+        privacy.end_service(tenant=p.tenant_a, acting_user=p.support)
+    report = DeletionReport.objects.get(tenant=p.tenant_a)
+    assert report.status == DeletionReport.Status.DONE and report.verified
+    assert report.counts["rows:recordings.TranscriptFailure"] == 1  # counted in the deletion report
+    assert not TranscriptFailure.objects.unscoped().filter(tenant=p.tenant_a).exists()
+    assert [row[0] for row in _failure_rows()] == [other.pk]  # the other customer's stays

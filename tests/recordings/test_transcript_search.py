@@ -14,12 +14,13 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from recordings.models import Label, PlaybackAccess, Recording
 from recordings.transcripts import search, service
 from recordings.transcripts.models import Transcript
 from tenants.audit import AuditEntry
+from tenants.audit.readable import readable
 from tenants.models import Tenant
 from tenants.register import get_register
 from tenants.scoping import tenant_scope
@@ -233,6 +234,86 @@ def test_the_transcript_settings_page_is_the_admins_only(personas: Personas) -> 
             client.post(url, {"transcription_enabled": "on", "transcription_purpose": "x"}).status_code == 403
         )
     assert not Tenant.objects.get(pk=personas.tenant_a.pk).transcription_enabled
+
+
+def _mute_entries(tenant: Tenant) -> list[AuditEntry]:
+    with tenant_scope(tenant):
+        return list(AuditEntry.objects.filter(action__startswith="transcripts.mute_audio").order_by("seq"))
+
+
+def test_the_admin_switches_silencing_of_redacted_words_in_the_audio(personas: Personas) -> None:
+    p = personas
+    client = _manage(p)
+    url = reverse("manage_transcripts")
+    page = client.get(url).content.decode()  # Alice works in Dutch
+    assert 'name="mute_redacted_audio"' in page
+    assert "Onleesbaar gemaakte woorden ook in de audio dempen" in page
+    assert "De oorspronkelijke audio wordt verwijderd en is niet terug te halen." in page
+    english = Client()
+    english.force_login(p.charlie)  # tenant B works in English
+    page = english.get(url).content.decode()
+    assert "Also silence the redacted words in the audio" in page
+    assert "The original audio is removed; it cannot be restored." in page
+
+    tenant = Tenant.objects.get(pk=p.tenant_a.pk)
+    assert not tenant.mute_redacted_audio  # off by default
+    on = {"transcription_enabled": "on", "transcription_purpose": "Kwaliteit", "mute_redacted_audio": "on"}
+    assert client.post(url, on).status_code == 302
+    tenant.refresh_from_db()
+    assert (tenant.transcription_enabled, tenant.mute_redacted_audio, tenant.redact_phone_numbers) == (
+        True,
+        True,
+        False,
+    )
+    assert client.post(url, on).status_code == 302  # saved again unchanged: no second entry
+    assert client.post(url, {**on, "mute_redacted_audio": ""}).status_code == 302
+    tenant.refresh_from_db()
+    assert not tenant.mute_redacted_audio and tenant.transcription_enabled
+    entries = _mute_entries(tenant)
+    assert [(e.action, e.actor_id) for e in entries] == [
+        ("transcripts.mute_audio_on", p.admin.pk),
+        ("transcripts.mute_audio_off", p.admin.pk),
+    ]
+    for language, expected in (
+        ("nl", ["heeft het dempen van onleesbaar gemaakte woorden in de audio aangezet",
+                "heeft het dempen van onleesbaar gemaakte woorden in de audio uitgezet"]),
+        ("en", ["switched on silencing the redacted words in the audio",
+                "switched off silencing the redacted words in the audio"]),
+    ):  # fmt: skip
+        with translation.override(language):
+            sentences = [r.sentence for r in readable(tenant.pk, entries)]
+        assert all(want in got for want, got in zip(expected, sentences, strict=True)), sentences
+
+    # Bad input elsewhere in the form: nothing of it is applied, muting included.
+    refused = client.post(url, {**on, "transcription_purpose": "x" * 2001})
+    assert refused.status_code == 400
+    tenant.refresh_from_db()
+    assert not tenant.mute_redacted_audio
+    b = Tenant.objects.get(pk=p.tenant_b.pk)  # no purpose in its register yet
+    no_purpose = english.post(
+        url, {"transcription_enabled": "on", "transcription_purpose": " ", "mute_redacted_audio": "on"}
+    )
+    assert no_purpose.status_code == 400
+    b.refresh_from_db()
+    assert not b.transcription_enabled and not b.mute_redacted_audio
+    assert _mute_entries(b) == []
+    # Charlie's page is his tenant's: switching it there leaves tenant A as it was.
+    assert english.post(url, {"mute_redacted_audio": "on"}).status_code == 302
+    b.refresh_from_db()
+    tenant.refresh_from_db()
+    assert b.mute_redacted_audio and not tenant.mute_redacted_audio
+    assert [e.actor_id for e in _mute_entries(b)] == [p.charlie.pk]
+    assert len(_mute_entries(tenant)) == 2
+
+
+def test_only_the_admin_switches_silencing(personas: Personas) -> None:
+    url = reverse("manage_transcripts")
+    for user in (personas.listener, personas.users["always"], personas.playback["days_30"]):
+        client = Client()
+        client.force_login(user)
+        assert client.post(url, {"mute_redacted_audio": "on"}).status_code == 403
+    assert not Tenant.objects.get(pk=personas.tenant_a.pk).mute_redacted_audio
+    assert _mute_entries(personas.tenant_a) == []
 
 
 def test_split_marked_keeps_the_text_and_drops_stray_marks() -> None:

@@ -13,9 +13,10 @@ are checked (events may be refused with 409 then).
 Each call picks a user round-robin and a pattern of its mode: always (plain, or a refused pause),
 always_pause (pause/resume), on demand (keep or not, pause after keep), user start (start or
 not; audio from start with X-Audio-Offset-Ms), never, Playback (whole call; blacklisted number),
-no product; audio before or after the end; WAV 8/16 kHz or Ogg/Opus. Audio is speech made by
-espeak-ng (Dutch and English) when it is installed, else tones. Calls lie in the past (spread over
-``--spread-hours``), so every time is "between started_at and now".
+no product; audio before or after the end; WAV 8/16 kHz (a share of the two-channel ones with
+the second party silent throughout, which the processing flags as one-sided) or Ogg/Opus. Audio
+is speech made by espeak-ng (Dutch and English) when it is installed, else tones. Calls lie in the
+past (spread over ``--spread-hours``), so every time is "between started_at and now".
 
 Errors are answers the contract does not allow for the situation, transport failures, and (with
 ``--wait``) final states other than the expected one. The summary gives calls per second through
@@ -112,6 +113,8 @@ class Command(BaseCommand):
             "requests_per_second": round(sum(o.requests for o in outcomes) / elapsed, 1),
             "errors": len(errors),
             "states": dict(Counter(o.state for o in outcomes)),
+            # Recorded two-channel calls with one party silent (the one-sided flag, by the processing).
+            "one_sided": sum(1 for o in outcomes if o.plan.one_sided and o.state == "recorded"),
             "speech": bank.speech,
             "seed": seed,
         }
@@ -121,7 +124,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{summary['calls']} calls ({summary['requests']} requests) in {summary['seconds']} s "
                 f"at concurrency {summary['concurrency']}: {summary['calls_per_second']} calls/s, "
-                f"{summary['errors']} errors; states {summary['states']}"
+                f"{summary['errors']} errors; states {summary['states']}; "
+                f"{summary['one_sided']} recorded with one party silent"
             )
             for line in errors[:50]:
                 self.stderr.write(line)
