@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, StringAgg, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
@@ -259,40 +259,7 @@ def keyset_rows(
         return list(qs[:limit])
     merged, params = _merged_sql(qs, limit=limit, owners=owners)
     # The SQL is Django's own compilation of ``qs``; every value stays a parameter.
-    rows = qs.filter(pk__in=RawSQL(merged, params))  # noqa: S611
-    if not lateral:
-        return list(rows)
-    return _walking_each_owners_index(rows)
-
-
-def _walking_each_owners_index(rows: QuerySet[Any]) -> list[Any]:
-    """``rows`` evaluated with PostgreSQL's bitmap scans off for this one statement.
-
-    Each owner's part must walk that owner's index range in order and stop after ``limit`` rows.
-    The planner underestimates how many rows a part finds: it multiplies the selectivity of the
-    part's ``owner_id = owners.id`` by that of the visibility rule's own condition on the same
-    column (``owner_id = ANY(team members)``), as if they were independent, and expects a few
-    hundred rows where a listener's member has thousands. With that estimate a bitmap scan (every
-    row of the owner after the position, then sorted) looks as cheap as the walk, and deep pages
-    went that way: a listener of 20 members 100 pages deep took 350 ms instead of 2 ms at 1.5 M
-    recordings (bench/bench_api.py). A bitmap scan cannot return rows in index order, so turning
-    it off leaves the walk. ``SET LOCAL`` in a transaction of its own, or in a caller's
-    transaction in a savepoint with the previous value restored before it is released, so
-    nothing else is planned differently; an error rolls the setting back with the savepoint.
-    """
-    connection = connections[rows.db]
-    inside = connection.in_atomic_block  # a caller's transaction goes on after this statement
-    with transaction.atomic(using=rows.db):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('enable_bitmapscan'), set_config('enable_bitmapscan', 'off', true)"
-            )
-            (before, _off) = cursor.fetchone()
-        found = list(rows)
-        if inside:  # else the transaction ends here, and the setting with it
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [before])
-    return found
+    return list(qs.filter(pk__in=RawSQL(merged, params)))  # noqa: S611
 
 
 _PLACEHOLDER = re.compile(r"%%|%s")

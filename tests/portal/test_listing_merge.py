@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -159,29 +158,3 @@ def test_portal_and_api_page_the_listener_list_alike(mixed: dict[str, Any]) -> N
         )
     assert seen_portal == expected == seen_api
     assert len(expected) > listing.PAGE_SIZE  # the portal's pagination ran
-
-
-@pytest.mark.parametrize("before", ["on", "off"])
-def test_the_merge_leaves_the_planner_as_it_found_it(mixed: dict[str, Any], before: str) -> None:
-    """PostgreSQL plans the merged page with bitmap scans off (so each owner's index is walked in
-    order); inside a caller's transaction the setting is back to what it was afterwards, so no
-    later query of the request is planned differently."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the planner setting is PostgreSQL's")
-    p = mixed["personas"]
-
-    def setting() -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('enable_bitmapscan')")
-            return str(cursor.fetchone()[0])
-
-    with tenant_scope(p.tenant_a), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [before])
-        members = listing.team_member_ids(p.listener)
-        qs = listing.visible_queryset(p.listener, members)
-        owners = listing.candidate_owners(p.listener, members)
-        assert owners is not None and len(owners) > 2
-        merged = _walk(qs, owners=owners)
-        assert setting() == before
-        assert merged == _walk(qs, owners=None)
