@@ -16,7 +16,10 @@ import binascii
 import datetime as dt
 import json
 import re
+import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,10 +249,11 @@ def keyset_rows(
     """The first ``limit`` rows of ``qs`` newest first, after ``position`` (portal and API).
 
     ``owners``: every owner a row of ``qs`` can have (:func:`candidate_owners`). With more than one,
-    the page is merged from per-owner pages — ``qs.filter(owner=o)`` in index order, ``LIMIT``
-    ``limit`` each, all filters and the position applied inside — in one statement, so each owner
-    costs one short index range instead of the database sorting every owner's recordings. ``qs``
-    must only contain rows of those owners (a visible_queryset, filtered).
+    the page is merged from per-owner walks — ``qs.filter(owner=o)`` in index order, all filters
+    and the position applied inside — so each owner costs one short index range instead of the
+    database sorting every owner's recordings. ``qs`` must only contain rows of those owners (a
+    visible_queryset, filtered). PostgreSQL: :func:`_merged_ids`; elsewhere one ``UNION ALL``
+    of every owner's first ``limit`` rows.
     """
     if position is not None:
         qs = after_position(qs, *position)
@@ -257,18 +261,91 @@ def keyset_rows(
     lateral = connections[qs.db].vendor == "postgresql"
     if owners is None or len(owners) < 2 or (not lateral and len(owners) > UNION_MAX_OWNERS):
         return list(qs[:limit])
-    merged, params = _merged_sql(qs, limit=limit, owners=owners)
+    owner_ids = [owner if isinstance(owner, uuid.UUID) else uuid.UUID(str(owner)) for owner in owners]
+    if lateral:
+        return list(qs.filter(pk__in=_merged_ids(qs, limit=limit, owners=owner_ids)))
+    merged, params = _union_sql(qs, limit=limit, owners=owner_ids)
     # The SQL is Django's own compilation of ``qs``; every value stays a parameter.
-    rows = qs.filter(pk__in=RawSQL(merged, params))  # noqa: S611
-    if not lateral:
-        return list(rows)
-    return _walking_each_owners_index(rows)
+    return list(qs.filter(pk__in=RawSQL(merged, params)))  # noqa: S611
 
 
-def _walking_each_owners_index(rows: QuerySet[Any]) -> list[Any]:
-    """``rows`` evaluated with PostgreSQL's bitmap scans off for this one statement.
+# Where an owner's walk starts when the page has no position: after every real row.
+_FROM_THE_TOP = (dt.datetime(9999, 12, 31, tzinfo=dt.UTC), uuid.UUID(int=(1 << 128) - 1))
 
-    Each owner's part must walk that owner's index range in order and stop after ``limit`` rows.
+
+def _merged_ids(qs: QuerySet[Any], *, limit: int, owners: list[uuid.UUID]) -> list[uuid.UUID]:
+    """PostgreSQL: the ids of the first ``limit`` rows of ``qs`` over the owners' walks, merged
+    in rounds that read no further than the page needs.
+
+    Each round is one statement: every owner still walking takes its next ``k`` rows after where
+    it stopped (a ``LATERAL`` subquery over arrays of owners and their positions, planned once;
+    a ``UNION ALL`` of 20 parts took longer to plan than to run). An owner that returns fewer
+    than ``k`` has no more rows. Once ``limit`` rows are known, an owner walks on only if it
+    stopped at a row newer than the ``limit``-th: its unseen rows are older than where it
+    stopped, so the others cannot change the page. ``k`` starts at an even share of the page and
+    doubles each round. The rows come out exactly as ``qs[:limit]`` would (tests compare every
+    filter page by page). Reading each owner's first ``limit`` rows at once, as before, cost
+    about as many rows as owners times the page; with a per-row search check (a common word in
+    what was said) that was 21 × 26 checks for a listener's page, where the rounds need about
+    two pages' worth (bench/bench_transcript_search.py).
+    """
+    marker = (
+        uuid.uuid4(),
+        dt.datetime(1901, 2, 3, 4, 5, 6, secrets.randbelow(10**6), tzinfo=dt.UTC),
+        uuid.uuid4(),
+    )
+    part = after_position(qs.filter(owner_id=marker[0]), marker[1], marker[2]).values_list("id", "started_at")
+    sql, part_params = part.query.sql_with_params()
+    columns = ("owners.id", "owners.t", "owners.i")
+    places: dict[int, str] = {}
+    for n, value in enumerate(part_params):
+        for column, mark in zip(columns, marker, strict=True):
+            if value == mark or str(value).replace("-", "") == str(mark).replace("-", ""):
+                places[n] = column
+    if sorted(places.values()) != sorted(columns):  # cannot happen with random markers; never guess
+        raise RuntimeError("The owner's and position's parameters are not found once in the per-owner query.")
+    tokens = iter(range(len(part_params)))
+
+    def column_or_param(match: re.Match[str]) -> str:
+        if match.group() == "%%":
+            return "%%"
+        return places.get(next(tokens), "%s")
+
+    lateral = _PLACEHOLDER.sub(column_or_param, sql)
+    rest = [value for n, value in enumerate(part_params) if n not in places]
+    walking = dict.fromkeys(owners, _FROM_THE_TOP)
+    known: list[tuple[dt.datetime, uuid.UUID]] = []
+    k = -(-limit // len(owners)) + 1
+    with _ordered_index_walks(qs.db) as cursor:
+        while walking:
+            cursor.execute(
+                "SELECT owners.id, merged.started_at, merged.id "  # noqa: S608 (compiled by Django)
+                "FROM unnest(%s::uuid[], %s::timestamptz[], %s::uuid[]) AS owners(id, t, i) "
+                f"CROSS JOIN LATERAL ({lateral} LIMIT {int(k)}) AS merged",
+                [list(walking), [t for t, _ in walking.values()], [i for _, i in walking.values()], *rest],
+            )
+            taken: dict[uuid.UUID, list[tuple[dt.datetime, uuid.UUID]]] = {owner: [] for owner in walking}
+            for owner, started_at, pk in cursor.fetchall():
+                taken[owner].append((started_at, pk))
+            for owner, rows in taken.items():
+                known.extend(rows)
+                if len(rows) < k:
+                    del walking[owner]
+                else:
+                    walking[owner] = min(rows)
+            known.sort(reverse=True)
+            if len(known) >= limit:
+                last = known[limit - 1]
+                walking = {owner: stop for owner, stop in walking.items() if stop > last}
+            k *= 2
+    return [pk for _started_at, pk in known[:limit]]
+
+
+@contextmanager
+def _ordered_index_walks(alias: str) -> Iterator[Any]:
+    """A cursor whose statements PostgreSQL plans with bitmap scans off.
+
+    Each owner's part must walk that owner's index range in order and stop after ``k`` rows.
     The planner underestimates how many rows a part finds: it multiplies the selectivity of the
     part's ``owner_id = owners.id`` by that of the visibility rule's own condition on the same
     column (``owner_id = ANY(team members)``), as if they were independent, and expects a few
@@ -280,31 +357,27 @@ def _walking_each_owners_index(rows: QuerySet[Any]) -> list[Any]:
     transaction in a savepoint with the previous value restored before it is released, so
     nothing else is planned differently; an error rolls the setting back with the savepoint.
     """
-    connection = connections[rows.db]
+    connection = connections[alias]
     inside = connection.in_atomic_block  # a caller's transaction goes on after this statement
-    with transaction.atomic(using=rows.db):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('enable_bitmapscan'), set_config('enable_bitmapscan', 'off', true)"
-            )
-            (before, _off) = cursor.fetchone()
-        found = list(rows)
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('enable_bitmapscan'), set_config('enable_bitmapscan', 'off', true)"
+        )
+        (before, _off) = cursor.fetchone()
+        yield cursor
         if inside:  # else the transaction ends here, and the setting with it
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [before])
-    return found
+            cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [before])
 
 
 _PLACEHOLDER = re.compile(r"%%|%s")
 
 
-def _merged_sql(qs: QuerySet[Any], *, limit: int, owners: list[Any]) -> tuple[str, list[Any]]:
-    """``SELECT id`` of the first ``limit`` rows of ``qs`` (ordered) over the per-owner pages.
+def _union_sql(qs: QuerySet[Any], *, limit: int, owners: list[uuid.UUID]) -> tuple[str, list[Any]]:
+    """``SELECT id`` of the first ``limit`` rows of ``qs`` (ordered) over the per-owner pages, as
+    one ``UNION ALL`` of every owner's first ``limit`` rows (SQLite, which has no ``LATERAL``).
 
-    The per-owner query is compiled once, with a marker value in the owner's parameter place.
-    PostgreSQL runs it once per owner as a ``LATERAL`` subquery over the owner list (planned once:
-    a ``UNION ALL`` of 20 parts took longer to plan than to run); elsewhere (SQLite) the parts are
-    repeated in a ``UNION ALL``, each owner's id in the marker's place.
+    The per-owner query is compiled once, with a marker value in the owner's parameter place,
+    and repeated in the ``UNION ALL``, each owner's id in the marker's place.
     """
     marker = uuid.uuid4()
     part = qs.filter(owner_id=marker).values_list("id", "started_at")[:limit]
@@ -314,24 +387,9 @@ def _merged_sql(qs: QuerySet[Any], *, limit: int, owners: list[Any]) -> tuple[st
         raise RuntimeError("The owner's parameter is not found once in the per-owner query.")
     place = places[0]
     order = f"ORDER BY merged.started_at DESC, merged.id DESC LIMIT {int(limit)}"
-    owner_ids = [owner if isinstance(owner, uuid.UUID) else uuid.UUID(str(owner)) for owner in owners]
-    if connections[qs.db].vendor == "postgresql":
-        tokens = iter(range(len(part_params)))
-
-        def owner_column(match: re.Match[str]) -> str:
-            if match.group() == "%%":
-                return "%%"
-            return "owners.id" if next(tokens) == place else "%s"
-
-        lateral = _PLACEHOLDER.sub(owner_column, sql)
-        params = [owner_ids, *part_params[:place], *part_params[place + 1 :]]
-        return (
-            f"SELECT merged.id FROM unnest(%s::uuid[]) AS owners(id) "  # noqa: S608 (compiled by Django)
-            f"CROSS JOIN LATERAL ({lateral}) AS merged {order}",
-            params,
-        )
-    parts, params = [], []
-    for n, owner_id in enumerate(owner_ids):
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, owner_id in enumerate(owners):
         # A subquery per part: SQLite allows no ORDER BY/LIMIT directly inside a compound.
         parts.append(f"SELECT * FROM ({sql}) AS part{n}")  # noqa: S608 (compiled by Django)
         # The marker's value as the backend took it: a UUID object, or its hex (SQLite).
