@@ -70,14 +70,22 @@ def _words(q: str) -> list[str]:
 
 
 def _fts5_query(q: str) -> str:
-    """Every word of ``q`` as a quoted FTS5 term (prefix match), so no query syntax is possible."""
+    """Every word of ``q`` as a quoted FTS5 term (prefix match), so no query syntax is possible.
+    FTS5's tokenizer does not stem, so a prefix is how "abonnement" finds "abonnementen" here."""
     return " ".join(f'"{w}"*' for w in _words(q))
 
 
 def _tsquery(q: str) -> str:
-    """The same question for PostgreSQL: every word, as a prefix (``word:*``); built of \\w+ words
-    only, so no tsquery syntax reaches PostgreSQL."""
-    return " & ".join(f"{w}:*" for w in _words(q))
+    """The same question for PostgreSQL: every word, the last one also as the start of a word
+    (``word:*``), as it is while the person is still typing ("factuur kla" finds "factuur
+    klant"); the words before it are whole words, stemmed in the tenant's language, so their
+    other forms are found too. A prefix of a short common word matches many words, and the GIN
+    index reads every entry of each of them, where it skips through a whole word's entries to a
+    rare word's: "nee" and a rare word took 100 ms as prefixes, 40 ms so
+    (bench/bench_transcript_search.py). Built of \\w+ words only, so no tsquery syntax reaches
+    PostgreSQL."""
+    words = _words(q)
+    return " & ".join(f"{w}:*" if n == len(words) - 1 else w for n, w in enumerate(words))
 
 
 def _vendor() -> str:
@@ -198,17 +206,37 @@ def snippets(q: str, *, language: str, recording_ids: Iterable[uuid.UUID]) -> di
         rows = transcripts.filter(id__in=_fts5_ids(query)).annotate(snippet=raw)
     else:
         config, query = config_for(language), _tsquery(q)
-        clean = 'translate("recordings_transcript"."text", %s, \'\')'
-        # The excerpt around the shortest stretch holding every word (the row matched all of
-        # them); when that stretch is longer than an excerpt, PostgreSQL marks nothing, and the
-        # excerpt around the first of any of the words is taken instead.
+        any_word = " | ".join(query.split(" & "))
+        text = '"recordings_transcript"."text"'
+        clean = f"translate({text}, %s, '')"
+        # The words are looked for in a window of the text first: ts_headline parses and stems
+        # the whole text it is given (0.3 ms a transcript of 185 words, most of a page's
+        # snippets), and a window of WINDOW characters around where the first word's start is
+        # first seen holds the match nearly always (whole words at both ends). In it, the
+        # excerpt around the shortest stretch holding every word (the row matched all of them);
+        # when that stretch is longer than an excerpt, PostgreSQL marks nothing, and the excerpt
+        # around the first of any of the words is taken instead; when the window holds none of
+        # them (the start seen first was in another word), the same in the whole text.
+        trim_start = "CASE WHEN at.s > 1 THEN '^\\S*\\s+' ELSE '^' END"  # a word cut by the window
+        trim_end = f"CASE WHEN at.s + %s <= length({text}) THEN '\\s+\\S*$' ELSE '$' END"
         raw = RawSQL(  # noqa: S611 (constant SQL, bound parameters)
-            f"(SELECT CASE WHEN strpos(h, %s) > 0 THEN h ELSE ts_headline(%s::regconfig, {clean}, "  # noqa: S608
-            f"to_tsquery(%s::regconfig, %s), %s) END FROM (SELECT ts_headline(%s::regconfig, {clean}, "
-            "to_tsquery(%s::regconfig, %s), %s) AS h) AS headline)",
+            "(SELECT CASE WHEN strpos(h, %s) > 0 THEN h "  # noqa: S608 (constant SQL)
+            "ELSE (SELECT CASE WHEN strpos(h2, %s) > 0 THEN h2 "
+            f"ELSE ts_headline(%s::regconfig, {clean}, to_tsquery(%s::regconfig, %s), %s) END "
+            "FROM (SELECT ts_headline(%s::regconfig, w, to_tsquery(%s::regconfig, %s), %s) AS h2) "
+            "AS any_word) END "
+            f"FROM (SELECT greatest(1, strpos(' ' || lower({text}), %s) - %s) AS s) AS at, "
+            f"LATERAL (SELECT translate(regexp_replace(regexp_replace(substr({text}, at.s, %s), "
+            f"{trim_start}, ''), {trim_end}, ''), %s, '') AS w) AS win, "
+            "LATERAL (SELECT ts_headline(%s::regconfig, w, to_tsquery(%s::regconfig, %s), %s) AS h) "
+            "AS every_word)",
             [
-                *(START, config, START + STOP, config, " | ".join(query.split(" & ")), _HEADLINE_OPTIONS),
-                *(config, START + STOP, config, query, _HEADLINE_OPTIONS),
+                *(START, START),
+                *(config, START + STOP, config, any_word, _HEADLINE_OPTIONS),
+                *(config, config, any_word, _HEADLINE_OPTIONS),
+                *(_locator(q), WINDOW_BEFORE),
+                *(WINDOW, WINDOW, START + STOP),
+                *(config, config, query, _HEADLINE_OPTIONS),
             ],
             output_field=TextField(),
         )
@@ -219,6 +247,19 @@ def snippets(q: str, *, language: str, recording_ids: Iterable[uuid.UUID]) -> di
         if any(part.mark for part in parts):
             found[recording_id] = _with_ellipses(parts, text)
     return found
+
+
+# The window of text a snippet is looked for in first (PostgreSQL): characters before and in all.
+WINDOW_BEFORE, WINDOW = 120, 320
+
+
+def _locator(q: str) -> str:
+    """What to look for in the lowercased text to place the window: the start of the first word
+    of ``q`` (after a space). A last word is a prefix already; a whole word without its last two
+    letters, an ending the stemming may drop ("abonnementen" is found as " abonnemente")."""
+    words = _words(q)
+    word = words[0].lower()
+    return " " + (word if len(words) == 1 else word[: max(4, len(word) - 2)])
 
 
 def _with_ellipses(parts: list[Part], text: str) -> list[Part]:

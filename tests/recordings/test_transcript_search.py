@@ -359,3 +359,51 @@ def test_postgresql_common_and_rare_words_find_the_same_rows_either_way(
     assert set(_search(client_for(owner), "zoemtoon")) == found  # few: through the index (IN)
     monkeypatch.setattr(search, "COMMON_MATCHES", -1)  # as if the word were common: EXISTS per row
     assert set(_search(client_for(owner), "zoemtoon")) == found
+
+
+def _marked(parts: list[search.Part]) -> list[str]:
+    return [part.text.lower() for part in parts if part.mark]
+
+
+def _plain(parts: list[search.Part]) -> str:
+    return "".join(part.text for part in parts).strip(" …")
+
+
+FILLER = " ".join(f"woord{n} en dan verder" for n in range(150))  # 3,000 characters, no search word
+
+
+def test_a_word_said_late_in_a_long_call_is_marked_in_whole_words(personas: Personas) -> None:
+    """PostgreSQL looks in a window of the text first; the snippet still marks the word however
+    late it was said, and starts and ends on whole words of what was said."""
+    owner = personas.users["always"]
+    said = _with_transcript(owner, f"{FILLER} en toen wilde zij het abonnement opzeggen want {FILLER}")
+    with tenant_scope(said.tenant_id):
+        found = search.snippets("opzeggen", language="nl", recording_ids=[said.pk])
+    parts = found[said.pk]
+    assert _marked(parts) == ["opzeggen"]
+    words = said.transcript.text.split()
+    shown = _plain(parts).split()
+    assert any(words[n : n + len(shown)] == shown for n in range(len(words))), shown  # whole words
+
+
+def test_two_words_are_found_where_the_first_ones_start_is_first_seen_elsewhere(personas: Personas) -> None:
+    """The window is placed where the start of the first word is first seen; "maandag" is not
+    the word "maand", so the words are looked for in the whole text and still marked."""
+    owner = personas.users["always"]
+    said = _with_transcript(owner, f"Op maandag belde ik. {FILLER} De maand rekening klopt niet.")
+    with tenant_scope(said.tenant_id):
+        found = search.snippets("maand rekening", language="nl", recording_ids=[said.pk])
+    assert set(_marked(found[said.pk])) == {"maand", "rekening"}
+
+
+def test_only_the_last_word_of_a_search_is_a_prefix(personas: Personas) -> None:
+    """As while typing: "zoemtoon lij" finds "zoemtoon ... lijn"; a word before the last is a
+    whole word (on PostgreSQL, stemmed: "abonnementen" finds "abonnement")."""
+    owner = personas.users["always"]
+    said = _with_transcript(owner, SAID)
+    client = client_for(owner)
+    assert set(_search(client, "zoemtoon lij")) == {str(said.pk)}
+    assert set(_search(client, "abonnement zoem")) == {str(said.pk)}
+    if connection.vendor == "postgresql":
+        assert set(_search(client, "abonnementen zoem")) == {str(said.pk)}  # the stem
+        assert _search(client, "zoem lijn") == {}  # "zoem" is not a whole word of it
