@@ -128,10 +128,14 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
                     )
                 )
         # NOT NULL columns without a database default that not every version has (the script
-        # also measures older code): integrity_problem (recordings 0006).
-        later = [
-            c for c in ("integrity_problem",) if c in {f.column for f in Recording._meta.concrete_fields}
-        ]
+        # also measures older code), with the value each row gets: integrity_problem (recordings
+        # 0006), muted_spans and unmuted_key (0020).
+        columns = {f.column for f in Recording._meta.concrete_fields}
+        later = {
+            c: value
+            for c, value in (("integrity_problem", ""), ("muted_spans", "[]"), ("unmuted_key", ""))
+            if c in columns
+        }
         with cur.copy(
             "COPY recordings_recording (id, tenant_id, call_id, owner_id, kind, direction, leg, "
             "local_number, remote_number, started_at, ended_at, duration_ms, storage_key, mime, "
@@ -168,7 +172,7 @@ def copy_rows(*, tenant_id: uuid.UUID, user_id: uuid.UUID, rows: list[tuple]) ->
                         "" if saved else "unanswered",
                         ended,
                         "",
-                        *([""] * len(later)),
+                        *later.values(),
                     )
                 )
     with connection.cursor() as cur:
