@@ -25,7 +25,20 @@ def bench_database_url(suffix: str, missing: str = NEEDS_POSTGRES) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
             conn.execute(f'create database "{name}"')
+        off = [setting for setting in DURABILITY if conn.execute(f"show {setting}").fetchone()[0] == "off"]
+    print(
+        f"PostgreSQL durability: OFF ({', '.join(off)}), not production's configuration; "
+        f'start the services with PG_OPTIONS="{DURABLE}"'
+        if off
+        else "PostgreSQL durability: on, as production runs",
+        flush=True,
+    )
     return urlunsplit(parts._replace(path="/" + name))
+
+
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+# scripts/services.sh starts the tests' server without them; the benchmarks want production's.
+DURABLE = " ".join(f"-c {setting}=on" for setting in DURABILITY)
 
 
 def percentile(values: list[float], p: float) -> float:
