@@ -5,8 +5,9 @@ No COUNT(*) and no OFFSET: a page is "the next N rows after (started_at, id)", w
 
 A listener's list spans several owners (``owner = me OR (standard AND owner IN members)``), which
 no single index walks in order: the database would sort every member's recordings for each page.
-:func:`keyset_rows` instead takes the first N+1 rows of each owner (one short walk of that owner's
-index range each) and merges them: the N+1 newest of the union are the N+1 newest overall.
+:func:`keyset_rows` instead walks each owner's index range and merges the walks: the N+1 newest
+of the owners' newest rows are the N+1 newest overall (on PostgreSQL in rounds that stop each
+walk once it cannot change the page).
 """
 
 from __future__ import annotations
