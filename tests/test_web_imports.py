@@ -82,7 +82,10 @@ def test_a_telephony_process_sending_a_task_loads_no_transcription_engine_or_tem
     which Celery's Django fix-up runs first in a worker and which build the template engine with
     every tag library (REST framework's loads Pygments). The worker still transcribes."""
     wav = make_wav(tmp_path / "call.wav", seconds=2, kind="speech-like")
-    web = run_python(SENDER, "web", data_dir=tmp_path / "data", HIPRECORDER_SURFACE="telephony")
+    # CELERY_SKIP_CHECKS removed: a test that imported hiprecorder.wsgi earlier set it in this
+    # process's environment; each child must start as gunicorn's or Celery's process does.
+    fresh = {"CELERY_SKIP_CHECKS": ""}
+    web = run_python(SENDER, "web", data_dir=tmp_path / "data", HIPRECORDER_SURFACE="telephony", **fresh)
     assert web.returncode == 0, web.stderr
     assert json.loads(web.stdout)["loaded"] == {
         "recordings.transcripts.tasks": True,
@@ -93,7 +96,7 @@ def test_a_telephony_process_sending_a_task_loads_no_transcription_engine_or_tem
     }
     # The same send in a worker's process: the checks run (so the template tags load), and
     # transcribing imports the engine: the checks above can fail.
-    worker = run_python(SENDER, "worker", str(wav), data_dir=tmp_path / "data")
+    worker = run_python(SENDER, "worker", str(wav), data_dir=tmp_path / "data", **fresh)
     assert worker.returncode == 0, worker.stderr
     answer = json.loads(worker.stdout)
     assert answer["loaded"]["pygments"] is True
