@@ -93,9 +93,10 @@ def review_nav(context: dict[str, Any]) -> dict[str, Any]:
     if user is None or getattr(request, "tenant", None) is None or not review.is_playback_user(user):
         return {"show": False}
     match = getattr(request, "resolver_match", None)
+    counted = context.get("review_count")  # the page counted them already (home, To review)
     return {
         "show": True,
-        "count": review.review_count(user),
+        "count": counted if isinstance(counted, int) else review.review_count(user),
         "current": bool(match and match.url_name == "review"),
         "current_plan": bool(match and match.url_name == "plan"),
         "current_notifications": bool(match and match.url_name == "browser_notifications"),

@@ -6,7 +6,9 @@ import datetime as dt
 import html
 import re
 
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -229,3 +231,28 @@ def test_review_pages_by_position_and_the_more_row_fetches_the_rest(
     assert 'class="more"' not in rest and "<html" not in rest
     # a cursor that is not ours starts from the top, as everywhere
     assert client.get(reverse("review") + "?after=nonsense").status_code == 200
+
+
+def test_the_home_page_counts_the_calls_to_review_once(client: Client, personas: Personas) -> None:
+    """The navigation's count and the home screen's banner come from one count, not one each;
+    another page (the plan) still counts for its navigation."""
+    pb = personas.playback["days_30"]
+    for n in range(3):
+        make_recording(pb, started_at=timezone.now() - dt.timedelta(hours=n + 1), with_audio=False)
+    client.force_login(pb)
+
+    def counts(url: str) -> tuple[str, int]:
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(url).content.decode()
+        return page, sum(
+            1
+            for q in captured.captured_queries
+            if "COUNT(*)" in q["sql"] and '"recordings_recording"' in q["sql"]
+        )
+
+    home, counted = counts(reverse("home"))
+    assert '<span class="count has-items">3</span>' in home and 'id="review-banner"' in home
+    assert counted == 1
+    plan, counted = counts(reverse("plan"))
+    assert '<span class="count has-items">3</span>' in plan
+    assert counted >= 1
